@@ -1,0 +1,16 @@
+"""gradcalc: values and gradients of every node of a computational graph.
+
+    >>> import gradcalc
+    >>> r = gradcalc.evaluate("(x+y)*z", x=-2, y=5, z=-4)
+    >>> r.value, r.gradients["x"]
+    (-12.0, -4.0)
+"""
+__version__ = "0.1.0"
+
+from .api import Circuit, Result, compile, evaluate  # noqa: E402
+from .errors import (ArityError, BindingError, DomainError, GradcalcError,  # noqa: E402
+                     ParseError, StrictError, UndefinedNameError, UsageError)
+
+__all__ = ["evaluate", "compile", "Circuit", "Result", "GradcalcError", "ParseError",
+           "UndefinedNameError", "ArityError", "BindingError", "DomainError", "StrictError",
+           "UsageError", "__version__"]

@@ -1,0 +1,119 @@
+"""Number systems the op table computes in.
+
+Every rule in gradcalc.ops is written once against the small namespace below
+(`xp.exp`, `xp.where`, ...), so that the same rule can run on floats here and on
+other number systems (exact rationals, arrays) that provide the same names.
+"""
+from __future__ import annotations
+
+import math
+
+INF = math.inf
+
+
+class FloatArith:
+    """IEEE-754 doubles with IEEE results where Python's math module raises instead.
+
+    `math.exp(1000)` raises OverflowError, IEEE says inf; overflow is reported as a
+    warning on the node (SPEC §1), so the functions here return inf and carry on.
+    `ties` is the max/min tie policy: "split" (as PyTorch and JAX) or "first".
+    """
+
+    name = "float"
+
+    def __init__(self, ties: str = "split"):
+        self.ties = ties
+
+    @staticmethod
+    def number(text: str) -> float:
+        return float(text)
+
+    @staticmethod
+    def convert(value) -> float:
+        """A Python number given through the API or a JSON file."""
+        return float(value)
+
+    @staticmethod
+    def zero(like):
+        return 0.0
+
+    @staticmethod
+    def show(value) -> str:
+        """A value for a message: shortest round-trip form, '-2' rather than '-2.0'."""
+        return repr(value)[:-2] if float(value).is_integer() and abs(value) < 1e16 else repr(value)
+
+    @staticmethod
+    def exp(a):
+        try:
+            return math.exp(a)
+        except OverflowError:
+            return INF
+
+    @staticmethod
+    def log(a):
+        return math.log(a)
+
+    @staticmethod
+    def sqrt(a):
+        return math.sqrt(a)
+
+    sin = staticmethod(math.sin)
+    cos = staticmethod(math.cos)
+    tan = staticmethod(math.tan)
+    tanh = staticmethod(math.tanh)
+
+    @staticmethod
+    def sigmoid(a):
+        # Two forms so that neither exp() overflows: exact to the last digit at ±700.
+        if a >= 0:
+            return 1.0 / (1.0 + math.exp(-a))
+        z = math.exp(a)
+        return z / (1.0 + z)
+
+    @staticmethod
+    def softplus(a):
+        # log(1 + e^a) without overflow: max(a, 0) + log1p(e^-|a|).
+        return max(a, 0.0) + math.log1p(math.exp(-abs(a)))
+
+    @staticmethod
+    def power(a, b):
+        try:
+            return math.pow(a, b)
+        except OverflowError:
+            negative = a < 0 and float(b).is_integer() and int(b) % 2 == 1
+            return -INF if negative else INF
+        except (ValueError, ZeroDivisionError):
+            # 0 to a negative power (the only case the domain check lets through
+            # is inside a derivative, e.g. d/da a^0.5 at a = 0): an infinite slope.
+            return INF
+
+    @staticmethod
+    def divide(a, b):
+        """a / b, with a slope's IEEE answer at b = 0 (used only in derivatives)."""
+        try:
+            return a / b
+        except ZeroDivisionError:
+            return math.nan if a == 0 else math.copysign(INF, a) * math.copysign(1.0, b)
+
+    max = staticmethod(max)
+    min = staticmethod(min)
+
+    @staticmethod
+    def sign(a):
+        return (a > 0) - (a < 0)
+
+    @staticmethod
+    def where(condition, if_true, if_false):
+        return if_true if condition else if_false
+
+    @staticmethod
+    def all(condition) -> bool:
+        return bool(condition)
+
+    @staticmethod
+    def isfinite(a) -> bool:
+        return math.isfinite(a)
+
+    @staticmethod
+    def is_integer(a) -> bool:
+        return float(a).is_integer()

@@ -1,0 +1,133 @@
+"""The command line: options wired to the stages (parse, lower, run, render), nothing more.
+
+Every user error ends here as one message on stderr (and a JSON object on stdout under
+--json) with exit code 2; a failed check is exit code 1 (SPEC §5).
+"""
+from __future__ import annotations
+
+import sys
+from contextlib import contextmanager
+
+import click
+
+from . import __version__
+from . import bindings as binding_values
+from . import render
+from .api import TIES, _arith, run_graph
+from .errors import GradcalcError, UsageError
+from .lower import lower
+from .parse import parse
+
+# Expressions may start with '-' ("-x^2"): unknown options are passed on as arguments
+# and reported by the binding reader if they are not an expression or a binding.
+_ARGS = {"ignore_unknown_options": True, "help_option_names": ["-h", "--help"]}
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(__version__, "--version", prog_name="gradcalc", message="%(prog)s %(version)s")
+def cli():
+    """gradcalc: the value and gradient of every node of a computational graph."""
+
+
+def read_source(expr: str) -> str:
+    """EXPR as given, `-` for standard input, or `@FILE` for a file."""
+    if expr == "-":
+        return sys.stdin.read()
+    if expr.startswith("@"):
+        path = expr[1:]
+        try:
+            with open(path, encoding="utf-8") as handle:
+                return handle.read()
+        except IsADirectoryError:
+            raise UsageError(f"{path} is a directory, not a file") from None
+        except OSError as exc:
+            raise UsageError(f"cannot read {path}: {exc.strerror}", hint="check the path") from None
+        except UnicodeDecodeError:
+            raise UsageError(f"{path} is not UTF-8 text") from None
+    return expr
+
+
+@contextmanager
+def reported(json_mode: bool):
+    """Turn a GradcalcError into its message on stderr (and JSON on stdout), exit 2."""
+    try:
+        yield
+    except GradcalcError as exc:
+        if json_mode:
+            click.echo(render.dumps(exc.to_json()))
+        click.echo(exc.format(), err=True)
+        sys.exit(2)
+
+
+def _names(text: str | None) -> list[str] | None:
+    return None if text is None else [n.strip() for n in text.split(",") if n.strip()]
+
+
+@cli.command("eval", context_settings=_ARGS)
+@click.argument("expr")
+@click.argument("bindings", nargs=-1)
+@click.option("--json", "json_mode", is_flag=True, help="Print the JSON document (SPEC §4) only.")
+@click.option("--wrt", metavar="x,y", help="List gradients for these inputs only.")
+@click.option("--bindings", "bindings_file", metavar="FILE.json",
+              help="Read NAME: VALUE pairs from a JSON object; command-line values win.")
+@click.option("--ties", type=click.Choice(TIES), default="split", show_default=True,
+              help="max/min ties: split the gradient evenly, or give it all to the first.")
+@click.option("--expand", is_flag=True, help="Show the inner nodes of user gates.")
+@click.option("--upstream", metavar="VALUE", default="1", show_default=True,
+              help="The gradient of a loss with respect to the output (dL/df).")
+@click.option("--precision", type=click.IntRange(1, 17), default=6, show_default=True,
+              help="Significant digits in the table (JSON always has full precision).")
+@click.option("--strict", is_flag=True, help="Treat warnings as errors.")
+@click.option("--format", "fmt", type=click.Choice(["table", "markdown"]), default="table",
+              show_default=True, help="Table for the terminal, or Markdown for a write-up.")
+def eval_command(expr, bindings, json_mode, wrt, bindings_file, ties, expand, upstream,
+                 precision, strict, fmt):
+    """Values and gradients of every node of EXPR at NAME=VALUE bindings.
+
+    \b
+    Example (the lecture's circuit):
+      gradcalc eval "(x+y)*z" x=-2 y=5 z=-4
+    EXPR may be '-' (standard input) or @FILE.
+    """
+    with reported(json_mode):
+        xp = _arith(ties)
+        source = read_source(expr)
+        values = binding_values.from_file(bindings_file, xp) if bindings_file else {}
+        values.update(binding_values.from_arguments(bindings, xp))
+        upstream_value = binding_values.constant_value(upstream, xp, label="--upstream=")
+        graph = lower(parse(source), bound=set(values), expand=expand)
+        result = run_graph(graph, values, xp=xp, upstream=upstream_value, strict=strict,
+                           wrt=_names(wrt))
+    if json_mode:
+        click.echo(result.to_json())
+    elif fmt == "markdown":
+        click.echo(render.markdown_table(graph, result.run, precision))
+        click.echo()
+        click.echo(render.summary(graph, result.run, precision, _names(wrt)))
+    else:
+        from rich.console import Console
+
+        console = Console()
+        console.print(render.rich_table(graph, result.run, precision))
+        console.print(render.summary(graph, result.run, precision, _names(wrt)),
+                      highlight=False)
+    for line in render.warning_lines(graph, result.warnings):
+        click.echo(line, err=True)
+
+
+def main(argv=None) -> None:
+    """Entry point: Click's usage errors are exit 2 too, and JSON under --json."""
+    args = sys.argv[1:] if argv is None else list(argv)
+    try:
+        cli.main(args=args, prog_name="gradcalc", standalone_mode=False)
+    except click.ClickException as exc:
+        if "--json" in args:
+            error = UsageError(exc.format_message())
+            click.echo(render.dumps(error.to_json()))
+        exc.show()
+        sys.exit(exc.exit_code)
+    except click.exceptions.Abort:
+        click.echo("interrupted", err=True)
+        sys.exit(130)
+    except click.exceptions.Exit as exc:
+        sys.exit(exc.exit_code)

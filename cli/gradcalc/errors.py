@@ -1,0 +1,97 @@
+"""Errors a user can cause, each carrying the source text and the span it is about.
+
+Every one of them is exit code 2 on the command line and one clear message: what is wrong,
+where (the source line with a caret under the culprit) and, when known, how to fix it.
+"""
+from __future__ import annotations
+
+Span = tuple[int, int]
+
+
+class GradcalcError(Exception):
+    """Base class: `kind` names the family in the JSON error object."""
+
+    kind = "error"
+
+    def __init__(self, message: str, source: str = "", span: Span | None = None,
+                 hint: str | None = None):
+        super().__init__(message)
+        self.message = message
+        self.source = source
+        self.span = span
+        self.hint = hint
+
+    def __str__(self) -> str:
+        return self.format()
+
+    def format(self) -> str:
+        """The message, the offending source line with a caret, and the hint."""
+        lines = [f"error: {self.message}"]
+        if self.span is not None and self.source:
+            lines.extend(caret_lines(self.source, self.span))
+        if self.hint:
+            lines.append(f"hint: {self.hint}")
+        return "\n".join(lines)
+
+    def to_json(self) -> dict:
+        error = {"kind": self.kind, "message": self.message,
+                 "span": list(self.span) if self.span is not None else None}
+        if self.hint:
+            error["hint"] = self.hint
+        return {"schema": 1, "error": error}
+
+
+class ParseError(GradcalcError):
+    kind = "syntax"
+
+
+class UndefinedNameError(GradcalcError):
+    """An unbound name, an unknown function, or a name used the wrong way."""
+
+    kind = "name"
+
+
+class ArityError(GradcalcError):
+    kind = "arity"
+
+
+class BindingError(GradcalcError):
+    """A NAME=VALUE argument or a --bindings file that cannot be used."""
+
+    kind = "binding"
+
+
+class DomainError(GradcalcError):
+    """A function evaluated outside its domain: log(-1), 1/0, sqrt(-2), (-8)^0.5."""
+
+    kind = "domain"
+
+
+class StrictError(GradcalcError):
+    """A warning turned into an error by --strict."""
+
+    kind = "strict"
+
+
+class UsageError(GradcalcError):
+    """A bad option value or an unreadable input file."""
+
+    kind = "usage"
+
+
+def caret_lines(source: str, span: Span) -> list[str]:
+    """The source line holding span[0], and a caret line under the span (clipped to it)."""
+    start, end = span
+    start = max(0, min(start, len(source)))
+    line_start = source.rfind("\n", 0, start) + 1
+    line_end = source.find("\n", start)
+    if line_end == -1:
+        line_end = len(source)
+    line = source[line_start:line_end]
+    width = max(1, min(end, line_end) - start)
+    line_no = source.count("\n", 0, line_start) + 1
+    gutter = f"{line_no} | " if "\n" in source.rstrip("\n") else "  | "
+    pad = " " * (len(gutter) - 2) + "| "
+    # Tabs keep their width so the caret stays under the right character.
+    lead = "".join(c if c == "\t" else " " for c in line[: start - line_start])
+    return [gutter + line, pad + lead + "^" * width]

@@ -1,0 +1,135 @@
+"""Stage 3, run: the forward pass and backpropagation over a lowered graph.
+
+Both passes are plain loops over the node list (forward in order, backward in reverse),
+so their cost is linear and no depth of nesting can reach Python's recursion limit.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from .errors import DomainError
+from .lower import CONST, GATE, INPUT, Graph
+
+Warning = tuple[int, str]  # (node id, message)
+
+
+@dataclass
+class Pass:
+    """What one forward (and then backward) pass found: per node, indexed by node id."""
+
+    values: list
+    grads: list | None = None  # None for nodes that depend on no input
+    local: list | None = None  # per node, ∂node/∂input per input (None: not needed)
+    warnings: list[Warning] = field(default_factory=list)
+
+
+def forward(graph: Graph, inputs: dict, xp) -> Pass:
+    """Values of every node. `inputs` maps each input name to its value in `xp`'s numbers."""
+    nodes = graph.nodes
+    values = [None] * len(nodes)
+    warnings: list[Warning] = []
+    isfinite = xp.isfinite
+    for node in nodes:
+        kind = node.kind
+        if kind == INPUT:
+            values[node.id] = inputs[node.name]
+            continue
+        if kind == CONST:
+            values[node.id] = xp.number(node.text)
+            continue
+        args = [values[i] for i in node.inputs]
+        op = node.op
+        if kind == GATE:
+            value, inner = run_gate(op, args, xp)
+            warnings.extend((node.id, f"inside {op.name}: {m}") for _, m in inner)
+        else:
+            if op.domain is not None:
+                problem = op.domain(xp, *args)
+                if problem is not None:
+                    raise _domain_error(graph, xp, node, args, *problem)
+            value = op.forward(xp, *args)
+        values[node.id] = value
+        if not isfinite(value) and all(isfinite(a) for a in args):
+            warnings.append((node.id, f"{op.name} overflowed to {value} "
+                                      "(values past ±1.8e308 are not representable)"))
+    return Pass(values, warnings=warnings)
+
+
+def backward(graph: Graph, run: Pass, xp, upstream=1.0) -> Pass:
+    """∂output/∂node for every node that depends on an input, by the chain rule backwards.
+
+    A node's gradient is the sum over the nodes it feeds of (their gradient × the local
+    gradient of that edge). An edge whose upstream gradient is exactly 0 contributes 0,
+    even where its local gradient is inf (sqrt at 0 behind a max that did not choose it).
+    """
+    nodes = graph.nodes
+    values = run.values
+    grads = [None] * len(nodes)
+    local = [None] * len(nodes)
+    for node in nodes:
+        if node.needs_grad:
+            grads[node.id] = xp.zero(values[node.id])
+    grads[graph.output] = upstream
+    warnings = run.warnings
+    for node in reversed(nodes):
+        if not node.needs_grad or node.kind == INPUT:
+            continue
+        args = [values[i] for i in node.inputs]
+        op = node.op
+        if node.kind == GATE:
+            slopes, inner = gate_local(op, args, xp)
+            warnings.extend((node.id, f"inside {op.name}: {m}") for _, m in inner)
+        else:
+            slopes = op.local(xp, values[node.id], *args)
+            if op.kink is not None:
+                kink = op.kink(xp, values[node.id], *args)
+                if kink is not None:
+                    warnings.append((node.id, kink))
+        slopes = tuple(s if nodes[i].needs_grad else None for i, s in zip(node.inputs, slopes))
+        local[node.id] = slopes
+        upstream_grad = grads[node.id]
+        if not _is_zero(xp, upstream_grad):
+            for i, slope in zip(node.inputs, slopes):
+                if slope is not None:
+                    grads[i] = grads[i] + upstream_grad * slope
+    run.grads = grads
+    run.local = local
+    return run
+
+
+def _is_zero(xp, value) -> bool:
+    return xp.all(value == 0)
+
+
+def run_gate(gate, args, xp):
+    """A collapsed user gate's value: the forward pass of its body."""
+    inner = forward(gate.body, dict(zip(gate.params, args)), xp)
+    return inner.values[gate.body.output], inner.warnings
+
+
+def gate_local(gate, args, xp):
+    """A collapsed gate's local gradients: backprop through its body with upstream 1,
+    and the kink warnings met there (its forward warnings were reported already)."""
+    inner = forward(gate.body, dict(zip(gate.params, args)), xp)
+    seen = len(inner.warnings)
+    backward(gate.body, inner, xp)
+    slopes = tuple(inner.grads[gate.body.inputs[p]] for p in gate.params)
+    return slopes, inner.warnings[seen:]
+
+
+def _domain_error(graph: Graph, xp, node, args, problem: str, culprit: int) -> DomainError:
+    arg_node = graph.nodes[node.inputs[culprit]]
+    label = graph.label(arg_node)
+    value = args[culprit]
+    where = graph.label(node)
+    return DomainError(f"{problem}: in {where}, {label} = {xp.show(value)}", graph.source,
+                       arg_node.span, hint=_domain_hint(node.op.name))
+
+
+def _domain_hint(op_name: str) -> str | None:
+    return {
+        "log": "log needs an argument > 0; check the bindings, or use log(abs(...))",
+        "sqrt": "sqrt needs an argument ≥ 0; check the bindings, or use sqrt(abs(...))",
+        "div": "choose bindings that make the divisor non-zero",
+        "pow": "use an integer exponent, or a base ≥ 0",
+    }.get(op_name)
