@@ -74,14 +74,15 @@ def evaluate(source: str, /, *, ties: str = "split", upstream=1.0, expand: bool 
 
     Bindings are numbers or constant expressions as text (`t="pi/4"`).
     """
-    xp = _arith(ties)
+    xp = number_system(ties)
     resolved = binding_values.from_mapping(values, xp)
     graph = lower(parse(source), bound=set(resolved), expand=expand)
     return run_graph(graph, resolved, xp=xp, upstream=xp.convert(upstream),
                      strict=strict, wrt=wrt)
 
 
-def _arith(ties: str) -> FloatArith:
+def number_system(ties: str) -> FloatArith:
+    """The float number system with the chosen max/min tie policy."""
     if ties not in TIES:
         raise UsageError(f"unknown tie policy {ties!r}", hint="use 'split' or 'first'")
     return FloatArith(ties)
@@ -92,7 +93,7 @@ class Circuit:
 
     def __init__(self, source: str, *, expand: bool = False, ties: str = "split"):
         self.graph = lower(parse(source), bound=None, expand=expand)
-        self.xp = _arith(ties)
+        self.xp = number_system(ties)
         self.run: Pass | None = None
 
     @property

@@ -13,7 +13,7 @@ import click
 from . import __version__
 from . import bindings as binding_values
 from . import render
-from .api import TIES, _arith, run_graph
+from .api import TIES, number_system, run_graph
 from .errors import GradcalcError, UsageError
 from .lower import lower
 from .parse import parse
@@ -90,7 +90,7 @@ def eval_command(expr, bindings, json_mode, wrt, bindings_file, ties, expand, up
     EXPR may be '-' (standard input) or @FILE.
     """
     with reported(json_mode):
-        xp = _arith(ties)
+        xp = number_system(ties)
         source = read_source(expr)
         values = binding_values.from_file(bindings_file, xp) if bindings_file else {}
         values.update(binding_values.from_arguments(bindings, xp))
@@ -110,7 +110,7 @@ def eval_command(expr, bindings, json_mode, wrt, bindings_file, ties, expand, up
         console = Console()
         console.print(render.rich_table(graph, result.run, precision))
         console.print(render.summary(graph, result.run, precision, _names(wrt)),
-                      highlight=False)
+                      highlight=False, markup=False)
     for line in render.warning_lines(graph, result.warnings):
         click.echo(line, err=True)
 

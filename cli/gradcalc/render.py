@@ -135,9 +135,11 @@ def _headers(graph: Graph) -> list[str]:
 def rich_table(graph: Graph, run: Pass, precision: int = 6):
     """The table as a Rich renderable: inputs and output marked, numbers right-aligned."""
     from rich.table import Table  # lazy: only the table pays for Rich
+    from rich.text import Text  # plain text: a '[' in the source is not Rich markup
 
     headers = _headers(graph)
-    table = Table(title=graph.source if "\n" not in graph.source.strip() else None,
+    one_line = "\n" not in graph.source.strip()
+    table = Table(title=Text(graph.source.strip()) if one_line else None,
                   title_justify="left", show_lines=False, header_style="bold")
     for i, header in enumerate(headers):
         table.add_column(header, justify="right" if i in (0, 3, 5) else "left",
@@ -145,7 +147,7 @@ def rich_table(graph: Graph, run: Pass, precision: int = 6):
     for node, cells in zip(graph.nodes, table_rows(graph, run, precision)):
         style = "cyan" if node.kind == INPUT else "bold green" if node.id == graph.output \
             else "dim" if node.kind == CONST else None
-        table.add_row(*cells, style=style)
+        table.add_row(*(Text(cell) for cell in cells), style=style)
     return table
 
 

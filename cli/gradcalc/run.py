@@ -122,7 +122,10 @@ def _domain_error(graph: Graph, xp, node, args, problem: str, culprit: int) -> D
     label = graph.label(arg_node)
     value = args[culprit]
     where = graph.label(node)
-    return DomainError(f"{problem}: in {where}, {label} = {xp.show(value)}", graph.source,
+    shown = xp.show(value)
+    message = f"{problem} in {where}" if label == shown else \
+        f"{problem}: in {where}, {label} = {shown}"
+    return DomainError(message, graph.source,
                        arg_node.span, hint=_domain_hint(node.op.name))
 
 

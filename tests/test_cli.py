@@ -1,0 +1,215 @@
+"""`gradcalc eval` through Click's runner and through the installed executable."""
+import json
+import shutil
+import subprocess
+import sys
+
+import pytest
+
+from conftest import strict_json
+
+LECTURE = ["eval", "(x+y)*z", "x=-2", "y=5", "z=-4"]
+
+
+def test_table_shows_every_node_inputs_and_output(gradcalc_cli):
+    ran = gradcalc_cli(*LECTURE)
+    assert ran.code == 0, ran.stderr
+    out = ran.stdout
+    for text in ("x (input)", "y (input)", "z (input)", "x+y", "(x+y)*z (output)", "-12",
+                 "∂f/∂node", "∂/∂x = 1", "∂/∂z = 3"):
+        assert text in out, text
+    assert "f = -12   ∂f/∂x = -4   ∂f/∂y = -4   ∂f/∂z = 3" in out
+
+
+def test_json_document(gradcalc_cli):
+    ran = gradcalc_cli(*LECTURE, "--json")
+    assert ran.code == 0
+    doc = ran.json()
+    assert doc["schema"] == 1 and doc["expression"] == "(x+y)*z"
+    assert doc["value"] == -12.0
+    assert doc["gradients"] == {"x": -4.0, "y": -4.0, "z": 3.0}
+    add = doc["nodes"][3]
+    assert add == {"id": 3, "label": "x+y", "op": "add", "inputs": [0, 1], "value": 3.0,
+                   "local": [1.0, 1.0], "grad": -4.0, "span": [0, 5]}
+    x = doc["nodes"][0]
+    assert x["op"] == "input" and x["span"] == [1, 2] and x["local"] == []
+    assert doc["nodes"][doc["output"]]["label"] == "(x+y)*z"
+    assert doc["warnings"] == []
+
+
+def test_json_nonfinite_numbers_are_strings(gradcalc_cli):
+    ran = gradcalc_cli("eval", "exp(x)", "x=1000", "--json")
+    doc = ran.json()
+    assert ran.code == 0
+    assert doc["value"] == "inf" and doc["gradients"]["x"] == "inf"
+    assert any("overflow" in w["message"] for w in doc["warnings"])
+
+
+def test_strict_turns_warnings_into_errors(gradcalc_cli):
+    ran = gradcalc_cli("eval", "exp(x)", "x=1000", "--strict")
+    assert ran.code == 2 and "--strict" in ran.stderr
+
+
+def test_wrt_limits_the_gradients(gradcalc_cli):
+    doc = gradcalc_cli(*LECTURE, "--json", "--wrt", "x,z").json()
+    assert doc["gradients"] == {"x": -4.0, "z": 3.0}
+    ran = gradcalc_cli(*LECTURE, "--wrt", "q")
+    assert ran.code == 2 and "q" in ran.stderr and "the inputs are x, y, z" in ran.stderr
+
+
+def test_ties_option(gradcalc_cli):
+    split = gradcalc_cli("eval", "max(x,y)", "x=1", "y=1", "--json").json()
+    first = gradcalc_cli("eval", "max(x,y)", "x=1", "y=1", "--json", "--ties", "first").json()
+    assert split["gradients"] == {"x": 0.5, "y": 0.5}
+    assert first["gradients"] == {"x": 1.0, "y": 0.0}
+    assert "split evenly" in split["warnings"][0]["message"]
+    assert split["warnings"][0]["node"] == 2
+
+
+def test_constant_expression_bindings(gradcalc_cli):
+    doc = gradcalc_cli("eval", "x*t", "x=1/3", "t=pi/4", "--json").json()
+    assert doc["value"] == pytest.approx((1 / 3) * (3.141592653589793 / 4), rel=1e-15)
+
+
+def test_bindings_file_and_command_line_wins(gradcalc_cli, tmp_path):
+    path = tmp_path / "b.json"
+    path.write_text(json.dumps({"x": 10, "y": "2*3"}))
+    doc = gradcalc_cli("eval", "x+y", "--bindings", str(path), "x=1", "--json").json()
+    assert doc["value"] == 7.0
+
+
+def test_expression_from_stdin_and_file(gradcalc_cli, tmp_path):
+    program = "q = x + y  # the sum\nf = q * z\n"
+    ran = gradcalc_cli("eval", "-", "x=-2", "y=5", "z=-4", "--json", input=program)
+    assert ran.json()["value"] == -12.0
+    path = tmp_path / "p.gc"
+    path.write_text(program)
+    assert gradcalc_cli("eval", f"@{path}", "x=-2", "y=5", "z=-4", "--json").json()["value"] == -12
+
+
+def test_expression_starting_with_minus(gradcalc_cli):
+    doc = gradcalc_cli("eval", "-x^2", "x=3", "--json").json()
+    assert doc["value"] == -9.0 and doc["gradients"]["x"] == -6.0
+
+
+def test_unused_binding_and_constant_override_warn(gradcalc_cli):
+    ran = gradcalc_cli("eval", "x*e", "x=2", "e=3", "y=1", "--json")
+    doc = ran.json()
+    assert doc["value"] == 6.0
+    messages = " ".join(w["message"] for w in doc["warnings"])
+    assert "y=" in messages and "overrides the constant e" in messages
+
+
+def test_markdown_format(gradcalc_cli):
+    ran = gradcalc_cli(*LECTURE, "--format", "markdown")
+    lines = ran.stdout.splitlines()
+    assert lines[0].startswith("| # | node | op | value |")
+    assert any("x+y" in line and "∂/∂x = 1<br>∂/∂y = 1" in line for line in lines)
+
+
+def test_precision(gradcalc_cli):
+    ran = gradcalc_cli("eval", "x/3", "x=1", "--precision", "3")
+    assert "0.333" in ran.stdout and "0.3333" not in ran.stdout
+
+
+# -- the catalogue of bad inputs: exit 2, one message with a caret, no traceback -----------
+BAD = [
+    (["eval", "(x+y", "x=1", "y=2"], "missing ')'"),
+    (["eval", "2x", "x=1"], "did you mean 2*x?"),
+    (["eval", "x+y*", "x=1", "y=1"], "ends too early"),
+    (["eval", "x*y*w", "x=1"], "no value for the names y, w"),
+    (["eval", "x", "x=abc"], "in the binding x=abc"),
+    (["eval", "x", "x="], "has no value"),
+    (["eval", "x", "1x=2"], "not a valid name"),
+    (["eval", "x", "x=1/0"], "division by zero"),
+    (["eval", "log(x)", "x=-1"], "log is defined only for positive numbers"),
+    (["eval", "sqrt(x)", "x=-2"], "sqrt is defined only for numbers ≥ 0"),
+    (["eval", "1/(x-1)", "x=1"], "division by zero"),
+    (["eval", "x^0.5", "x=-8"], "negative base to a non-integer power"),
+    (["eval", "0^x", "x=-1"], "0 to a negative power"),
+    (["eval", "", "x=1"], "the expression is empty"),
+    (["eval", "  # only a comment", "x=1"], "the expression is empty"),
+    (["eval", "foo(x)", "x=1"], "unknown function 'foo'"),
+    (["eval", "exq(x)", "x=1"], "did you mean exp?"),
+    (["eval", "exp(x, x)", "x=1"], "exp() takes 1 argument, but got 2"),
+    (["eval", "max(x)", "x=1"], "at least 2 arguments"),
+    (["eval", "x(1+x)", "x=1"], "'x' is a value, not a function"),
+    (["eval", "x+1 = 3", "x=1"], "left side of '='"),
+    (["eval", "x $ y", "x=1", "y=1"], "unexpected character '$'"),
+    (["eval", "x", "x=1", "--precision", "0"], "precision"),
+    (["eval", "x", "x=1", "--ties", "last"], "last"),
+    (["eval", "@/nonexistent/file", "x=1"], "cannot read /nonexistent/file"),
+    (["eval", "x", "--bindings", "/nonexistent.json"], "cannot read the bindings file"),
+    (["eval", "x", "x=1", "--upstream", "q"], "--upstream"),
+    (["eval", "x", "x=1", "--jsno"], "no such option: --jsno"),
+    (["eval", "x", "y"], "'y' is not a binding"),
+    (["eval", "sig(t) = 1/(1+exp(-t))"], "only defines gates"),
+    (["eval", "g(t) = g(t) + 1; g(x)", "x=1"], "calls itself"),
+    (["eval", "g(t) = t + u; g(x)", "x=1"], "not among its parameters"),
+    (["eval", "g(t) = t; g(x, x)", "x=1"], "g() takes 1 argument, but got 2"),
+    (["eval", "g(t) = t; h(g) = g; h(x)", "x=1"], "has the name of a gate"),
+]
+
+
+@pytest.mark.parametrize("args,message", BAD, ids=[" ".join(a) for a, _ in BAD])
+def test_bad_input_catalogue(gradcalc_cli, args, message):
+    ran = gradcalc_cli(*args)
+    assert ran.code == 2, (ran.stdout, ran.stderr)
+    assert message in ran.stderr
+    assert "Traceback" not in ran.stderr + ran.stdout
+    assert ran.stderr.count("rror:") == 1  # one message
+
+
+@pytest.mark.parametrize("args,message", BAD[:12], ids=[" ".join(a) for a, _ in BAD[:12]])
+def test_bad_input_under_json_is_a_json_error_object(gradcalc_cli, args, message):
+    ran = gradcalc_cli(*args, "--json")
+    assert ran.code == 2
+    error = ran.json()["error"]
+    assert message in error["message"] + error.get("hint", "")
+    assert error["kind"] in {"syntax", "name", "arity", "binding", "domain", "usage", "strict"}
+
+
+def test_caret_sits_under_the_culprit(gradcalc_cli):
+    ran = gradcalc_cli("eval", "x + log(y - 3)", "x=1", "y=1")
+    lines = ran.stderr.splitlines()
+    source = next(i for i, line in enumerate(lines) if "x + log(y - 3)" in line)
+    caret = lines[source + 1]
+    start = caret.index("^")
+    assert lines[source][start:start + caret.count("^")] == "y - 3"
+
+
+# -- the installed executable ------------------------------------------------------------
+@pytest.fixture
+def exe():
+    path = shutil.which("gradcalc")
+    if path is None:
+        pytest.fail("the gradcalc console script is not installed")
+    return path
+
+
+def test_console_script_json(exe):
+    done = subprocess.run([exe, *LECTURE, "--json"], capture_output=True, text=True)
+    assert done.returncode == 0, done.stderr
+    assert strict_json(done.stdout)["gradients"] == {"x": -4.0, "y": -4.0, "z": 3.0}
+
+
+def test_console_script_error_has_no_traceback(exe):
+    done = subprocess.run([exe, "eval", "log(x)", "x=-1"], capture_output=True, text=True)
+    assert done.returncode == 2
+    assert done.stderr.startswith("error: log is defined only for positive numbers")
+    assert "Traceback" not in done.stderr and done.stdout == ""
+
+
+def test_python_dash_m_and_version():
+    done = subprocess.run([sys.executable, "-m", "gradcalc", "--version"],
+                          capture_output=True, text=True)
+    assert done.returncode == 0
+    import gradcalc
+    assert done.stdout.strip() == f"gradcalc {gradcalc.__version__}"
+
+
+def test_usage_error_under_json_is_json(exe):
+    done = subprocess.run([exe, "eval", "x", "x=1", "--json", "--precision", "x"],
+                          capture_output=True, text=True)
+    assert done.returncode == 2
+    assert strict_json(done.stdout)["error"]["kind"] == "usage"
