@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from . import bindings as binding_values
 from . import render
-from .arith import FloatArith
+from .arith import ExactArith, FloatArith
 from .errors import StrictError, UsageError, UndefinedNameError
 from .lower import Graph, lower
 from .parse import parse
@@ -68,24 +68,25 @@ def run_graph(graph: Graph, values: dict, *, xp, upstream=1.0, strict=False, wrt
     return Result(graph, run, warnings, wrt)
 
 
-def evaluate(source: str, /, *, ties: str = "split", upstream=1.0, expand: bool = False,
-             strict: bool = False, wrt=None, **values) -> Result:
+def evaluate(source: str, /, *, ties: str = "split", upstream=1, expand: bool = False,
+             strict: bool = False, wrt=None, exact: bool = False, **values) -> Result:
     """Values and gradients of every node of `source` at the given bindings.
 
-    Bindings are numbers or constant expressions as text (`t="pi/4"`).
+    Bindings are numbers or constant expressions as text (`t="pi/4"`). With `exact=True`
+    the arithmetic is rational (fractions.Fraction) wherever it can be.
     """
-    xp = number_system(ties)
+    xp = number_system(ties, exact)
     resolved = binding_values.from_mapping(values, xp)
     graph = lower(parse(source), bound=set(resolved), expand=expand)
     return run_graph(graph, resolved, xp=xp, upstream=xp.convert(upstream),
                      strict=strict, wrt=wrt)
 
 
-def number_system(ties: str) -> FloatArith:
-    """The float number system with the chosen max/min tie policy."""
+def number_system(ties: str, exact: bool = False) -> FloatArith:
+    """Floats, or rationals for --exact, with the chosen max/min tie policy."""
     if ties not in TIES:
         raise UsageError(f"unknown tie policy {ties!r}", hint="use 'split' or 'first'")
-    return FloatArith(ties)
+    return ExactArith(ties) if exact else FloatArith(ties)
 
 
 class Circuit:
@@ -110,7 +111,7 @@ class Circuit:
         self.run = forward(self.graph, resolved, self.xp)
         return self.value
 
-    def backward(self, upstream=1.0) -> dict:
+    def backward(self, upstream=1) -> dict:
         """∂output/∂node for every node (upstream 1 by default); returns the input gradients."""
         if self.run is None:
             raise UsageError("call forward(...) before backward()")

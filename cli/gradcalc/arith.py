@@ -7,6 +7,7 @@ other number systems (exact rationals, arrays) that provide the same names.
 from __future__ import annotations
 
 import math
+from fractions import Fraction
 
 INF = math.inf
 
@@ -41,6 +42,10 @@ class FloatArith:
     def show(value) -> str:
         """A value for a message: shortest round-trip form, '-2' rather than '-2.0'."""
         return repr(value)[:-2] if float(value).is_integer() and abs(value) < 1e16 else repr(value)
+
+    @staticmethod
+    def is_exact(value) -> bool:
+        return False
 
     @staticmethod
     def exp(a):
@@ -117,3 +122,84 @@ class FloatArith:
     @staticmethod
     def is_integer(a) -> bool:
         return float(a).is_integer()
+
+
+class ExactArith(FloatArith):
+    """Rational arithmetic (--exact): `0.1` is 1/10 and answers print as `-4` or `1/3`.
+
+    +, -, *, / and integer powers stay rational. What cannot (exp, log, trig, the root of a
+    non-square) falls back to a float; run.forward marks and warns about such nodes.
+    Integer powers are size-checked first: 2^10^10 is a clear error, not a hung process.
+    """
+
+    name = "exact"
+    MAX_BITS = 100_000  # about 30,000 decimal digits in a numerator or denominator
+
+    @staticmethod
+    def number(text: str):
+        return Fraction(text)
+
+    @staticmethod
+    def convert(value):
+        if isinstance(value, float):
+            return Fraction(repr(value))  # 0.1 means 1/10, not the nearest double
+        return Fraction(value)
+
+    @staticmethod
+    def zero(like):
+        return Fraction(0)
+
+    @staticmethod
+    def show(value) -> str:
+        return str(value) if isinstance(value, Fraction) else FloatArith.show(value)
+
+    @staticmethod
+    def is_exact(value) -> bool:
+        return isinstance(value, Fraction)
+
+    @staticmethod
+    def sqrt(a):
+        if isinstance(a, Fraction) and a >= 0:
+            num, den = math.isqrt(a.numerator), math.isqrt(a.denominator)
+            if num * num == a.numerator and den * den == a.denominator:
+                return Fraction(num, den)
+        return math.sqrt(a)
+
+    @classmethod
+    def power(cls, a, b):
+        if isinstance(a, Fraction) and isinstance(b, Fraction) and b.denominator == 1:
+            if a == 0 and b < 0:
+                return INF
+            size = max(abs(a.numerator), a.denominator).bit_length() * abs(b.numerator)
+            if size > cls.MAX_BITS:
+                raise ExactSizeError(size, cls.MAX_BITS)
+            return a ** b.numerator
+        return FloatArith.power(float(a), float(b))
+
+    @staticmethod
+    def divide(a, b):
+        return FloatArith.divide(a, b) if b == 0 else a / b
+
+    @staticmethod
+    def sigmoid(a):
+        return FloatArith.sigmoid(float(a))
+
+    @staticmethod
+    def softplus(a):
+        return FloatArith.softplus(float(a))
+
+    @staticmethod
+    def isfinite(a) -> bool:
+        return isinstance(a, Fraction) or math.isfinite(a)
+
+    @staticmethod
+    def is_integer(a) -> bool:
+        return a.denominator == 1 if isinstance(a, Fraction) else float(a).is_integer()
+
+
+class ExactSizeError(ArithmeticError):
+    """An exact integer power whose result would be too large to hold."""
+
+    def __init__(self, bits: int, limit: int):
+        super().__init__(f"the exact result would have about {bits:,} bits "
+                         f"(the limit under --exact is {limit:,})")

@@ -78,10 +78,14 @@ def _names(text: str | None) -> list[str] | None:
 @click.option("--precision", type=click.IntRange(1, 17), default=6, show_default=True,
               help="Significant digits in the table (JSON always has full precision).")
 @click.option("--strict", is_flag=True, help="Treat warnings as errors.")
+@click.option("--exact", is_flag=True,
+              help="Rational arithmetic: 0.1 is 1/10, answers print as -4 or 1/3.")
+@click.option("--steps", is_flag=True, help="Write out the chain rule for every node.")
+@click.option("--all", "show_all", is_flag=True, help="Show every row of a big table.")
 @click.option("--format", "fmt", type=click.Choice(["table", "markdown"]), default="table",
               show_default=True, help="Table for the terminal, or Markdown for a write-up.")
 def eval_command(expr, bindings, json_mode, wrt, bindings_file, ties, expand, upstream,
-                 precision, strict, fmt):
+                 precision, strict, exact, steps, show_all, fmt):
     """Values and gradients of every node of EXPR at NAME=VALUE bindings.
 
     \b
@@ -90,7 +94,7 @@ def eval_command(expr, bindings, json_mode, wrt, bindings_file, ties, expand, up
     EXPR may be '-' (standard input) or @FILE.
     """
     with reported(json_mode):
-        xp = number_system(ties)
+        xp = number_system(ties, exact)
         source = read_source(expr)
         values = binding_values.from_file(bindings_file, xp) if bindings_file else {}
         values.update(binding_values.from_arguments(bindings, xp))
@@ -98,21 +102,41 @@ def eval_command(expr, bindings, json_mode, wrt, bindings_file, ties, expand, up
         graph = lower(parse(source), bound=set(values), expand=expand)
         result = run_graph(graph, values, xp=xp, upstream=upstream_value, strict=strict,
                            wrt=_names(wrt))
+    run = result.run
     if json_mode:
         click.echo(result.to_json())
     elif fmt == "markdown":
-        click.echo(render.markdown_table(graph, result.run, precision))
+        click.echo(render.markdown_table(graph, run, precision, show_all))
         click.echo()
-        click.echo(render.summary(graph, result.run, precision, _names(wrt)))
+        click.echo(render.summary(graph, run, precision, _names(wrt)))
+        if steps:
+            click.echo("\n**Chain rule, backwards**\n")
+            click.echo("\n".join(f"- {line}" for line in render.steps(graph, run, precision)))
     else:
         from rich.console import Console
 
         console = Console()
-        console.print(render.rich_table(graph, result.run, precision))
-        console.print(render.summary(graph, result.run, precision, _names(wrt)),
+        console.print(render.rich_table(graph, run, precision, show_all))
+        console.print(render.summary(graph, run, precision, _names(wrt)),
                       highlight=False, markup=False)
+        if steps:
+            console.print("\nChain rule, backwards:", style="bold")
+            for line in render.steps(graph, run, precision):
+                console.print("  " + line, highlight=False, markup=False, soft_wrap=True)
     for line in render.warning_lines(graph, result.warnings):
         click.echo(line, err=True)
+
+
+@cli.command("functions")
+@click.option("--json", "json_mode", is_flag=True, help="Print the list as JSON.")
+def functions_command(json_mode):
+    """The built-in operations, each with its derivative rule (from the op table)."""
+    if json_mode:
+        click.echo(render.dumps({"schema": render.SCHEMA, "functions": render.function_rows()}))
+        return
+    from rich.console import Console
+
+    Console().print(render.functions_table())
 
 
 def main(argv=None) -> None:

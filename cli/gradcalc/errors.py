@@ -73,6 +73,12 @@ class StrictError(GradcalcError):
     kind = "strict"
 
 
+class LimitError(GradcalcError):
+    """A resource limit reached: an exact number too large to hold, say."""
+
+    kind = "limit"
+
+
 class UsageError(GradcalcError):
     """A bad option value or an unreadable input file."""
 

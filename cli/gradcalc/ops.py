@@ -28,12 +28,13 @@ class Op:
 
 def _route(xp, out, args):
     """∂max/∂arg: 1 for the winner. Ties: split evenly, or all to the first (--ties)."""
-    hits = [xp.where(a == out, 1.0, 0.0) for a in args]
+    # Adding zero(out) keeps the counts in the number system: 1/2 stays exact under --exact.
+    hits = [xp.where(a == out, 1, 0) + xp.zero(out) for a in args]
     if xp.ties == "first":
-        taken = 0.0
+        taken = 0
         routed = []
         for hit in hits:
-            routed.append(hit * (1.0 - taken))
+            routed.append(hit * (1 - taken))
             taken = taken + routed[-1]
         return tuple(routed)
     count = sum(hits)
@@ -65,10 +66,10 @@ def _pow_domain(xp, a, b):
 
 
 def _pow_local(xp, out, a, b):
-    d_base = xp.where(b == 0, 0.0 * b, b * xp.power(a, b - 1.0))
+    d_base = xp.where(b == 0, xp.zero(b), b * xp.power(a, b - 1))
     # ∂(a^b)/∂b = a^b·ln a: 0 at a = 0 (the limit), not a real number for a < 0.
-    d_exponent = xp.where(a > 0, out * xp.log(xp.where(a > 0, a, 1.0)),
-                          xp.where(a == 0, 0.0, float("nan")))
+    d_exponent = xp.where(a > 0, out * xp.log(xp.where(a > 0, a, 1)),
+                          xp.where(a == 0, xp.zero(a), float("nan")))
     return d_base, d_exponent
 
 
@@ -85,24 +86,24 @@ def _positive(name):
 
 
 OPS = [
-    Op("add", "+", 2, lambda xp, a, b: a + b, lambda xp, out, a, b: (1.0, 1.0),
+    Op("add", "+", 2, lambda xp, a, b: a + b, lambda xp, out, a, b: (1, 1),
        "∂/∂a = 1, ∂/∂b = 1", pattern="distributes"),
-    Op("sub", "-", 2, lambda xp, a, b: a - b, lambda xp, out, a, b: (1.0, -1.0),
+    Op("sub", "-", 2, lambda xp, a, b: a - b, lambda xp, out, a, b: (1, -1),
        "∂/∂a = 1, ∂/∂b = -1", pattern="distributes"),
     Op("mul", "*", 2, lambda xp, a, b: a * b, lambda xp, out, a, b: (b, a),
        "∂/∂a = b, ∂/∂b = a", pattern="swaps and scales"),
     Op("div", "/", 2, lambda xp, a, b: a / b,
-       lambda xp, out, a, b: (1.0 / b, -out / b),
+       lambda xp, out, a, b: (1 / b, -out / b),
        "∂/∂a = 1/b, ∂/∂b = -a/b²",
        domain=lambda xp, a, b: None if xp.all(b != 0) else ("division by zero", 1)),
-    Op("neg", "-", 1, lambda xp, a: -a, lambda xp, out, a: (-1.0,), "∂/∂a = -1"),
+    Op("neg", "-", 1, lambda xp, a: -a, lambda xp, out, a: (-1,), "∂/∂a = -1"),
     Op("pow", "^", 2, lambda xp, a, b: xp.power(a, b), _pow_local,
        "∂/∂a = b·a^(b-1), ∂/∂b = a^b·ln a", domain=_pow_domain, kink=_pow_kink),
     Op("exp", "exp", 1, lambda xp, a: xp.exp(a), lambda xp, out, a: (out,), "∂/∂a = exp(a)"),
-    Op("log", "log", 1, lambda xp, a: xp.log(a), lambda xp, out, a: (1.0 / a,),
+    Op("log", "log", 1, lambda xp, a: xp.log(a), lambda xp, out, a: (1 / a,),
        "∂/∂a = 1/a (natural log)", domain=_positive("log")),
     Op("sqrt", "√", 1, lambda xp, a: xp.sqrt(a),
-       lambda xp, out, a: (xp.divide(0.5, out),), "∂/∂a = 1/(2·√a)",
+       lambda xp, out, a: (xp.divide(1, 2 * out),), "∂/∂a = 1/(2·√a)",
        domain=lambda xp, a: None if xp.all(a >= 0) else
        ("sqrt is defined only for numbers ≥ 0", 0),
        kink=lambda xp, out, a: None if xp.all(a != 0) else
@@ -113,14 +114,14 @@ OPS = [
        "∂/∂a = cos(a)"),
     Op("cos", "cos", 1, lambda xp, a: xp.cos(a), lambda xp, out, a: (-xp.sin(a),),
        "∂/∂a = -sin(a)"),
-    Op("tan", "tan", 1, lambda xp, a: xp.tan(a), lambda xp, out, a: (1.0 + out * out,),
+    Op("tan", "tan", 1, lambda xp, a: xp.tan(a), lambda xp, out, a: (1 + out * out,),
        "∂/∂a = 1 + tan²(a)"),
-    Op("tanh", "tanh", 1, lambda xp, a: xp.tanh(a), lambda xp, out, a: (1.0 - out * out,),
+    Op("tanh", "tanh", 1, lambda xp, a: xp.tanh(a), lambda xp, out, a: (1 - out * out,),
        "∂/∂a = 1 - tanh²(a)"),
     Op("sigmoid", "σ", 1, lambda xp, a: xp.sigmoid(a),
-       lambda xp, out, a: (out * (1.0 - out),), "∂/∂a = σ(a)·(1 - σ(a))"),
+       lambda xp, out, a: (out * (1 - out),), "∂/∂a = σ(a)·(1 - σ(a))"),
     Op("relu", "relu", 1, lambda xp, a: xp.where(a > 0, a, xp.zero(a)),
-       lambda xp, out, a: (xp.where(a > 0, 1.0, 0.0),),
+       lambda xp, out, a: (xp.where(a > 0, 1, 0),),
        "∂/∂a = 1 if a > 0 else 0 (0 at a = 0)", kink=_at_zero("relu"), pattern="gates"),
     Op("softplus", "softplus", 1, lambda xp, a: xp.softplus(a),
        lambda xp, out, a: (xp.sigmoid(a),), "∂/∂a = σ(a)"),
@@ -142,3 +143,13 @@ FUNCTIONS = {name: BY_NAME[name] for name in (
 FUNCTIONS["ln"] = BY_NAME["log"]
 
 CONSTANTS = {"pi": "3.141592653589793", "e": "2.718281828459045"}
+
+
+def spellings(op: Op) -> list[str]:
+    """How the language writes an op: `a + b`, `-a`, `log(a)` / `ln(a)`, `max(a, b, ...)`."""
+    written = [f"a {symbol} b" for symbol, entry in BINARY.items() if entry is op]
+    if op is NEGATE:
+        written.append("-a")
+    params = {1: "a", 2: "a, b", None: "a, b, ..."}[op.arity]
+    written += [f"{name}({params})" for name, entry in FUNCTIONS.items() if entry is op]
+    return written

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import json
 import math
+from fractions import Fraction
 
 from .lower import CONST, INPUT, Graph
 from .run import Pass
@@ -43,26 +44,33 @@ def warning_rows(graph: Graph, warnings) -> list[dict]:
 
 def json_document(graph: Graph, run: Pass, warnings, wrt=None) -> dict:
     """The --json document: strict JSON, non-finite numbers as "inf", "-inf", "nan"."""
+    exact = run.exact
     nodes = node_rows(graph, run)
     for row in nodes:
-        row["value"] = json_number(row["value"])
-        row["local"] = [json_number(v) for v in row["local"]]
-        row["grad"] = json_number(row["grad"])
+        row["value"] = json_number(row["value"], exact)
+        row["local"] = [json_number(v, exact) for v in row["local"]]
+        row["grad"] = json_number(row["grad"], exact)
     return {
         "schema": SCHEMA,
         "expression": graph.source,
-        "value": json_number(run.values[graph.output]),
-        "gradients": {k: json_number(v) for k, v in gradients(graph, run, wrt).items()},
+        "exact": run.exact,
+        "value": json_number(run.values[graph.output], exact),
+        "gradients": {k: json_number(v, exact) for k, v in gradients(graph, run, wrt).items()},
         "output": graph.output,
         "nodes": nodes,
         "warnings": warning_rows(graph, warnings),
     }
 
 
-def json_number(value):
-    """A number as strict JSON allows it (RFC 8259 has no NaN or Infinity)."""
+def json_number(value, exact: bool = False):
+    """A number as strict JSON allows it (RFC 8259 has no NaN or Infinity).
+
+    Under --exact a rational is a string, "1/3" or "-4", so that no digit is lost.
+    """
     if value is None:
         return None
+    if exact and isinstance(value, (int, Fraction)):
+        return str(value)
     value = float(value)
     if math.isfinite(value):
         return value
@@ -73,48 +81,78 @@ def dumps(document: dict) -> str:
     return json.dumps(document, ensure_ascii=False, allow_nan=False)
 
 
-def format_number(value, precision: int = 6) -> str:
-    """`precision` significant digits, no trailing zeros, no '-0'."""
+def format_number(value, precision: int = 6, exact: bool = False) -> str:
+    """`precision` significant digits, no trailing zeros, no '-0'. Rationals as `1/3`;
+    under --exact a float is an approximation and says so with `≈`."""
     if value is None:
         return "—"
+    if isinstance(value, (int, Fraction)):  # exact: a rational, or an int from a rule
+        return str(value)
     text = f"{float(value):.{precision}g}"
-    return "0" if text == "-0" else text
+    text = "0" if text == "-0" else text
+    return f"≈{text}" if exact else text
 
 
-def _local_cell(graph: Graph, node, local, precision: int) -> str:
-    if local is None or not node.inputs:
+def symbol(graph: Graph, node_id: int) -> str:
+    """A node's short name in formulas: its name, its text if short, else #id."""
+    node = graph.nodes[node_id]
+    if node_id == graph.output:
+        return output_name(graph)
+    if node.name is not None:
+        return node.name
+    text = graph.label(node)
+    if len(text) > 12:
+        return f"#{node_id}"
+    return text if text.replace(".", "").isalnum() else f"({text})"
+
+
+def _local_cell(graph: Graph, node, local, precision: int, exact: bool) -> str:
+    if local is None:
         return ""
-    parts = []
-    for i, slope in zip(node.inputs, local):
-        if slope is None:
-            continue
-        source = graph.nodes[i]
-        name = graph.label(source, width=12) if source.name else f"#{i}"
-        parts.append(f"∂/∂{name} = {format_number(slope, precision)}")
-    return "\n".join(parts)
+    return "\n".join(f"∂/∂{symbol(graph, i)} = {format_number(slope, precision, exact)}"
+                     for i, slope in zip(node.inputs, local) if slope is not None)
 
 
 def _op_cell(node) -> str:
+    """The op and its symbol, and under it the lecture's name for its gradient pattern."""
     if node.kind in (INPUT, CONST):
         return node.kind
     symbol = node.op.symbol
-    return node.op.name if symbol == node.op.name else f"{node.op.name} {symbol}"
+    text = node.op.name if symbol == node.op.name else f"{node.op.name} {symbol}"
+    pattern = getattr(node.op, "pattern", "")
+    return f"{text}\n{pattern}" if pattern else text
 
 
-def table_rows(graph: Graph, run: Pass, precision: int) -> list[list[str]]:
-    """The cells of the table, shared by the terminal and Markdown renderings."""
+SUMMARY_ROWS = 20  # a bigger table shows this many rows at each end unless --all
+
+
+def table_rows(graph: Graph, run: Pass, precision: int, show_all: bool = False) -> list[list[str]]:
+    """The cells of the table, shared by the terminal and Markdown renderings.
+
+    Past 2 × SUMMARY_ROWS nodes only the first and last rows are shown (the inputs come
+    first and the output last), with one row saying how many are hidden.
+    """
+    nodes = graph.nodes
+    hidden = 0 if show_all else max(0, len(nodes) - 2 * SUMMARY_ROWS)
+    if hidden:
+        nodes = nodes[:SUMMARY_ROWS] + [None] + nodes[-SUMMARY_ROWS:]
+    exact = run.exact
     rows = []
-    for node in graph.nodes:
+    for node in nodes:
+        if node is None:
+            rows.append(["…", f"{hidden:,} more rows (--all shows every row)", "", "", "", ""])
+            continue
         mark = " (input)" if node.kind == INPUT else ""
         if node.id == graph.output:
             mark = " (output)"
+        value = run.values[node.id]
         rows.append([
             str(node.id),
             graph.label(node) + mark,
             _op_cell(node),
-            format_number(run.values[node.id], precision),
-            _local_cell(graph, node, run.local[node.id], precision),
-            format_number(run.grads[node.id], precision),
+            format_number(value, precision, exact and not isinstance(value, Fraction)),
+            _local_cell(graph, node, run.local[node.id], precision, exact),
+            format_number(run.grads[node.id], precision, exact),
         ])
     return rows
 
@@ -132,7 +170,7 @@ def _headers(graph: Graph) -> list[str]:
     return ["#", "node", "op", "value", "local gradients", f"∂{out}/∂node"]
 
 
-def rich_table(graph: Graph, run: Pass, precision: int = 6):
+def rich_table(graph: Graph, run: Pass, precision: int = 6, show_all: bool = False):
     """The table as a Rich renderable: inputs and output marked, numbers right-aligned."""
     from rich.table import Table  # lazy: only the table pays for Rich
     from rich.text import Text  # plain text: a '[' in the source is not Rich markup
@@ -144,33 +182,73 @@ def rich_table(graph: Graph, run: Pass, precision: int = 6):
     for i, header in enumerate(headers):
         table.add_column(header, justify="right" if i in (0, 3, 5) else "left",
                          overflow="fold")
-    for node, cells in zip(graph.nodes, table_rows(graph, run, precision)):
-        style = "cyan" if node.kind == INPUT else "bold green" if node.id == graph.output \
-            else "dim" if node.kind == CONST else None
+    for cells in table_rows(graph, run, precision, show_all):
+        node = graph.nodes[int(cells[0])] if cells[0].isdigit() else None
+        style = None if node is None else "cyan" if node.kind == INPUT \
+            else "bold green" if node.id == graph.output else "dim" if node.kind == CONST else None
         table.add_row(*(Text(cell) for cell in cells), style=style)
     return table
 
 
-def markdown_table(graph: Graph, run: Pass, precision: int = 6) -> str:
+def markdown_table(graph: Graph, run: Pass, precision: int = 6, show_all: bool = False) -> str:
     """The same table as GitHub-flavoured Markdown, for a write-up."""
-    def cell(text: str) -> str:
-        return text.replace("|", "\\|").replace("\n", "<br>")
-
     headers = _headers(graph)
     lines = ["| " + " | ".join(headers) + " |",
              "|" + "|".join("---:" if i in (0, 3, 5) else "---" for i in range(len(headers))) + "|"]
-    for cells in table_rows(graph, run, precision):
-        lines.append("| " + " | ".join(cell(c) for c in cells) + " |")
+    for cells in table_rows(graph, run, precision, show_all):
+        lines.append("| " + " | ".join(_markdown_cell(c) for c in cells) + " |")
     return "\n".join(lines)
+
+
+def _markdown_cell(text: str) -> str:
+    return text.replace("|", "\\|").replace("\n", "<br>")
 
 
 def summary(graph: Graph, run: Pass, precision: int = 6, wrt=None) -> str:
     """One line under the table: the output's value and its gradient per input."""
     out = output_name(graph)
     parts = [f"{out} = {format_number(run.values[graph.output], precision)}"]
-    parts += [f"∂{out}/∂{name} = {format_number(g, precision)}"
+    parts += [f"∂{out}/∂{name} = {format_number(g, precision, run.exact)}"
               for name, g in gradients(graph, run, wrt).items()]
     return "   ".join(parts)
+
+
+def steps(graph: Graph, run: Pass, precision: int = 6) -> list[str]:
+    """The chain rule for every node, in backward order, with the numbers put in:
+
+        ∂f/∂x = ∂f/∂q · ∂q/∂x = -4 · 1 = -4
+
+    A node that feeds several others gets the sum of its branches ("gradients add at
+    branches"). Nodes that depend on no input have no gradient and no step.
+    """
+    out = output_name(graph)
+    consumers: list[list[tuple[int, int]]] = [[] for _ in graph.nodes]  # (consumer, input pos)
+    for node in graph.nodes:
+        for position, i in enumerate(node.inputs):
+            consumers[i].append((node.id, position))
+
+    def number(value, first=False) -> str:
+        """A factor in a product: `-4 · 1`, `1 · (-4)`, `(1/3) · 2`."""
+        text = format_number(value, precision, run.exact)
+        return f"({text})" if "/" in text or text.startswith("-") and not first else text
+
+    lines = [f"∂{out}/∂{out} = {format_number(run.grads[graph.output], precision, run.exact)}"
+             "   (the upstream gradient)"]
+    for node in reversed(graph.nodes):
+        if node.id == graph.output or not node.needs_grad:
+            continue
+        name = symbol(graph, node.id)
+        edges = [(c, p) for c, p in consumers[node.id] if run.local[c] is not None]
+        symbolic = " + ".join(f"∂{out}/∂{symbol(graph, c)} · ∂{symbol(graph, c)}/∂{name}"
+                              for c, _ in edges)
+        numeric = " + ".join(f"{number(run.grads[c], first=k == 0)} · {number(run.local[c][p])}"
+                             for k, (c, p) in enumerate(edges))
+        total = format_number(run.grads[node.id], precision, run.exact)
+        line = f"∂{out}/∂{name} = {symbolic} = {numeric} = {total}"
+        if len(edges) > 1:
+            line += f"   (gradients add at branches: {len(edges)} edges)"
+        lines.append(line)
+    return lines
 
 
 def warning_lines(graph: Graph, warnings) -> list[str]:
@@ -179,3 +257,27 @@ def warning_lines(graph: Graph, warnings) -> list[str]:
         where = "" if node is None else f"node {node} ({graph.label(graph.nodes[node], 24)}): "
         lines.append(f"warning: {where}{message}")
     return lines
+
+
+def function_rows() -> list[dict]:
+    """`gradcalc functions`: every op of the table with its spelling, arity and rule."""
+    from . import ops
+
+    return [{"op": op.name, "written": ops.spellings(op),
+             "arity": op.arity if op.arity is not None else f"{op.min_arity}+",
+             "rule": op.rule, "pattern": op.pattern, "has_kink": op.kink is not None}
+            for op in ops.OPS]
+
+
+def functions_table():
+    from rich.table import Table
+    from rich.text import Text
+
+    table = Table(title="Built-in operations (∂/∂a is the local gradient for argument a)",
+                  title_justify="left", header_style="bold")
+    for header in ("written", "op", "arity", "local gradient", "pattern"):
+        table.add_column(header, overflow="fold")
+    for row in function_rows():
+        table.add_row(Text("\n".join(row["written"])), row["op"], str(row["arity"]),
+                      Text(row["rule"]), row["pattern"])
+    return table

@@ -7,7 +7,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from .errors import DomainError
+from .arith import ExactSizeError
+from .errors import DomainError, LimitError
 from .lower import CONST, GATE, INPUT, Graph
 
 Warning = tuple[int, str]  # (node id, message)
@@ -21,6 +22,7 @@ class Pass:
     grads: list | None = None  # None for nodes that depend on no input
     local: list | None = None  # per node, ∂node/∂input per input (None: not needed)
     warnings: list[Warning] = field(default_factory=list)
+    exact: bool = False  # computed in rationals (--exact); a float value there is approximate
 
 
 def forward(graph: Graph, inputs: dict, xp) -> Pass:
@@ -29,6 +31,7 @@ def forward(graph: Graph, inputs: dict, xp) -> Pass:
     values = [None] * len(nodes)
     warnings: list[Warning] = []
     isfinite = xp.isfinite
+    exact, is_exact = xp.name == "exact", xp.is_exact
     for node in nodes:
         kind = node.kind
         if kind == INPUT:
@@ -47,12 +50,19 @@ def forward(graph: Graph, inputs: dict, xp) -> Pass:
                 problem = op.domain(xp, *args)
                 if problem is not None:
                     raise _domain_error(graph, xp, node, args, *problem)
-            value = op.forward(xp, *args)
+            try:
+                value = op.forward(xp, *args)
+            except ExactSizeError as exc:
+                raise LimitError(f"{exc} in {graph.label(node)}", graph.source, node.span,
+                                 hint="drop --exact to compute it in floating point") from None
         values[node.id] = value
+        if exact and not is_exact(value) and all(is_exact(a) for a in args):
+            warnings.append((node.id, f"{op.name} cannot stay rational here; "
+                                      "computed in floating point (≈)"))
         if not isfinite(value) and all(isfinite(a) for a in args):
             warnings.append((node.id, f"{op.name} overflowed to {value} "
                                       "(values past ±1.8e308 are not representable)"))
-    return Pass(values, warnings=warnings)
+    return Pass(values, warnings=warnings, exact=exact)
 
 
 def backward(graph: Graph, run: Pass, xp, upstream=1.0) -> Pass:
