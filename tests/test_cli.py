@@ -132,7 +132,7 @@ BAD = [
     (["eval", "foo(x)", "x=1"], "unknown function 'foo'"),
     (["eval", "exq(x)", "x=1"], "did you mean exp?"),
     (["eval", "exp(x, x)", "x=1"], "exp() takes 1 argument, but got 2"),
-    (["eval", "max(x)", "x=1"], "at least 2 arguments"),
+    (["eval", "max(x)", "x=1"], "for two numbers write max(a, b)"),
     (["eval", "x(1+x)", "x=1"], "'x' is a value, not a function"),
     (["eval", "x+1 = 3", "x=1"], "left side of '='"),
     (["eval", "x $ y", "x=1", "y=1"], "unexpected character '$'"),

@@ -11,7 +11,7 @@ from .arith import ExactArith, FloatArith
 from .errors import StrictError, UsageError, UndefinedNameError
 from .lower import Graph, lower
 from .parse import parse
-from .run import Pass, backward, forward
+from .run import Pass, backward, forward, jacobian
 
 TIES = ("split", "first")
 
@@ -44,8 +44,31 @@ class Result:
         return render.dumps(self.to_dict())
 
 
-def run_graph(graph: Graph, values: dict, *, xp, upstream=1.0, strict=False, wrt=None) -> Result:
-    """Forward and backward over a lowered graph; the warnings of both, checked by --strict."""
+def prepare(source: str, raw: dict, *, ties: str = "split", exact: bool = False,
+            expand: bool = False, upstream=None):
+    """Parse and lower `source`, choose the number system, and resolve the bindings.
+
+    Returns (graph, xp, values, upstream). numpy computes when the expression or a binding
+    has vectors or matrices; otherwise plain floats (or rationals under `exact`).
+    """
+    graph = lower(parse(source), bound=set(raw), expand=expand)
+    lowered = binding_values.lowered(raw)
+    if upstream is not None:
+        upstream = binding_values.lower_value(upstream, "--upstream=")
+    arrays = graph.uses_arrays or binding_values.uses_arrays({**lowered, "": upstream})
+    xp = number_system(ties, exact, arrays)
+    values = binding_values.resolve(lowered, xp)
+    if upstream is not None:
+        upstream = binding_values.resolve_value(upstream, xp, "--upstream=")
+    return graph, xp, values, upstream
+
+
+def run_graph(graph: Graph, values: dict, *, xp, upstream=None, strict=False, wrt=None) -> Result:
+    """Forward and backward over a lowered graph; the warnings of both, checked by --strict.
+
+    `upstream` is ∂L/∂output (default 1). A non-scalar output without one gets Jacobians:
+    every gradient has the shape output.shape + node.shape.
+    """
     if wrt is not None:
         unknown = [name for name in wrt if name not in graph.inputs]
         if unknown:
@@ -55,7 +78,16 @@ def run_graph(graph: Graph, values: dict, *, xp, upstream=1.0, strict=False, wrt
     warnings = list(graph.warnings)
     warnings += [(None, f"the binding {name}=... is not used by the expression (a typo?)")
                  for name in values if name not in graph.inputs]
-    run = backward(graph, forward(graph, values, xp), xp, upstream)
+    run = forward(graph, values, xp)
+    output_shape = getattr(run.values[graph.output], "shape", ())
+    if upstream is None and output_shape:
+        run = jacobian(graph, run, xp)
+    else:
+        if upstream is not None and getattr(upstream, "shape", ()) != output_shape:
+            raise UsageError(f"--upstream has shape {_shape(upstream)} but the output has "
+                             f"shape {_shape(run.values[graph.output])}",
+                             hint="give dL/dout with the output's shape")
+        run = backward(graph, run, xp, xp.convert(1) if upstream is None else upstream)
     warnings += run.warnings
     for name, grad in render.gradients(graph, run).items():
         if not xp.isfinite(grad):
@@ -68,25 +100,35 @@ def run_graph(graph: Graph, values: dict, *, xp, upstream=1.0, strict=False, wrt
     return Result(graph, run, warnings, wrt)
 
 
-def evaluate(source: str, /, *, ties: str = "split", upstream=1, expand: bool = False,
+def evaluate(source: str, /, *, ties: str = "split", upstream=None, expand: bool = False,
              strict: bool = False, wrt=None, exact: bool = False, **values) -> Result:
     """Values and gradients of every node of `source` at the given bindings.
 
-    Bindings are numbers or constant expressions as text (`t="pi/4"`). With `exact=True`
-    the arithmetic is rational (fractions.Fraction) wherever it can be.
+    Bindings are numbers, nested lists or numpy arrays, or constant expressions as text
+    (`t="pi/4"`). With `exact=True` the arithmetic is rational (fractions.Fraction)
+    wherever it can be.
     """
-    xp = number_system(ties, exact)
-    resolved = binding_values.from_mapping(values, xp)
-    graph = lower(parse(source), bound=set(resolved), expand=expand)
-    return run_graph(graph, resolved, xp=xp, upstream=xp.convert(upstream),
-                     strict=strict, wrt=wrt)
+    graph, xp, resolved, upstream = prepare(source, values, ties=ties, exact=exact,
+                                            expand=expand, upstream=upstream)
+    return run_graph(graph, resolved, xp=xp, upstream=upstream, strict=strict, wrt=wrt)
 
 
-def number_system(ties: str, exact: bool = False) -> FloatArith:
-    """Floats, or rationals for --exact, with the chosen max/min tie policy."""
+def number_system(ties: str, exact: bool = False, arrays: bool = False) -> FloatArith:
+    """Floats, rationals for --exact, or numpy arrays, with the max/min tie policy."""
     if ties not in TIES:
         raise UsageError(f"unknown tie policy {ties!r}", hint="use 'split' or 'first'")
+    if arrays:
+        if exact:
+            raise UsageError("--exact works on scalars only, and this has vectors or matrices",
+                             hint="drop --exact")
+        from .arrays import ArrayArith  # numpy only when needed
+        return ArrayArith(ties)
     return ExactArith(ties) if exact else FloatArith(ties)
+
+
+def _shape(value) -> str:
+    shape = getattr(value, "shape", ())
+    return "×".join(map(str, shape)) if shape else "scalar"
 
 
 class Circuit:
@@ -94,7 +136,8 @@ class Circuit:
 
     def __init__(self, source: str, *, expand: bool = False, ties: str = "split"):
         self.graph = lower(parse(source), bound=None, expand=expand)
-        self.xp = number_system(ties)
+        self.ties = ties
+        self.xp = number_system(ties, arrays=self.graph.uses_arrays)
         self.run: Pass | None = None
 
     @property
@@ -107,7 +150,10 @@ class Circuit:
         if missing:
             raise UndefinedNameError(f"no value for {', '.join(missing)}", self.graph.source,
                                      self.graph.nodes[self.graph.inputs[missing[0]]].span)
-        resolved = binding_values.from_mapping(values, self.xp)
+        lowered = binding_values.lowered(values)
+        if binding_values.uses_arrays(lowered) and self.xp.name != "array":
+            self.xp = number_system(self.ties, arrays=True)
+        resolved = binding_values.resolve(lowered, self.xp)
         self.run = forward(self.graph, resolved, self.xp)
         return self.value
 

@@ -1,7 +1,12 @@
 """Values for the free names: `NAME=VALUE` arguments, a --bindings JSON file, API keywords.
 
-A VALUE is a number or a constant expression (`1/3`, `pi/4`, `-2^0.5`). It is parsed and
-evaluated by gradcalc's own parser and engine: user text is never run as Python.
+A VALUE is a number, a nested list for a vector or matrix, or a constant expression
+(`1/3`, `pi/4`, `[[0.1, 0.5], [-0.3, 0.8]]`). Text is parsed and evaluated by gradcalc's
+own parser and engine: user text is never run as Python.
+
+Resolution has two steps so that the number system can be chosen in between: `collect`
+gathers the raw values (text, numbers, lists), `resolve` turns them into numbers of the
+chosen system (floats, rationals or numpy arrays).
 """
 from __future__ import annotations
 
@@ -36,41 +41,22 @@ def split_assignment(arg: str) -> tuple[str, str]:
     return name, value
 
 
-def constant_value(text: str, xp, label: str = ""):
-    """Evaluate a constant expression such as `1/3` or `pi/4` in the number system `xp`.
-
-    Errors keep their caret: they are reported against `label` + text (e.g. `x=1/0`).
-    """
-    offset = len(label)
-    try:
-        graph = lower(parse_expression(text), bound=set())
-        run = forward(graph, {}, xp)
-    except GradcalcError as exc:
-        if not label:
-            raise
-        span = None if exc.span is None else (exc.span[0] + offset, exc.span[1] + offset)
-        kind = type(exc) if exc.kind != "name" else BindingError
-        error = kind(f"in the binding {label}{text}: {exc.message}", label + text, span,
-                     exc.hint if exc.kind != "name" else
-                     "a value may use numbers, pi, e and functions, but no other names")
-        raise error from None
-    return run.values[graph.output]
-
-
-def from_arguments(args, xp) -> dict:
-    """`NAME=VALUE` command-line arguments → {name: value}; later ones win."""
-    values = {}
+def collect(args=(), path: str | None = None) -> dict:
+    """Raw values from a --bindings file and `NAME=VALUE` arguments (which win)."""
+    raw = read_file(path) if path else {}
     for arg in args:
         name, text = split_assignment(arg)
-        values[name] = constant_value(text, xp, label=f"{name}=")
-    return values
+        raw[name] = text
+    return raw
 
 
-def from_file(path: str, xp) -> dict:
-    """A --bindings JSON file: an object of names to numbers or constant expressions."""
+def read_file(path: str) -> dict:
+    """A --bindings JSON file: an object of names to numbers, lists or constant expressions."""
     try:
         with open(path, encoding="utf-8") as handle:
             data = json.load(handle)
+    except IsADirectoryError:
+        raise UsageError(f"the bindings file {path} is a directory") from None
     except OSError as exc:
         raise UsageError(f"cannot read the bindings file {path}: {exc.strerror}",
                          hint="check the path") from None
@@ -83,22 +69,78 @@ def from_file(path: str, xp) -> dict:
     if not isinstance(data, dict):
         raise UsageError(f"the bindings file {path} must hold a JSON object",
                          hint='write an object such as {"x": -2, "t": "pi/4"}')
-    return from_mapping(data, xp)
+    return data
 
 
-def from_mapping(mapping: dict, xp) -> dict:
-    """API keywords or a JSON object: numbers as they are, strings as constant expressions."""
-    values = {}
-    for name, value in mapping.items():
+def lowered(raw: dict) -> dict:
+    """Each text value parsed and lowered once (a graph); other values as they are."""
+    result = {}
+    for name, value in raw.items():
         if not isinstance(name, str) or not _NAME.match(name):
             raise BindingError(f"'{name}' is not a valid name")
-        if isinstance(value, bool) or not isinstance(value, (int, float, str)) \
-                and not hasattr(value, "numerator"):
-            raise BindingError(f"the value of {name} must be a number or a constant "
-                               f"expression, not {type(value).__name__}",
-                               hint="vectors and matrices are not supported yet")
-        if isinstance(value, str):
-            values[name] = constant_value(value, xp, label=f"{name}=")
-        else:
-            values[name] = xp.convert(value)
-    return values
+        result[name] = lower_value(value, f"{name}=")
+    return result
+
+
+def lower_value(value, label: str):
+    """One raw value: text becomes a lowered constant expression; numbers stay."""
+    if isinstance(value, str):
+        return _constant_graph(value, label)
+    if isinstance(value, bool) or not (isinstance(value, (int, float, list))
+                                       or hasattr(value, "__array__")
+                                       or hasattr(value, "numerator")):
+        raise BindingError(f"the value of {label[:-1]} must be a number, a nested list or a "
+                           f"constant expression, not {type(value).__name__}")
+    return value
+
+
+def uses_arrays(values: dict) -> bool:
+    """Whether any value is a vector or matrix (so numpy must compute)."""
+    for value in values.values():
+        if getattr(value, "uses_arrays", False) or isinstance(value, list) \
+                or getattr(value, "ndim", 0):
+            return True
+    return False
+
+
+def resolve(values: dict, xp) -> dict:
+    """The lowered values as numbers of the number system `xp`."""
+    return {name: resolve_value(value, xp, f"{name}=") for name, value in values.items()}
+
+
+def constant_value(text: str, xp, label: str = ""):
+    """Evaluate a constant expression such as `1/3` or `pi/4` in the number system `xp`."""
+    return resolve_value(_constant_graph(text, label), xp, label)
+
+
+def _constant_graph(text: str, label: str):
+    try:
+        return lower(parse_expression(text), bound=set())
+    except GradcalcError as exc:
+        raise _relabel(exc, text, label) from None
+
+
+def resolve_value(value, xp, label: str):
+    if hasattr(value, "nodes"):  # a lowered constant expression
+        try:
+            return forward(value, {}, xp).values[value.output]
+        except GradcalcError as exc:
+            raise _relabel(exc, value.source, label) from None
+    try:
+        return xp.convert(value)
+    except (TypeError, ValueError) as exc:
+        raise BindingError(f"the value of {label[:-1]} is not usable: {exc}",
+                           hint="give a number or a nested list of numbers") from None
+
+
+def _relabel(exc: GradcalcError, text: str, label: str) -> GradcalcError:
+    """An error inside a binding's value, shown against the whole `name=value`."""
+    if not label:
+        return exc
+    offset = len(label)
+    span = None if exc.span is None else (exc.span[0] + offset, exc.span[1] + offset)
+    if exc.kind == "name":
+        return BindingError(f"in the binding {label}{text}: {exc.message}", label + text, span,
+                            "a value may use numbers, pi, e and functions, but no other names")
+    return type(exc)(f"in the binding {label}{text}: {exc.message}", label + text, span,
+                     exc.hint)

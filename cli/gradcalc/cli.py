@@ -13,10 +13,8 @@ import click
 from . import __version__
 from . import bindings as binding_values
 from . import render
-from .api import TIES, number_system, run_graph
+from .api import TIES, prepare, run_graph
 from .errors import GradcalcError, UsageError
-from .lower import lower
-from .parse import parse
 
 # Expressions may start with '-' ("-x^2"): unknown options are passed on as arguments
 # and reported by the binding reader if they are not an expression or a binding.
@@ -73,8 +71,9 @@ def _names(text: str | None) -> list[str] | None:
 @click.option("--ties", type=click.Choice(TIES), default="split", show_default=True,
               help="max/min ties: split the gradient evenly, or give it all to the first.")
 @click.option("--expand", is_flag=True, help="Show the inner nodes of user gates.")
-@click.option("--upstream", metavar="VALUE", default="1", show_default=True,
-              help="The gradient of a loss with respect to the output (dL/df).")
+@click.option("--upstream", metavar="VALUE",
+              help="dL/df: the gradient of a loss with respect to the output (default 1); "
+                   "a nested list for a vector or matrix output.")
 @click.option("--precision", type=click.IntRange(1, 17), default=6, show_default=True,
               help="Significant digits in the table (JSON always has full precision).")
 @click.option("--strict", is_flag=True, help="Treat warnings as errors.")
@@ -82,10 +81,11 @@ def _names(text: str | None) -> list[str] | None:
               help="Rational arithmetic: 0.1 is 1/10, answers print as -4 or 1/3.")
 @click.option("--steps", is_flag=True, help="Write out the chain rule for every node.")
 @click.option("--all", "show_all", is_flag=True, help="Show every row of a big table.")
+@click.option("--full", is_flag=True, help="Show vectors and matrices in full.")
 @click.option("--format", "fmt", type=click.Choice(["table", "markdown"]), default="table",
               show_default=True, help="Table for the terminal, or Markdown for a write-up.")
 def eval_command(expr, bindings, json_mode, wrt, bindings_file, ties, expand, upstream,
-                 precision, strict, exact, steps, show_all, fmt):
+                 precision, strict, exact, steps, show_all, full, fmt):
     """Values and gradients of every node of EXPR at NAME=VALUE bindings.
 
     \b
@@ -94,19 +94,17 @@ def eval_command(expr, bindings, json_mode, wrt, bindings_file, ties, expand, up
     EXPR may be '-' (standard input) or @FILE.
     """
     with reported(json_mode):
-        xp = number_system(ties, exact)
-        source = read_source(expr)
-        values = binding_values.from_file(bindings_file, xp) if bindings_file else {}
-        values.update(binding_values.from_arguments(bindings, xp))
-        upstream_value = binding_values.constant_value(upstream, xp, label="--upstream=")
-        graph = lower(parse(source), bound=set(values), expand=expand)
+        raw = binding_values.collect(bindings, bindings_file)
+        graph, xp, values, upstream_value = prepare(read_source(expr), raw, ties=ties,
+                                                    exact=exact, expand=expand,
+                                                    upstream=upstream)
         result = run_graph(graph, values, xp=xp, upstream=upstream_value, strict=strict,
                            wrt=_names(wrt))
     run = result.run
     if json_mode:
         click.echo(result.to_json())
     elif fmt == "markdown":
-        click.echo(render.markdown_table(graph, run, precision, show_all))
+        click.echo(render.markdown_table(graph, run, precision, show_all, full))
         click.echo()
         click.echo(render.summary(graph, run, precision, _names(wrt)))
         if steps:
@@ -116,7 +114,7 @@ def eval_command(expr, bindings, json_mode, wrt, bindings_file, ties, expand, up
         from rich.console import Console
 
         console = Console()
-        console.print(render.rich_table(graph, run, precision, show_all))
+        console.print(render.rich_table(graph, run, precision, show_all, full))
         console.print(render.summary(graph, run, precision, _names(wrt)),
                       highlight=False, markup=False)
         if steps:

@@ -73,6 +73,12 @@ class StrictError(GradcalcError):
     kind = "strict"
 
 
+class ShapeError(GradcalcError):
+    """Vectors or matrices whose shapes do not fit the operation."""
+
+    kind = "shape"
+
+
 class LimitError(GradcalcError):
     """A resource limit reached: an exact number too large to hold, say."""
 

@@ -11,7 +11,8 @@ from dataclasses import dataclass, field
 
 from . import ops
 from .errors import ArityError, UndefinedNameError
-from .syntax import Assign, Binary, Call, Expr, GateDef, Name, Number, Program, Span, Unary
+from .syntax import (Array, Assign, Binary, Call, Expr, GateDef, Index, Name, Number, Program,
+                     Span, Unary)
 
 INPUT, CONST, OP, GATE = "input", "const", "op", "gate"
 
@@ -39,6 +40,19 @@ class Graph:
     output: int
     inputs: dict[str, int]  # input name → node id, in order of first appearance
     warnings: list[tuple[int | None, str]] = field(default_factory=list)
+    uses_arrays: bool = False  # has vectors or matrices: computed with numpy
+
+    def node_ops(self):
+        """Every op the graph uses, user gates' bodies included (an explicit-stack walk)."""
+        pending, seen = [self], set()
+        while pending:
+            graph = pending.pop()
+            for node in graph.nodes:
+                if node.kind == GATE and id(node.op) not in seen:
+                    seen.add(id(node.op))
+                    pending.append(node.op.body)
+                if node.op is not None:
+                    yield node.op
 
     def label(self, node: Node, width: int = 48) -> str:
         """The node's name, or its source text (middle elided past `width` characters:
@@ -54,7 +68,7 @@ class Graph:
         return " ".join(self.source[start:end].split())
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, eq=False)  # compared and hashed by identity: one per definition
 class Gate:
     """A user gate `name(params) = body`: one node whose local gradient is backprop
     through the body's own graph (gradcalc.run runs it)."""
@@ -157,6 +171,10 @@ class _Lowering:
         if isinstance(expr, Unary):
             # Unary plus is the identity: it makes no node.
             return args[0] if expr.op == "+" else self.emit(OP, ops.NEGATE, args, expr.span)
+        if isinstance(expr, Array):
+            return self.emit(OP, ops.ARRAY, args, expr.span)
+        if isinstance(expr, Index):
+            return self.emit(OP, ops.INDEX, args, expr.span)
         return self.call(expr, args)
 
     def call(self, expr: Call, args: tuple[int, ...]) -> int:
@@ -167,6 +185,8 @@ class _Lowering:
                 return self.inline(gate, expr, args)
             return self.emit(GATE, gate, args, expr.span)
         op = ops.FUNCTIONS.get(expr.func)
+        if len(args) == 1 and expr.func in ops.REDUCERS:
+            op = ops.REDUCERS[expr.func]
         if op is None:
             raise self.unknown_function(expr)
         self.check_arity(expr, op.arity, op.min_arity)
@@ -304,7 +324,9 @@ class _Lowering:
             node.needs_grad = node.kind == INPUT or any(order[i].needs_grad for i in node.inputs)
         inputs = {n.name: n.id for n in order if n.kind == INPUT}
         warnings = [(None if w is None else new_id.get(w), m) for w, m in self.warnings]
-        return Graph(self.source, order, new_id[output], inputs, warnings)
+        graph = Graph(self.source, order, new_id[output], inputs, warnings)
+        graph.uses_arrays = any(op in ops.ARRAY_OPS for op in graph.node_ops())
+        return graph
 
 
 def _children(expr: Expr) -> tuple[Expr, ...]:
@@ -312,8 +334,10 @@ def _children(expr: Expr) -> tuple[Expr, ...]:
         return expr.left, expr.right
     if isinstance(expr, Unary):
         return (expr.operand,)
-    if isinstance(expr, Call):
-        return expr.args
+    if isinstance(expr, (Call, Array)):
+        return expr.args if isinstance(expr, Call) else expr.items
+    if isinstance(expr, Index):
+        return (expr.target, *expr.indices)
     return ()
 
 

@@ -24,6 +24,12 @@ class Op:
     kink: Callable | None = None  # (xp, out, *args) -> warning | None
     pattern: str = ""  # how the gate treats the upstream gradient, as the lecture says
     min_arity: int = 1
+    # Array ops whose local gradient is a Jacobian rather than a factor per element give
+    # the chain rule directly: vjp(xp, g, out, *args) → ∂f/∂arg for each argument, where g
+    # is ∂f/∂out; `matrix_rule` writes it per argument for --steps ("{g} · {b}ᵀ").
+    vjp: Callable | None = None
+    matrix_rule: tuple[str, ...] = ()
+    sample: Callable | None = None  # rng → example arguments, for the generated tests
 
 
 def _route(xp, out, args):
@@ -41,13 +47,99 @@ def _route(xp, out, args):
     return tuple(h / count for h in hits)
 
 
+def _tie_policy(xp) -> str:
+    return ("split evenly among the tied arguments (as PyTorch and JAX)" if xp.ties == "split"
+            else "all sent to the first tied argument (--ties first)")
+
+
 def _tie(xp, out, *args):
     tied = sum(xp.where(a == out, 1, 0) for a in args)
     if xp.all(tied < 2):
         return None
-    policy = ("split evenly among the tied arguments (as PyTorch and JAX)"
-              if xp.ties == "split" else "all sent to the first tied argument (--ties first)")
-    return f"{tied} arguments tie for the winner; the gradient is {policy}"
+    return f"arguments tie for the winner; the gradient is {_tie_policy(xp)}"
+
+
+def _reduce_route(xp, g, out, a):
+    """∂max(v)/∂v: the gradient goes to the largest element; ties as for max(a, b)."""
+    hits = xp.where(a == out, 1.0, 0.0)
+    if xp.ties == "first":
+        first = xp.zero(a)
+        first.flat[int(hits.argmax())] = 1.0
+        return (g * first,)
+    return (g * hits / hits.sum(),)
+
+
+def _reduce_domain(xp, a):
+    if getattr(a, "ndim", 0) == 0:
+        return "max(v) and min(v) of one argument reduce over a vector or matrix, and this " \
+            "is a single number; for two numbers write max(a, b)", 0
+    return None
+
+
+def _reduce_tie(xp, out, a):
+    if (a == out).sum() < 2:
+        return None
+    return f"elements tie for the winner; the gradient is {_tie_policy(xp)}"
+
+
+def _matmul_vjp(xp, g, out, a, b):
+    """The backward of a @ b for matrices and vectors: ∂f/∂a = g·bᵀ, ∂f/∂b = aᵀ·g, with
+    numpy's rule that a vector operand counts as a row (left) or a column (right)."""
+    a2 = a[None, :] if a.ndim == 1 else a
+    b2 = b[:, None] if b.ndim == 1 else b
+    g2 = xp.convert(g).reshape(a2.shape[0], b2.shape[1])
+    return (g2 @ b2.T).reshape(a.shape), (a2.T @ g2).reshape(b.shape)
+
+
+def _matmul_domain(xp, a, b):
+    if a.ndim == 0 or b.ndim == 0:
+        return "@ needs vectors or matrices on both sides (use * for a scalar)", \
+            0 if a.ndim == 0 else 1
+    if a.ndim > 2 or b.ndim > 2:
+        return "@ is defined here for vectors and matrices only", 0 if a.ndim > 2 else 1
+    if a.shape[-1] != b.shape[0]:
+        return f"shapes {_shape(a)} and {_shape(b)} do not fit: a @ b needs the columns " \
+            "of a to equal the rows of b", 1
+    return None
+
+
+def _shape(a) -> str:
+    return "×".join(map(str, a.shape)) if a.ndim else "scalar"
+
+
+def _index_domain(xp, a, *indices):
+    if len(indices) != a.ndim:
+        return f"{len(indices)} ind{'ex' if len(indices) == 1 else 'ices'} for a value of " \
+            f"shape {_shape(a)}", 0
+    for k, (i, n) in enumerate(zip(indices, a.shape)):
+        if not float(i).is_integer() or not -n <= i < n:
+            return f"index {xp.show(i)} is out of range for length {n} (indices start at 0)", \
+                k + 1
+    return None
+
+
+def _at(indices):
+    return tuple(int(i) for i in indices)
+
+
+def _index_vjp(xp, g, out, a, *indices):
+    grad = xp.zero(a)
+    grad[_at(indices)] = g
+    return (grad,) + (None,) * len(indices)
+
+
+def _array_domain(xp, *items):
+    shapes = [getattr(item, "shape", ()) for item in items]
+    for k, shape in enumerate(shapes):
+        if shape != shapes[0]:
+            return "the elements of a list must all have the same shape, and this list is " \
+                "ragged", k
+    return None
+
+
+def _norm_kink(xp, out, a):
+    return None if out != 0 else "norm has no derivative at 0; local gradient taken as 0"
+
 
 
 def _at_zero(what):
@@ -131,16 +223,61 @@ OPS = [
        "∂/∂winner = 1, others 0 (ties: --ties)", kink=_tie, pattern="routes", min_arity=2),
 ]
 
+# Array operations: each gives its chain rule as a vector-Jacobian product (vjp).
+OPS += [
+    Op("matmul", "@", 2, lambda xp, a, b: xp.matmul(a, b), None,
+       "∂f/∂a = ∂f/∂out · bᵀ, ∂f/∂b = aᵀ · ∂f/∂out", domain=_matmul_domain,
+       vjp=_matmul_vjp, matrix_rule=("{g} · {b}ᵀ", "{a}ᵀ · {g}"),
+       sample=lambda rng: (rng.normal(size=(2, 3)), rng.normal(size=3))),
+    Op("sum", "Σ", 1, lambda xp, a: a.sum(), None, "∂/∂a = 1 for every element",
+       vjp=lambda xp, g, out, a: (g + xp.zero(a),), matrix_rule=("{g} · 1",),
+       sample=lambda rng: (rng.normal(size=(2, 3)),)),
+    Op("mean", "mean", 1, lambda xp, a: a.mean(), None, "∂/∂a = 1/n for every element",
+       vjp=lambda xp, g, out, a: (g / a.size + xp.zero(a),), matrix_rule=("{g} · 1/n",),
+       sample=lambda rng: (rng.normal(size=(2, 3)),)),
+    Op("norm", "‖·‖", 1, lambda xp, a: xp.sqrt((a * a).sum()), None,
+       "∂/∂a = a / ‖a‖ (0 at a = 0)", kink=_norm_kink,
+       vjp=lambda xp, g, out, a: (g * a / out if out != 0 else xp.zero(a),),
+       matrix_rule=("{g} · {a} / ‖{a}‖",), sample=lambda rng: (rng.normal(size=3),)),
+    Op("transpose", "ᵀ", 1, lambda xp, a: a.T, None, "∂f/∂a = (∂f/∂out)ᵀ",
+       vjp=lambda xp, g, out, a: (xp.convert(g).T,), matrix_rule=("{g}ᵀ",),
+       sample=lambda rng: (rng.normal(size=(2, 3)),)),
+    Op("max_of", "max", 1, lambda xp, a: a.max(), None,
+       "∂/∂(largest element) = 1, others 0 (ties: --ties)", kink=_reduce_tie,
+       domain=_reduce_domain,
+       vjp=_reduce_route, matrix_rule=("{g} at the largest element of {a}",),
+       pattern="routes", sample=lambda rng: (rng.normal(size=5),)),
+    Op("min_of", "min", 1, lambda xp, a: a.min(), None,
+       "∂/∂(smallest element) = 1, others 0 (ties: --ties)", kink=_reduce_tie,
+       domain=_reduce_domain,
+       vjp=_reduce_route, matrix_rule=("{g} at the smallest element of {a}",),
+       pattern="routes", sample=lambda rng: (rng.normal(size=5),)),
+    Op("index", "[]", None, lambda xp, a, *indices: a[_at(indices)], None,
+       "∂/∂a = 1 at the index, 0 elsewhere", domain=_index_domain, vjp=_index_vjp,
+       matrix_rule=("{g} scattered to the index",), min_arity=2,
+       sample=lambda rng: (rng.normal(size=(2, 3)), 1.0, -1.0)),
+    Op("array", "[ ]", None, lambda xp, *items: xp.stack(items), None,
+       "∂/∂(element k) = ∂f/∂out[k]", domain=_array_domain,
+       vjp=lambda xp, g, out, *items: tuple(g[k] for k in range(len(items))),
+       matrix_rule=("{g}[k]",), sample=lambda rng: (rng.normal(size=2), rng.normal(size=2))),
+]
+
 BY_NAME = {op.name: op for op in OPS}
 
 # How the language reaches the table: operators, and the built-in function names.
 BINARY = {"+": BY_NAME["add"], "-": BY_NAME["sub"], "*": BY_NAME["mul"],
-          "/": BY_NAME["div"], "^": BY_NAME["pow"]}
+          "/": BY_NAME["div"], "^": BY_NAME["pow"], "@": BY_NAME["matmul"]}
 NEGATE = BY_NAME["neg"]
 FUNCTIONS = {name: BY_NAME[name] for name in (
     "exp", "log", "sqrt", "abs", "sin", "cos", "tan", "tanh", "sigmoid", "relu",
-    "softplus", "pow", "max", "min")}
+    "softplus", "pow", "max", "min", "sum", "mean", "norm", "transpose")}
 FUNCTIONS["ln"] = BY_NAME["log"]
+FUNCTIONS["dot"] = BY_NAME["matmul"]
+# max(v) and min(v) of one argument reduce over it; of several they are elementwise.
+REDUCERS = {"max": BY_NAME["max_of"], "min": BY_NAME["min_of"]}
+INDEX, ARRAY = BY_NAME["index"], BY_NAME["array"]
+# Ops that only make sense on arrays: an expression using one is computed with numpy.
+ARRAY_OPS = {op for op in OPS if op.vjp is not None}
 
 CONSTANTS = {"pi": "3.141592653589793", "e": "2.718281828459045"}
 
@@ -152,4 +289,9 @@ def spellings(op: Op) -> list[str]:
         written.append("-a")
     params = {1: "a", 2: "a, b", None: "a, b, ..."}[op.arity]
     written += [f"{name}({params})" for name, entry in FUNCTIONS.items() if entry is op]
+    written += [f"{name}(v)" for name, entry in REDUCERS.items() if entry is op]
+    if op is INDEX:
+        written += ["v[i]", "M[i, j]"]
+    if op is ARRAY:
+        written += ["[a, b, ...]", "[[a, b], [c, d]]"]
     return written

@@ -13,7 +13,7 @@ from lark import Lark, Transformer, v_args
 from lark.exceptions import UnexpectedCharacters, UnexpectedInput, UnexpectedToken
 
 from .errors import GradcalcError, ParseError
-from .syntax import Assign, Binary, Call, GateDef, Name, Number, Program, Unary
+from .syntax import Array, Assign, Binary, Call, GateDef, Index, Name, Number, Program, Unary
 
 _OPERATOR = {"**": "^"}
 
@@ -38,6 +38,18 @@ class _Builder(Transformer):
     def group(self, lpar, expr, rpar):
         # The node's span takes in its parentheses: `(x+y)` is the operand of `(x+y)*z`.
         return replace(expr, span=(lpar.start_pos, rpar.end_pos))
+
+    def array(self, lsqb, items, rsqb):
+        if not items:
+            raise ParseError("an empty list has no shape", span=(lsqb.start_pos, rsqb.end_pos),
+                             hint="write at least one element, e.g. [0]")
+        return Array(items, (lsqb.start_pos, rsqb.end_pos))
+
+    def index(self, target, lsqb, indices, rsqb):
+        if not indices:
+            raise ParseError("an index is missing", span=(lsqb.start_pos, rsqb.end_pos),
+                             hint="write v[0] or M[1, 0]")
+        return Index(target, indices, (target.span[0], rsqb.end_pos))
 
     def binary(self, left, op, right):
         return Binary(_OPERATOR.get(str(op), str(op)), left, right,
@@ -95,7 +107,7 @@ def parse_expression(source: str) -> Program:
 
 _TOKEN_NAMES = {
     "NUMBER": "a number", "NAME": "a name", "LPAR": "'('", "RPAR": "')'",
-    "ADD_OP": "'+' or '-'", "MUL_OP": "'*' or '/'", "POW_OP": "'^'", "EQUALS": "'='",
+    "LSQB": "'['", "RSQB": "']'", "ADD_OP": "'+' or '-'", "MUL_OP": "'*', '/' or '@'", "POW_OP": "'^'", "EQUALS": "'='",
     "COMMA": "','", "_SEP": "';' or a new line", "$END": "the end of the input",
 }
 
@@ -116,9 +128,7 @@ def _syntax_error(source: str, exc: UnexpectedInput) -> ParseError:
     if isinstance(exc, UnexpectedCharacters):
         char = source[pos]
         hint = None
-        if char in "[]@":
-            hint = "vectors and matrices are not supported yet"
-        elif char == "!":
+        if char == "!":
             hint = "there is no factorial; write the product out"
         return ParseError(f"unexpected character {char!r}", source, (pos, pos + 1), hint)
     assert isinstance(exc, UnexpectedToken)

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import json
 import math
+import sys
 from fractions import Fraction
 
 from .lower import CONST, INPUT, Graph
@@ -71,26 +72,50 @@ def json_number(value, exact: bool = False):
         return None
     if exact and isinstance(value, (int, Fraction)):
         return str(value)
+    if getattr(value, "ndim", 0):
+        return _json_nested(value.tolist())
     value = float(value)
     if math.isfinite(value):
         return value
     return "nan" if math.isnan(value) else ("inf" if value > 0 else "-inf")
 
 
+def _json_nested(items: list) -> list:
+    """A vector or matrix as nested lists (depth = its number of dimensions)."""
+    return [_json_nested(v) if isinstance(v, list) else json_number(v) for v in items]
+
+
 def dumps(document: dict) -> str:
     return json.dumps(document, ensure_ascii=False, allow_nan=False)
 
 
-def format_number(value, precision: int = 6, exact: bool = False) -> str:
+def format_number(value, precision: int = 6, exact: bool = False, full: bool = False) -> str:
     """`precision` significant digits, no trailing zeros, no '-0'. Rationals as `1/3`;
-    under --exact a float is an approximation and says so with `≈`."""
+    under --exact a float is an approximation and says so with `≈`. Arrays are compact
+    (first and last elements) unless `full`."""
     if value is None:
         return "—"
     if isinstance(value, (int, Fraction)):  # exact: a rational, or an int from a rule
         return str(value)
+    if getattr(value, "ndim", 0):
+        return _format_array(value, precision, full)
     text = f"{float(value):.{precision}g}"
     text = "0" if text == "-0" else text
     return f"≈{text}" if exact else text
+
+
+def _format_array(value, precision: int, full: bool) -> str:
+    import numpy as np  # only arrays get here
+
+    return np.array2string(
+        value, separator=", ", formatter={"float_kind": lambda v: format_number(v, precision)},
+        threshold=sys.maxsize if full else 6, edgeitems=2,
+        max_line_width=sys.maxsize if full else 48)
+
+
+def shape_text(value) -> str:
+    shape = getattr(value, "shape", ())
+    return "×".join(map(str, shape)) if shape else "scalar"
 
 
 def symbol(graph: Graph, node_id: int) -> str:
@@ -106,11 +131,26 @@ def symbol(graph: Graph, node_id: int) -> str:
     return text if text.replace(".", "").isalnum() else f"({text})"
 
 
-def _local_cell(graph: Graph, node, local, precision: int, exact: bool) -> str:
-    if local is None:
+def _local_cell(graph: Graph, node, local, precision: int, exact: bool, full: bool) -> str:
+    if local is not None:
+        return "\n".join(f"∂/∂{symbol(graph, i)} = {format_number(slope, precision, exact, full)}"
+                         for i, slope in zip(node.inputs, local) if slope is not None)
+    if node.op is None or not node.needs_grad:
         return ""
-    return "\n".join(f"∂/∂{symbol(graph, i)} = {format_number(slope, precision, exact)}"
-                     for i, slope in zip(node.inputs, local) if slope is not None)
+    # An array op: its local gradient is a Jacobian, so show the chain rule it applies.
+    return "\n".join(f"∂f/∂{symbol(graph, i)} = {_edge_rule(graph, node, k, 'ḡ')}"
+                     for k, i in enumerate(node.inputs) if graph.nodes[i].needs_grad)
+
+
+def _edge_rule(graph: Graph, node, position: int, upstream: str) -> str:
+    """The matrix form of the chain rule through one edge: `ḡ · xᵀ` for W in W@x."""
+    rules = getattr(node.op, "matrix_rule", ())
+    if not rules:
+        name = symbol(graph, node.id)
+        return f"{upstream} ⊙ ∂{name}/∂{symbol(graph, node.inputs[position])}"
+    names = [symbol(graph, i) for i in node.inputs]
+    return rules[min(position, len(rules) - 1)].format(
+        g=upstream, a=names[0], b=names[1] if len(names) > 1 else "", k=position)
 
 
 def _op_cell(node) -> str:
@@ -126,34 +166,44 @@ def _op_cell(node) -> str:
 SUMMARY_ROWS = 20  # a bigger table shows this many rows at each end unless --all
 
 
-def table_rows(graph: Graph, run: Pass, precision: int, show_all: bool = False) -> list[list[str]]:
+def has_arrays(run: Pass) -> bool:
+    return any(getattr(value, "ndim", 0) for value in run.values)
+
+
+def table_rows(graph: Graph, run: Pass, precision: int, show_all: bool = False,
+               full: bool = False) -> list[list[str]]:
     """The cells of the table, shared by the terminal and Markdown renderings.
 
     Past 2 × SUMMARY_ROWS nodes only the first and last rows are shown (the inputs come
-    first and the output last), with one row saying how many are hidden.
+    first and the output last), with one row saying how many are hidden. With vectors or
+    matrices a shape column follows the op.
     """
     nodes = graph.nodes
     hidden = 0 if show_all else max(0, len(nodes) - 2 * SUMMARY_ROWS)
     if hidden:
         nodes = nodes[:SUMMARY_ROWS] + [None] + nodes[-SUMMARY_ROWS:]
-    exact = run.exact
+    exact, arrays = run.exact, has_arrays(run)
     rows = []
     for node in nodes:
         if node is None:
-            rows.append(["…", f"{hidden:,} more rows (--all shows every row)", "", "", "", ""])
+            rows.append(["…", f"{hidden:,} more rows (--all shows every row)"]
+                        + [""] * (5 if arrays else 4))
             continue
         mark = " (input)" if node.kind == INPUT else ""
         if node.id == graph.output:
             mark = " (output)"
         value = run.values[node.id]
-        rows.append([
+        cells = [
             str(node.id),
             graph.label(node) + mark,
             _op_cell(node),
-            format_number(value, precision, exact and not isinstance(value, Fraction)),
-            _local_cell(graph, node, run.local[node.id], precision, exact),
-            format_number(run.grads[node.id], precision, exact),
-        ])
+            format_number(value, precision, exact and not isinstance(value, Fraction), full),
+            _local_cell(graph, node, run.local[node.id], precision, exact, full),
+            format_number(run.grads[node.id], precision, exact, full),
+        ]
+        if arrays:
+            cells.insert(3, shape_text(value))
+        rows.append(cells)
     return rows
 
 
@@ -165,24 +215,32 @@ def output_name(graph: Graph) -> str:
     return "f" if "f" not in graph.inputs else "out"
 
 
-def _headers(graph: Graph) -> list[str]:
+def _headers(graph: Graph, arrays: bool = False) -> list[str]:
     out = output_name(graph)
-    return ["#", "node", "op", "value", "local gradients", f"∂{out}/∂node"]
+    headers = ["#", "node", "op", "value", "local gradients", f"∂{out}/∂node"]
+    if arrays:
+        headers.insert(3, "shape")
+    return headers
 
 
-def rich_table(graph: Graph, run: Pass, precision: int = 6, show_all: bool = False):
+def _numeric_columns(headers: list[str]) -> set[int]:
+    return {0, headers.index("value"), len(headers) - 1}
+
+
+def rich_table(graph: Graph, run: Pass, precision: int = 6, show_all: bool = False,
+               full: bool = False):
     """The table as a Rich renderable: inputs and output marked, numbers right-aligned."""
     from rich.table import Table  # lazy: only the table pays for Rich
     from rich.text import Text  # plain text: a '[' in the source is not Rich markup
 
-    headers = _headers(graph)
+    headers = _headers(graph, has_arrays(run))
+    numeric = _numeric_columns(headers)
     one_line = "\n" not in graph.source.strip()
     table = Table(title=Text(graph.source.strip()) if one_line else None,
                   title_justify="left", show_lines=False, header_style="bold")
     for i, header in enumerate(headers):
-        table.add_column(header, justify="right" if i in (0, 3, 5) else "left",
-                         overflow="fold")
-    for cells in table_rows(graph, run, precision, show_all):
+        table.add_column(header, justify="right" if i in numeric else "left", overflow="fold")
+    for cells in table_rows(graph, run, precision, show_all, full):
         node = graph.nodes[int(cells[0])] if cells[0].isdigit() else None
         style = None if node is None else "cyan" if node.kind == INPUT \
             else "bold green" if node.id == graph.output else "dim" if node.kind == CONST else None
@@ -190,12 +248,14 @@ def rich_table(graph: Graph, run: Pass, precision: int = 6, show_all: bool = Fal
     return table
 
 
-def markdown_table(graph: Graph, run: Pass, precision: int = 6, show_all: bool = False) -> str:
+def markdown_table(graph: Graph, run: Pass, precision: int = 6, show_all: bool = False,
+                   full: bool = False) -> str:
     """The same table as GitHub-flavoured Markdown, for a write-up."""
-    headers = _headers(graph)
+    headers = _headers(graph, has_arrays(run))
+    numeric = _numeric_columns(headers)
     lines = ["| " + " | ".join(headers) + " |",
-             "|" + "|".join("---:" if i in (0, 3, 5) else "---" for i in range(len(headers))) + "|"]
-    for cells in table_rows(graph, run, precision, show_all):
+             "|" + "|".join("---:" if i in numeric else "---" for i in range(len(headers))) + "|"]
+    for cells in table_rows(graph, run, precision, show_all, full):
         lines.append("| " + " | ".join(_markdown_cell(c) for c in cells) + " |")
     return "\n".join(lines)
 
@@ -234,17 +294,27 @@ def steps(graph: Graph, run: Pass, precision: int = 6) -> list[str]:
 
     lines = [f"∂{out}/∂{out} = {format_number(run.grads[graph.output], precision, run.exact)}"
              "   (the upstream gradient)"]
+    arrays = has_arrays(run)
     for node in reversed(graph.nodes):
         if node.id == graph.output or not node.needs_grad:
             continue
         name = symbol(graph, node.id)
-        edges = [(c, p) for c, p in consumers[node.id] if run.local[c] is not None]
-        symbolic = " + ".join(f"∂{out}/∂{symbol(graph, c)} · ∂{symbol(graph, c)}/∂{name}"
-                              for c, _ in edges)
-        numeric = " + ".join(f"{number(run.grads[c], first=k == 0)} · {number(run.local[c][p])}"
-                             for k, (c, p) in enumerate(edges))
+        edges = [(c, p) for c, p in consumers[node.id] if graph.nodes[c].needs_grad]
         total = format_number(run.grads[node.id], precision, run.exact)
-        line = f"∂{out}/∂{name} = {symbolic} = {numeric} = {total}"
+        if arrays:
+            # Vectors and matrices: the matrix form of each edge's rule, and the shape.
+            symbolic = " + ".join(
+                _edge_rule(graph, graph.nodes[c], p, f"∂{out}/∂{symbol(graph, c)}")
+                for c, p in edges)
+            shape = shape_text(run.values[node.id])
+            line = f"∂{out}/∂{name} = {symbolic} = {' '.join(total.split())}   ({shape})"
+        else:
+            symbolic = " + ".join(f"∂{out}/∂{symbol(graph, c)} · ∂{symbol(graph, c)}/∂{name}"
+                                  for c, _ in edges)
+            numeric = " + ".join(
+                f"{number(run.grads[c], first=k == 0)} · {number(run.local[c][p])}"
+                for k, (c, p) in enumerate(edges))
+            line = f"∂{out}/∂{name} = {symbolic} = {numeric} = {total}"
         if len(edges) > 1:
             line += f"   (gradients add at branches: {len(edges)} edges)"
         lines.append(line)

@@ -8,7 +8,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from .arith import ExactSizeError
-from .errors import DomainError, LimitError
+from .errors import DomainError, LimitError, ShapeError
 from .lower import CONST, GATE, INPUT, Graph
 
 Warning = tuple[int, str]  # (node id, message)
@@ -55,6 +55,8 @@ def forward(graph: Graph, inputs: dict, xp) -> Pass:
             except ExactSizeError as exc:
                 raise LimitError(f"{exc} in {graph.label(node)}", graph.source, node.span,
                                  hint="drop --exact to compute it in floating point") from None
+            except ValueError as exc:  # numpy: shapes that do not broadcast
+                raise _shape_error(graph, node, args, exc) from None
         values[node.id] = value
         if exact and not is_exact(value) and all(is_exact(a) for a in args):
             warnings.append((node.id, f"{op.name} cannot stay rational here; "
@@ -81,29 +83,67 @@ def backward(graph: Graph, run: Pass, xp, upstream=1.0) -> Pass:
             grads[node.id] = xp.zero(values[node.id])
     grads[graph.output] = upstream
     warnings = run.warnings
+    arrays = xp.name == "array"
     for node in reversed(nodes):
         if not node.needs_grad or node.kind == INPUT:
             continue
         args = [values[i] for i in node.inputs]
         op = node.op
+        out = values[node.id]
+        upstream_grad = grads[node.id]
+        silent = _is_zero(xp, upstream_grad)
+        # Either local gradients (a factor per edge), or, for array ops and gates on
+        # arrays, the contributions ∂f/∂arg straight from a vector-Jacobian product.
+        slopes = contributions = None
         if node.kind == GATE:
-            slopes, inner = gate_local(op, args, xp)
+            if arrays:
+                contributions, inner = (None, []) if silent else gate_vjp(op, args, upstream_grad, xp)
+            else:
+                slopes, inner = gate_local(op, args, xp)
             warnings.extend((node.id, f"inside {op.name}: {m}") for _, m in inner)
         else:
-            slopes = op.local(xp, values[node.id], *args)
+            if op.vjp is None:
+                slopes = op.local(xp, out, *args)
+            elif not silent:
+                contributions = op.vjp(xp, upstream_grad, out, *args)
             if op.kink is not None:
-                kink = op.kink(xp, values[node.id], *args)
+                kink = op.kink(xp, out, *args)
                 if kink is not None:
                     warnings.append((node.id, kink))
-        slopes = tuple(s if nodes[i].needs_grad else None for i, s in zip(node.inputs, slopes))
-        local[node.id] = slopes
-        upstream_grad = grads[node.id]
-        if not _is_zero(xp, upstream_grad):
-            for i, slope in zip(node.inputs, slopes):
-                if slope is not None:
-                    grads[i] = grads[i] + upstream_grad * slope
+        if slopes is not None:
+            slopes = tuple(s if nodes[i].needs_grad else None for i, s in zip(node.inputs, slopes))
+            local[node.id] = slopes
+        if silent:
+            continue
+        if contributions is None:
+            contributions = [None if s is None else upstream_grad * s for s in slopes]
+            if arrays:
+                contributions = [c if c is None else xp.unbroadcast(c, a)
+                                 for c, a in zip(contributions, args)]
+        for i, contribution in zip(node.inputs, contributions):
+            if contribution is not None and nodes[i].needs_grad:
+                grads[i] = grads[i] + contribution
     run.grads = grads
     run.local = local
+    return run
+
+
+def jacobian(graph: Graph, run: Pass, xp) -> Pass:
+    """Gradients of a non-scalar output with no upstream given: one backward pass per
+    output element, stacked so that each node's gradient has shape out.shape + node.shape."""
+    import numpy as np  # only array outputs get here
+
+    out = run.values[graph.output]
+    passes = []
+    for flat in range(out.size):
+        seed = np.zeros(out.size)
+        seed[flat] = 1.0
+        passes.append(backward(graph, Pass(run.values), xp, seed.reshape(out.shape)))
+    run.grads = [None if grad is None else
+                 np.stack([p.grads[i] for p in passes]).reshape(out.shape + np.shape(grad))
+                 for i, grad in enumerate(passes[0].grads)]
+    run.local = passes[0].local
+    run.warnings += passes[0].warnings
     return run
 
 
@@ -115,6 +155,15 @@ def run_gate(gate, args, xp):
     """A collapsed user gate's value: the forward pass of its body."""
     inner = forward(gate.body, dict(zip(gate.params, args)), xp)
     return inner.values[gate.body.output], inner.warnings
+
+
+def gate_vjp(gate, args, upstream, xp):
+    """A collapsed gate on arrays: ∂f/∂param by backprop through its body from `upstream`."""
+    inner = forward(gate.body, dict(zip(gate.params, args)), xp)
+    seen = len(inner.warnings)
+    backward(gate.body, inner, xp, upstream)
+    grads = tuple(inner.grads[gate.body.inputs[p]] for p in gate.params)
+    return grads, inner.warnings[seen:]
 
 
 def gate_local(gate, args, xp):
@@ -137,6 +186,19 @@ def _domain_error(graph: Graph, xp, node, args, problem: str, culprit: int) -> D
         f"{problem}: in {where}, {label} = {shown}"
     return DomainError(message, graph.source,
                        arg_node.span, hint=_domain_hint(node.op.name))
+
+
+def _shape_error(graph: Graph, node, args, exc: ValueError) -> ShapeError:
+    shapes = " and ".join(_shape_text(a) for a in args)
+    return ShapeError(f"{graph.label(node)}: the shapes {shapes} do not fit together",
+                      graph.source, node.span,
+                      hint="elementwise operations need equal shapes, or shapes that "
+                           "broadcast (a scalar, or a row added to a matrix)")
+
+
+def _shape_text(value) -> str:
+    shape = getattr(value, "shape", ())
+    return "×".join(map(str, shape)) if shape else "scalar"
 
 
 def _domain_hint(op_name: str) -> str | None:

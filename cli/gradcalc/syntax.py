@@ -30,7 +30,7 @@ class Unary:
 
 @dataclass(frozen=True, slots=True)
 class Binary:
-    op: str  # "+", "-", "*", "/", "^" ("**" is normalised to "^")
+    op: str  # "+", "-", "*", "/", "@", "^" ("**" is normalised to "^")
     left: Expr
     right: Expr
     span: Span
@@ -44,7 +44,24 @@ class Call:
     func_span: Span
 
 
-Expr = Number | Name | Unary | Binary | Call
+@dataclass(frozen=True, slots=True)
+class Array:
+    """A literal `[a, b, ...]`; nested literals make matrices."""
+
+    items: tuple[Expr, ...]
+    span: Span
+
+
+@dataclass(frozen=True, slots=True)
+class Index:
+    """`target[i]` or `target[i, j]`: the indices are constant integers, 0-based."""
+
+    target: Expr
+    indices: tuple[Expr, ...]
+    span: Span
+
+
+Expr = Number | Name | Unary | Binary | Call | Array | Index
 
 
 @dataclass(frozen=True, slots=True)

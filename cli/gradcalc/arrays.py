@@ -1,0 +1,108 @@
+"""The numpy number system: the op table's rules run on arrays of any shape.
+
+Imported only when an expression or a binding has vectors or matrices, so a scalar
+`gradcalc eval` never pays for numpy. The names mirror gradcalc.arith.FloatArith.
+"""
+from __future__ import annotations
+
+from functools import reduce
+
+import numpy as np
+
+from .arith import FloatArith
+
+
+class ArrayArith(FloatArith):
+    """float64 arrays with numpy broadcasting; IEEE results (inf, nan) without warnings
+    from numpy, since gradcalc reports overflow itself, once, on the node."""
+
+    name = "array"
+
+    def __init__(self, ties: str = "split"):
+        super().__init__(ties)
+        np.seterr(all="ignore")
+
+    @staticmethod
+    def number(text: str):
+        return np.float64(text)
+
+    @staticmethod
+    def convert(value):
+        """A number or a nested list → float64 array; a ragged list is an error."""
+        try:
+            array = np.asarray(value, dtype=np.float64)
+        except ValueError:
+            raise ValueError("the nested lists are ragged: every row needs the same length") \
+                from None
+        return array if array.ndim else np.float64(array)
+
+    @staticmethod
+    def zero(like):
+        return np.zeros_like(like, dtype=np.float64) if np.ndim(like) else np.float64(0)
+
+    @staticmethod
+    def show(value) -> str:
+        if np.ndim(value) == 0:
+            return FloatArith.show(float(value))
+        return np.array2string(np.asarray(value), separator=", ", threshold=12, edgeitems=2,
+                               formatter={"float_kind": lambda v: FloatArith.show(float(v))})
+
+    exp = staticmethod(np.exp)
+    log = staticmethod(np.log)
+    sqrt = staticmethod(np.sqrt)
+    sin = staticmethod(np.sin)
+    cos = staticmethod(np.cos)
+    tan = staticmethod(np.tan)
+    tanh = staticmethod(np.tanh)
+    sign = staticmethod(np.sign)
+    where = staticmethod(np.where)
+    power = staticmethod(np.power)
+    divide = staticmethod(np.divide)
+    matmul = staticmethod(np.matmul)
+
+    @staticmethod
+    def sigmoid(a):
+        # The two stable forms of FloatArith.sigmoid, chosen per element.
+        z = np.exp(-np.abs(a))
+        return np.where(a >= 0, 1 / (1 + z), z / (1 + z))
+
+    @staticmethod
+    def softplus(a):
+        return np.logaddexp(0.0, a)
+
+    @staticmethod
+    def max(args):
+        return reduce(np.maximum, args)
+
+    @staticmethod
+    def min(args):
+        return reduce(np.minimum, args)
+
+    @staticmethod
+    def all(condition) -> bool:
+        return bool(np.all(condition))
+
+    @staticmethod
+    def isfinite(a) -> bool:
+        return bool(np.all(np.isfinite(a)))
+
+    @staticmethod
+    def is_integer(a):
+        return np.equal(np.mod(a, 1), 0)
+
+    stack = staticmethod(np.stack)
+
+    @staticmethod
+    def unbroadcast(grad, like):
+        """Sum a gradient back to the shape of the input it belongs to (the backward of
+        numpy broadcasting: a bias added to every row gets the sum over rows)."""
+        shape = np.shape(like)
+        grad = np.asarray(grad)
+        if grad.shape == shape:
+            return grad
+        grad = np.broadcast_to(grad, np.broadcast_shapes(grad.shape, shape))
+        extra = grad.ndim - len(shape)
+        axes = tuple(range(extra)) + tuple(
+            extra + i for i, n in enumerate(shape) if n == 1 and grad.shape[extra + i] != 1)
+        reduced = grad.sum(axis=axes, keepdims=True) if axes else grad
+        return reduced.reshape(shape) if shape else np.float64(reduced.sum())
