@@ -180,7 +180,7 @@ def dot(graph: Graph, run: Pass, precision: int = 3, warnings=()) -> str:
     `warnings` are (node id or None, message): flagged nodes get an orange border."""
     font = "DejaVu Sans,Helvetica,Arial,sans-serif"
     lines = ["digraph gradcalc {",
-             "  rankdir=LR; ordering=in; nodesep=0.3; ranksep=0.5;",
+             "  rankdir=LR; ordering=in; nodesep=0.5; ranksep=0.5;",
              f'  node [fontname="{font}", fontsize=14, margin=0.04];',
              f'  edge [fontname="{font}", fontsize=11, color="#444444", arrowsize=0.7];']
     title = _title(graph)
