@@ -244,6 +244,13 @@ def test_precision_sets_the_digits(gradcalc_cli):
 
 
 @needs_dot
+def test_large_whole_numbers_have_no_exponent(gradcalc_cli):
+    drawn = draw(gradcalc_cli, "x*1000", "x=1.2345")
+    assert [t for t, _, _ in into(drawn, "x")["texts"]] == ["1.23", "1000"]
+    assert [t for t, _, _ in drawn.edges[-1]["texts"]] == ["1230", "1"]
+
+
+@needs_dot
 def test_a_flagged_node_is_drawn_in_the_warning_colour(gradcalc_cli):
     ran = gradcalc_cli("graph", "max(x, y)", "x=1", "y=1")
     assert ran.code == 0 and "tie" in ran.stderr
@@ -325,6 +332,20 @@ def test_bad_input_is_one_message_and_exit_2(gradcalc_cli, args, message):
     assert ran.code == 2
     assert message in ran.stderr
     assert "Traceback" not in ran.stderr
+
+
+def test_png_is_not_written_to_a_terminal():
+    pty = pytest.importorskip("pty")
+    controller, terminal = pty.openpty()
+    try:
+        done = subprocess.run([sys.executable, "-m", "gradcalc", "graph", *LECTURE,
+                               "--format", "png"], stdout=terminal, stderr=subprocess.PIPE,
+                              text=True)
+    finally:
+        os.close(controller)
+        os.close(terminal)
+    assert done.returncode == 2
+    assert "a PNG is binary" in done.stderr and "-o FILE.png" in done.stderr
 
 
 def _run_without(path_dirs, *args):

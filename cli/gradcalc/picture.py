@@ -132,6 +132,15 @@ def _title(graph: Graph) -> str | None:
     return text
 
 
+def number(value, precision: int) -> str:
+    """`precision` significant digits as in the table, but 1230 rather than 1.23e+03:
+    on a picture a whole number below a million reads better without an exponent."""
+    text = format_number(value, precision)
+    if "e+" in text and abs(float(text)) < 1e6:
+        return f"{float(text):.0f}"
+    return text
+
+
 # -- Graphviz DOT ---------------------------------------------------------------------
 
 def _html(text: str) -> str:
@@ -148,10 +157,10 @@ def _quoted(text: str) -> str:
 def _edge_attributes(edge: Edge, precision: int) -> str:
     if edge.value is None:
         return ""
-    value = f'<font color="{VALUE_COLOUR}">{_html(format_number(edge.value, precision))}</font>'
+    value = f'<font color="{VALUE_COLOUR}">{_html(number(edge.value, precision))}</font>'
     if edge.grad is None:
         return f" [label=<{value}>]"
-    grad = f'<font color="{GRAD_COLOUR}">{_html(format_number(edge.grad, precision))}</font>'
+    grad = f'<font color="{GRAD_COLOUR}">{_html(number(edge.grad, precision))}</font>'
     return f" [label=<{value}<br/>{grad}>]"
 
 
@@ -244,9 +253,9 @@ def mermaid(graph: Graph, run: Pass, precision: int = 3, warnings=()) -> str:
         if edge.value is None:
             lines.append(f"  {edge.tail} --> {edge.head}")
             continue
-        label = _mermaid_text(format_number(edge.value, precision))
+        label = _mermaid_text(number(edge.value, precision))
         if edge.grad is not None:
-            label += "<br/>∂ " + _mermaid_text(format_number(edge.grad, precision))
+            label += "<br/>∂ " + _mermaid_text(number(edge.grad, precision))
         lines.append(f'  {edge.tail} -->|"{label}"| {edge.head}')
     lines += ["  classDef input fill:none,stroke:none",
               f"  classDef const fill:none,stroke:none,color:{MUTED_COLOUR},font-size:11px",
