@@ -302,7 +302,7 @@ def test_text_formats_to_a_file(gradcalc_cli, tmp_path):
     ran = gradcalc_cli("graph", *LECTURE, "-o", str(target))
     assert ran.code == 0 and target.read_text(encoding="utf-8").startswith("---\ntitle:")
     ran = gradcalc_cli("graph", *LECTURE, "-o", str(tmp_path / "circuit.gv"))
-    assert (tmp_path / "circuit.gv").read_text(encoding="utf-8").startswith("digraph")
+    assert ran.code == 0 and (tmp_path / "circuit.gv").read_text(encoding="utf-8").startswith("digraph")
 
 
 # -- the large-graph policy and bad inputs ------------------------------------------------
