@@ -174,10 +174,11 @@ def test_gate_nodes_show_their_symbol_and_names_are_kept(gradcalc_cli):
 @needs_dot
 def test_constants_are_small_plain_nodes_without_edge_labels(gradcalc_cli):
     drawn = draw(gradcalc_cli, "x*2 + 1", "x=3")
+    input_size = float(drawn.nodes[drawn.named("x")]["fontsize"])
     for constant in ("2", "1"):
         node = drawn.named(constant)
         assert drawn.nodes[node]["shape"] == "plaintext"
-        assert float(drawn.nodes[node]["fontsize"]) < float(drawn.nodes[drawn.named("x")]["fontsize"])
+        assert float(drawn.nodes[node]["fontsize"]) < input_size
         (edge,) = drawn.edges_from(node)
         assert edge["texts"] == []
 
@@ -302,7 +303,8 @@ def test_text_formats_to_a_file(gradcalc_cli, tmp_path):
     ran = gradcalc_cli("graph", *LECTURE, "-o", str(target))
     assert ran.code == 0 and target.read_text(encoding="utf-8").startswith("---\ntitle:")
     ran = gradcalc_cli("graph", *LECTURE, "-o", str(tmp_path / "circuit.gv"))
-    assert ran.code == 0 and (tmp_path / "circuit.gv").read_text(encoding="utf-8").startswith("digraph")
+    assert ran.code == 0
+    assert (tmp_path / "circuit.gv").read_text(encoding="utf-8").startswith("digraph")
 
 
 # -- the large-graph policy and bad inputs ------------------------------------------------
