@@ -12,7 +12,7 @@ import click
 
 from . import __version__
 from . import bindings as binding_values
-from . import render
+from . import picture, render
 from .api import TIES, prepare, run_graph
 from .errors import GradcalcError, UsageError
 
@@ -61,22 +61,42 @@ def _names(text: str | None) -> list[str] | None:
     return None if text is None else [n.strip() for n in text.split(",") if n.strip()]
 
 
+def evaluation_options(command):
+    """The options of every command that evaluates EXPR at bindings (eval, graph)."""
+    options = [
+        click.option("--bindings", "bindings_file", metavar="FILE.json",
+                     help="Read NAME: VALUE pairs from a JSON object; command-line values win."),
+        click.option("--ties", type=click.Choice(TIES), default="split", show_default=True,
+                     help="max/min ties: split the gradient evenly, or give it all to the first."),
+        click.option("--expand", is_flag=True, help="Show the inner nodes of user gates."),
+        click.option("--upstream", metavar="VALUE",
+                     help="dL/df: the gradient of a loss with respect to the output "
+                          "(default 1); a nested list for a vector or matrix output."),
+        click.option("--strict", is_flag=True, help="Treat warnings as errors."),
+    ]
+    for option in reversed(options):  # decorators apply bottom-up; keep this order in --help
+        command = option(command)
+    return command
+
+
+def evaluated(expr, bindings, bindings_file, ties, expand, upstream, strict, wrt=None,
+              exact=False):
+    """EXPR read, its bindings resolved, lowered and run: (graph, Result)."""
+    raw = binding_values.collect(bindings, bindings_file)
+    graph, xp, values, upstream_value = prepare(read_source(expr), raw, ties=ties, exact=exact,
+                                                expand=expand, upstream=upstream)
+    return graph, run_graph(graph, values, xp=xp, upstream=upstream_value, strict=strict,
+                            wrt=wrt)
+
+
 @cli.command("eval", context_settings=_ARGS)
 @click.argument("expr")
 @click.argument("bindings", nargs=-1)
 @click.option("--json", "json_mode", is_flag=True, help="Print the JSON document (SPEC §4) only.")
 @click.option("--wrt", metavar="x,y", help="List gradients for these inputs only.")
-@click.option("--bindings", "bindings_file", metavar="FILE.json",
-              help="Read NAME: VALUE pairs from a JSON object; command-line values win.")
-@click.option("--ties", type=click.Choice(TIES), default="split", show_default=True,
-              help="max/min ties: split the gradient evenly, or give it all to the first.")
-@click.option("--expand", is_flag=True, help="Show the inner nodes of user gates.")
-@click.option("--upstream", metavar="VALUE",
-              help="dL/df: the gradient of a loss with respect to the output (default 1); "
-                   "a nested list for a vector or matrix output.")
+@evaluation_options
 @click.option("--precision", type=click.IntRange(1, 17), default=6, show_default=True,
               help="Significant digits in the table (JSON always has full precision).")
-@click.option("--strict", is_flag=True, help="Treat warnings as errors.")
 @click.option("--exact", is_flag=True,
               help="Rational arithmetic: 0.1 is 1/10, answers print as -4 or 1/3.")
 @click.option("--steps", is_flag=True, help="Write out the chain rule for every node.")
@@ -94,12 +114,8 @@ def eval_command(expr, bindings, json_mode, wrt, bindings_file, ties, expand, up
     EXPR may be '-' (standard input) or @FILE.
     """
     with reported(json_mode):
-        raw = binding_values.collect(bindings, bindings_file)
-        graph, xp, values, upstream_value = prepare(read_source(expr), raw, ties=ties,
-                                                    exact=exact, expand=expand,
-                                                    upstream=upstream)
-        result = run_graph(graph, values, xp=xp, upstream=upstream_value, strict=strict,
-                           wrt=_names(wrt))
+        graph, result = evaluated(expr, bindings, bindings_file, ties, expand, upstream,
+                                  strict, wrt=_names(wrt), exact=exact)
     run = result.run
     if json_mode:
         click.echo(result.to_json())
@@ -135,6 +151,59 @@ def functions_command(json_mode):
     from rich.console import Console
 
     Console().print(render.functions_table())
+
+
+@cli.command("graph", context_settings=_ARGS)
+@click.argument("expr")
+@click.argument("bindings", nargs=-1)
+@click.option("--format", "fmt", type=click.Choice(picture.FORMATS),
+              help="DOT or Mermaid text, or SVG/PNG drawn by Graphviz "
+                   "[default: from -o FILE's extension, else dot].")
+@click.option("-o", "--output", "output_path", metavar="FILE",
+              help="Write the picture to FILE instead of standard output.")
+@evaluation_options
+@click.option("--precision", type=click.IntRange(1, 17), default=3, show_default=True,
+              help="Significant digits of the numbers on the edges.")
+@click.option("--max-nodes", type=click.IntRange(1), default=picture.MAX_NODES,
+              show_default=True, help="Refuse to draw a larger graph.")
+def graph_command(expr, bindings, fmt, output_path, bindings_file, ties, expand, upstream,
+                  precision, max_nodes, strict):
+    """A picture of EXPR's graph: the value (green) above each edge, the gradient (red) below.
+
+    \b
+    Example (the lecture's circuit, drawn by Graphviz):
+      gradcalc graph "(x+y)*z" x=-2 y=5 z=-4 -o circuit.png
+    EXPR may be '-' (standard input) or @FILE.
+    """
+    if output_path == "-":
+        output_path = None
+    with reported(False):
+        fmt = picture.format_for(output_path, fmt)
+        if fmt == "png" and output_path is None and sys.stdout.isatty():
+            raise UsageError("a PNG is binary and stdout is a terminal",
+                             hint="write it to a file with -o FILE.png")
+        graph, result = evaluated(expr, bindings, bindings_file, ties, expand, upstream,
+                                  strict)
+        picture.check_size(graph, max_nodes)
+        maker = picture.mermaid if fmt == "mermaid" else picture.dot
+        text = maker(graph, result.run, precision, result.warnings)
+        data = text.encode("utf-8") if fmt in ("dot", "mermaid") else picture.draw(text, fmt)
+        _write_picture(data, output_path)
+    for line in render.warning_lines(graph, result.warnings):
+        click.echo(line, err=True)
+
+
+def _write_picture(data: bytes, path: str | None) -> None:
+    if path is None or path == "-":
+        stream = click.get_binary_stream("stdout")
+        stream.write(data)
+        stream.flush()
+        return
+    try:
+        with open(path, "wb") as handle:
+            handle.write(data)
+    except OSError as exc:
+        raise UsageError(f"cannot write {path}: {exc.strerror}", hint="check the path") from None
 
 
 def main(argv=None) -> None:
