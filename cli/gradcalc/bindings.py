@@ -36,10 +36,11 @@ def split_assignment(arg: str) -> tuple[str, str]:
     return name, value
 
 
-def constant_value(text: str, xp, label: str = ""):
+def constant_value(text: str, xp, label: str = "", what: str = "the binding"):
     """Evaluate a constant expression such as `1/3` or `pi/4` in the number system `xp`.
 
-    Errors keep their caret: they are reported against `label` + text (e.g. `x=1/0`).
+    Errors keep their caret: they are reported against `label` + text (e.g. `x=1/0`),
+    as "in {what} {label}{text}".
     """
     offset = len(label)
     try:
@@ -50,7 +51,7 @@ def constant_value(text: str, xp, label: str = ""):
             raise
         span = None if exc.span is None else (exc.span[0] + offset, exc.span[1] + offset)
         kind = type(exc) if exc.kind != "name" else BindingError
-        error = kind(f"in the binding {label}{text}: {exc.message}", label + text, span,
+        error = kind(f"in {what} {label}{text}: {exc.message}", label + text, span,
                      exc.hint if exc.kind != "name" else
                      "a value may use numbers, pi, e and functions, but no other names")
         raise error from None
@@ -68,22 +69,27 @@ def from_arguments(args, xp) -> dict:
 
 def from_file(path: str, xp) -> dict:
     """A --bindings JSON file: an object of names to numbers or constant expressions."""
+    return from_mapping(read_json_object(path, "the bindings file", '{"x": -2, "t": "pi/4"}'), xp)
+
+
+def read_json_object(path: str, what: str, example: str) -> dict:
+    """A JSON file that must hold one object (`what` names the file in messages)."""
     try:
         with open(path, encoding="utf-8") as handle:
             data = json.load(handle)
     except OSError as exc:
-        raise UsageError(f"cannot read the bindings file {path}: {exc.strerror}",
+        raise UsageError(f"cannot read {what} {path}: {exc.strerror}",
                          hint="check the path") from None
     except UnicodeDecodeError:
-        raise UsageError(f"the bindings file {path} is not UTF-8 text") from None
+        raise UsageError(f"{what} {path} is not UTF-8 text") from None
     except json.JSONDecodeError as exc:
-        raise UsageError(f"the bindings file {path} is not valid JSON: {exc.msg} "
+        raise UsageError(f"{what} {path} is not valid JSON: {exc.msg} "
                          f"at line {exc.lineno}, column {exc.colno}",
-                         hint='write an object such as {"x": -2, "t": "pi/4"}') from None
+                         hint=f"write an object such as {example}") from None
     if not isinstance(data, dict):
-        raise UsageError(f"the bindings file {path} must hold a JSON object",
-                         hint='write an object such as {"x": -2, "t": "pi/4"}')
-    return from_mapping(data, xp)
+        raise UsageError(f"{what} {path} must hold a JSON object",
+                         hint=f"write an object such as {example}")
+    return data
 
 
 def from_mapping(mapping: dict, xp) -> dict:
