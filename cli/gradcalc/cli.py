@@ -63,20 +63,36 @@ def _names(text: str | None) -> list[str] | None:
     return None if text is None else [n.strip() for n in text.split(",") if n.strip()]
 
 
+def read_bindings(arguments, path: str | None, xp) -> dict:
+    """NAME=VALUE arguments over a --bindings file: command-line values win."""
+    values = binding_values.from_file(path, xp) if path else {}
+    values.update(binding_values.from_arguments(arguments, xp))
+    return values
+
+
+# Options that eval and check share.
+bindings_option = click.option(
+    "--bindings", "bindings_file", metavar="FILE.json",
+    help="Read NAME: VALUE pairs from a JSON object; command-line values win.")
+ties_option = click.option(
+    "--ties", type=click.Choice(TIES), default="split", show_default=True,
+    help="max/min ties: split the gradient evenly, or give it all to the first.")
+precision_option = click.option(
+    "--precision", type=click.IntRange(1, 17), default=6, show_default=True,
+    help="Significant digits in the table (JSON always has full precision).")
+
+
 @cli.command("eval", context_settings=_ARGS)
 @click.argument("expr")
 @click.argument("bindings", nargs=-1)
 @click.option("--json", "json_mode", is_flag=True, help="Print the JSON document (SPEC §4) only.")
 @click.option("--wrt", metavar="x,y", help="List gradients for these inputs only.")
-@click.option("--bindings", "bindings_file", metavar="FILE.json",
-              help="Read NAME: VALUE pairs from a JSON object; command-line values win.")
-@click.option("--ties", type=click.Choice(TIES), default="split", show_default=True,
-              help="max/min ties: split the gradient evenly, or give it all to the first.")
+@bindings_option
+@ties_option
 @click.option("--expand", is_flag=True, help="Show the inner nodes of user gates.")
 @click.option("--upstream", metavar="VALUE", default="1", show_default=True,
               help="The gradient of a loss with respect to the output (dL/df).")
-@click.option("--precision", type=click.IntRange(1, 17), default=6, show_default=True,
-              help="Significant digits in the table (JSON always has full precision).")
+@precision_option
 @click.option("--strict", is_flag=True, help="Treat warnings as errors.")
 @click.option("--exact", is_flag=True,
               help="Rational arithmetic: 0.1 is 1/10, answers print as -4 or 1/3.")
@@ -96,8 +112,7 @@ def eval_command(expr, bindings, json_mode, wrt, bindings_file, ties, expand, up
     with reported(json_mode):
         xp = number_system(ties, exact)
         source = read_source(expr)
-        values = binding_values.from_file(bindings_file, xp) if bindings_file else {}
-        values.update(binding_values.from_arguments(bindings, xp))
+        values = read_bindings(bindings, bindings_file, xp)
         upstream_value = binding_values.constant_value(upstream, xp, label="--upstream=")
         graph = lower(parse(source), bound=set(values), expand=expand)
         result = run_graph(graph, values, xp=xp, upstream=upstream_value, strict=strict,
