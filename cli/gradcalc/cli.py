@@ -12,6 +12,7 @@ import click
 
 from . import __version__
 from . import bindings as binding_values
+from . import check as checking
 from . import render
 from .api import TIES, number_system, run_graph
 from .errors import GradcalcError, UsageError
@@ -140,6 +141,57 @@ def eval_command(expr, bindings, json_mode, wrt, bindings_file, ties, expand, up
                 console.print("  " + line, highlight=False, markup=False, soft_wrap=True)
     for line in render.warning_lines(graph, result.warnings):
         click.echo(line, err=True)
+
+
+@cli.command("check", context_settings=_ARGS)
+@click.argument("expr")
+@click.argument("bindings", nargs=-1)
+@click.option("--json", "json_mode", is_flag=True,
+              help="Print the check report as JSON only (see the README).")
+@bindings_option
+@click.option("--step", metavar="H", type=click.FloatRange(0, min_open=True),
+              default=checking.STEP, show_default=True,
+              help="The difference step h: the numerical gradient is "
+                   "(f(x+h) - f(x-h)) / 2h.")
+@click.option("--tol", metavar="TOL", type=click.FloatRange(0), default=checking.TOLERANCE,
+              show_default=True, help="The largest relative error that passes.")
+@click.option("--expect", multiple=True, metavar="NAME=VALUE",
+              help="An answer to check (repeatable): value=... is the output's value, "
+                   "x=... is ∂f/∂x, value(q)=... is q's value.")
+@click.option("--answers", "answers_file", metavar="FILE.json",
+              help="Answers to check, as a JSON object of the same NAME: VALUE pairs.")
+@ties_option
+@precision_option
+def check_command(expr, bindings, json_mode, bindings_file, step, tol, expect, answers_file,
+                  ties, precision):
+    """Check the gradients of EXPR against central differences, and check answers.
+
+    \b
+    Examples:
+      gradcalc check "(x+y)*z" x=-2 y=5 z=-4
+      gradcalc check "(x+y)*z" x=-2 y=5 z=-4 --expect value=-12 --expect x=-4
+    Exit code 1 when a gradient or an answer fails.
+    """
+    with reported(json_mode):
+        xp = number_system(ties)
+        source = read_source(expr)
+        values = read_bindings(bindings, bindings_file, xp)
+        answers = checking.read_answers(answers_file, expect, xp)
+        graph = lower(parse(source), bound=set(values))
+        report = checking.check(graph, values, xp, step=step, tolerance=tol, answers=answers)
+    if json_mode:
+        click.echo(render.dumps(report.to_dict()))
+    else:
+        from rich.console import Console
+
+        console = Console()
+        for table in checking.rich_tables(report, precision):
+            console.print(table)
+        for line in checking.summary(report, precision):
+            console.print(line, highlight=False, markup=False)
+    for line in render.warning_lines(graph, report.result.warnings):
+        click.echo(line, err=True)
+    sys.exit(0 if report.passed else 1)
 
 
 @cli.command("functions")
