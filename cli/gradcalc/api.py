@@ -54,12 +54,12 @@ def prepare(source: str, raw: dict, *, ties: str = "split", exact: bool = False,
     graph = lower(parse(source), bound=set(raw), expand=expand)
     lowered = binding_values.lowered(raw)
     if upstream is not None:
-        upstream = binding_values.lower_value(upstream, "--upstream=")
+        upstream = binding_values.lower_value(upstream, "--upstream=", "the option")
     arrays = graph.uses_arrays or binding_values.uses_arrays({**lowered, "": upstream})
     xp = number_system(ties, exact, arrays)
     values = binding_values.resolve(lowered, xp)
     if upstream is not None:
-        upstream = binding_values.resolve_value(upstream, xp, "--upstream=")
+        upstream = binding_values.resolve_value(upstream, xp, "--upstream=", "the option")
     return graph, xp, values, upstream
 
 

@@ -52,23 +52,28 @@ def collect(args=(), path: str | None = None) -> dict:
 
 def read_file(path: str) -> dict:
     """A --bindings JSON file: an object of names to numbers, lists or constant expressions."""
+    return read_json_object(path, "the bindings file", '{"x": -2, "t": "pi/4"}')
+
+
+def read_json_object(path: str, what: str, example: str) -> dict:
+    """A JSON file that must hold one object (`what` names the file in messages)."""
     try:
         with open(path, encoding="utf-8") as handle:
             data = json.load(handle)
     except IsADirectoryError:
-        raise UsageError(f"the bindings file {path} is a directory") from None
+        raise UsageError(f"{what} {path} is a directory, not a file") from None
     except OSError as exc:
-        raise UsageError(f"cannot read the bindings file {path}: {exc.strerror}",
+        raise UsageError(f"cannot read {what} {path}: {exc.strerror}",
                          hint="check the path") from None
     except UnicodeDecodeError:
-        raise UsageError(f"the bindings file {path} is not UTF-8 text") from None
+        raise UsageError(f"{what} {path} is not UTF-8 text") from None
     except json.JSONDecodeError as exc:
-        raise UsageError(f"the bindings file {path} is not valid JSON: {exc.msg} "
+        raise UsageError(f"{what} {path} is not valid JSON: {exc.msg} "
                          f"at line {exc.lineno}, column {exc.colno}",
-                         hint='write an object such as {"x": -2, "t": "pi/4"}') from None
+                         hint=f"write an object such as {example}") from None
     if not isinstance(data, dict):
-        raise UsageError(f"the bindings file {path} must hold a JSON object",
-                         hint='write an object such as {"x": -2, "t": "pi/4"}')
+        raise UsageError(f"{what} {path} must hold a JSON object",
+                         hint=f"write an object such as {example}")
     return data
 
 
@@ -82,10 +87,10 @@ def lowered(raw: dict) -> dict:
     return result
 
 
-def lower_value(value, label: str):
+def lower_value(value, label: str, what: str = "the binding"):
     """One raw value: text becomes a lowered constant expression; numbers stay."""
     if isinstance(value, str):
-        return _constant_graph(value, label)
+        return _constant_graph(value, label, what)
     if isinstance(value, bool) or not (isinstance(value, (int, float, list))
                                        or hasattr(value, "__array__")
                                        or hasattr(value, "numerator")):
@@ -108,24 +113,28 @@ def resolve(values: dict, xp) -> dict:
     return {name: resolve_value(value, xp, f"{name}=") for name, value in values.items()}
 
 
-def constant_value(text: str, xp, label: str = ""):
-    """Evaluate a constant expression such as `1/3` or `pi/4` in the number system `xp`."""
-    return resolve_value(_constant_graph(text, label), xp, label)
+def constant_value(text: str, xp, label: str = "", what: str = "the binding"):
+    """Evaluate a constant expression such as `1/3` or `pi/4` in the number system `xp`.
+
+    Errors keep their caret, against `label` + text, as "in {what} {label}{text}".
+    """
+    return resolve_value(_constant_graph(text, label, what), xp, label, what)
 
 
-def _constant_graph(text: str, label: str):
+def _constant_graph(text: str, label: str, what: str = "the binding"):
     try:
         return lower(parse_expression(text), bound=set())
     except GradcalcError as exc:
-        raise _relabel(exc, text, label) from None
+        raise _relabel(exc, text, label, what) from None
 
 
-def resolve_value(value, xp, label: str):
+def resolve_value(value, xp, label: str, what: str = "the binding"):
+    """One lowered value (see `lower_value`) as a number of the number system `xp`."""
     if hasattr(value, "nodes"):  # a lowered constant expression
         try:
             return forward(value, {}, xp).values[value.output]
         except GradcalcError as exc:
-            raise _relabel(exc, value.source, label) from None
+            raise _relabel(exc, value.source, label, what) from None
     try:
         return xp.convert(value)
     except (TypeError, ValueError) as exc:
@@ -133,14 +142,14 @@ def resolve_value(value, xp, label: str):
                            hint="give a number or a nested list of numbers") from None
 
 
-def _relabel(exc: GradcalcError, text: str, label: str) -> GradcalcError:
-    """An error inside a binding's value, shown against the whole `name=value`."""
+def _relabel(exc: GradcalcError, text: str, label: str, what: str) -> GradcalcError:
+    """An error inside a value, shown against the whole `name=value`."""
     if not label:
         return exc
     offset = len(label)
     span = None if exc.span is None else (exc.span[0] + offset, exc.span[1] + offset)
+    message = f"in {what} {label}{text}: {exc.message}"
     if exc.kind == "name":
-        return BindingError(f"in the binding {label}{text}: {exc.message}", label + text, span,
+        return BindingError(message, label + text, span,
                             "a value may use numbers, pi, e and functions, but no other names")
-    return type(exc)(f"in the binding {label}{text}: {exc.message}", label + text, span,
-                     exc.hint)
+    return type(exc)(message, label + text, span, exc.hint)

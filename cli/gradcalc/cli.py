@@ -12,6 +12,7 @@ import click
 
 from . import __version__
 from . import bindings as binding_values
+from . import check as checking
 from . import picture, render
 from .api import TIES, prepare, run_graph
 from .errors import GradcalcError, UsageError
@@ -61,13 +62,23 @@ def _names(text: str | None) -> list[str] | None:
     return None if text is None else [n.strip() for n in text.split(",") if n.strip()]
 
 
+# Options that several commands share.
+bindings_option = click.option(
+    "--bindings", "bindings_file", metavar="FILE.json",
+    help="Read NAME: VALUE pairs from a JSON object; command-line values win.")
+ties_option = click.option(
+    "--ties", type=click.Choice(TIES), default="split", show_default=True,
+    help="max/min ties: split the gradient evenly, or give it all to the first.")
+precision_option = click.option(
+    "--precision", type=click.IntRange(1, 17), default=6, show_default=True,
+    help="Significant digits in the table (JSON always has full precision).")
+
+
 def evaluation_options(command):
     """The options of every command that evaluates EXPR at bindings (eval, graph)."""
     options = [
-        click.option("--bindings", "bindings_file", metavar="FILE.json",
-                     help="Read NAME: VALUE pairs from a JSON object; command-line values win."),
-        click.option("--ties", type=click.Choice(TIES), default="split", show_default=True,
-                     help="max/min ties: split the gradient evenly, or give it all to the first."),
+        bindings_option,
+        ties_option,
         click.option("--expand", is_flag=True, help="Show the inner nodes of user gates."),
         click.option("--upstream", metavar="VALUE",
                      help="dL/df: the gradient of a loss with respect to the output "
@@ -95,8 +106,7 @@ def evaluated(expr, bindings, bindings_file, ties, expand, upstream, strict, wrt
 @click.option("--json", "json_mode", is_flag=True, help="Print the JSON document (SPEC §4) only.")
 @click.option("--wrt", metavar="x,y", help="List gradients for these inputs only.")
 @evaluation_options
-@click.option("--precision", type=click.IntRange(1, 17), default=6, show_default=True,
-              help="Significant digits in the table (JSON always has full precision).")
+@precision_option
 @click.option("--exact", is_flag=True,
               help="Rational arithmetic: 0.1 is 1/10, answers print as -4 or 1/3.")
 @click.option("--steps", is_flag=True, help="Write out the chain rule for every node.")
@@ -139,6 +149,58 @@ def eval_command(expr, bindings, json_mode, wrt, bindings_file, ties, expand, up
                 console.print("  " + line, highlight=False, markup=False, soft_wrap=True)
     for line in render.warning_lines(graph, result.warnings):
         click.echo(line, err=True)
+
+
+@cli.command("check", context_settings=_ARGS)
+@click.argument("expr")
+@click.argument("bindings", nargs=-1)
+@click.option("--json", "json_mode", is_flag=True,
+              help="Print the check report as JSON only (see the README).")
+@bindings_option
+@click.option("--step", metavar="H", type=click.FloatRange(0, min_open=True),
+              default=checking.STEP, show_default=True,
+              help="The difference step h: the numerical gradient is "
+                   "(f(x+h) - f(x-h)) / 2h.")
+@click.option("--tol", metavar="TOL", type=click.FloatRange(0), default=checking.TOLERANCE,
+              show_default=True, help="The largest relative error that passes.")
+@click.option("--expect", multiple=True, metavar="NAME=VALUE",
+              help="An answer to check (repeatable): value=... is the output's value, "
+                   "x=... is ∂f/∂x, value(q)=... is q's value.")
+@click.option("--answers", "answers_file", metavar="FILE.json",
+              help="Answers to check, as a JSON object of the same NAME: VALUE pairs.")
+@ties_option
+@precision_option
+def check_command(expr, bindings, json_mode, bindings_file, step, tol, expect, answers_file,
+                  ties, precision):
+    """Check the gradients of EXPR against central differences, and check answers.
+
+    \b
+    Examples:
+      gradcalc check "(x+y)*z" x=-2 y=5 z=-4
+      gradcalc check "(x+y)*z" x=-2 y=5 z=-4 --expect value=-12 --expect x=-4
+    Exit code 1 when a gradient or an answer fails.
+    """
+    with reported(json_mode):
+        raw = binding_values.collect(bindings, bindings_file)
+        graph, xp, values, _ = prepare(read_source(expr), raw, ties=ties)
+        if xp.name == "array":
+            raise UsageError("check works on scalar inputs only",
+                             hint="check a vectorized exercise element by element with v[i]")
+        answers = checking.read_answers(answers_file, expect, xp)
+        report = checking.check(graph, values, xp, step=step, tolerance=tol, answers=answers)
+    if json_mode:
+        click.echo(render.dumps(report.to_dict()))
+    else:
+        from rich.console import Console
+
+        console = Console()
+        for table in checking.rich_tables(report, precision):
+            console.print(table)
+        for line in checking.summary(report, precision):
+            console.print(line, highlight=False, markup=False)
+    for line in render.warning_lines(graph, report.result.warnings):
+        click.echo(line, err=True)
+    sys.exit(0 if report.passed else 1)
 
 
 @cli.command("functions")

@@ -22,6 +22,9 @@ class Op:
     rule: str
     domain: Callable | None = None  # (xp, *args) -> (problem, culprit arg index) | None
     kink: Callable | None = None  # (xp, out, *args) -> warning | None
+    # (xp, out, *args) -> a tuple that changes exactly where the op moves to another smooth
+    # piece (a kink, a pole): `gradcalc check` compares it at x-h, x, x+h.
+    branch: Callable | None = None
     pattern: str = ""  # how the gate treats the upstream gradient, as the lecture says
     min_arity: int = 1
     # Array ops whose local gradient is a Jacobian rather than a factor per element give
@@ -142,6 +145,14 @@ def _norm_kink(xp, out, a):
 
 
 
+def _winners(xp, out, *args):
+    return tuple(a == out for a in args)
+
+
+def _signs(xp, out, *args):
+    return tuple(xp.sign(a) for a in args)
+
+
 def _at_zero(what):
     def kink(xp, out, a):
         return f"{what} has no derivative at 0; local gradient taken as 0 (as PyTorch)" \
@@ -163,6 +174,13 @@ def _pow_local(xp, out, a, b):
     d_exponent = xp.where(a > 0, out * xp.log(xp.where(a > 0, a, 1)),
                           xp.where(a == 0, xp.zero(a), float("nan")))
     return d_base, d_exponent
+
+
+def _pow_branch(xp, out, a, b):
+    # Smooth for a > 0, and through a = 0 for a whole exponent b >= 0 (x^2, x^3);
+    # otherwise a = 0 is a pole (x^-1) or a domain edge (x^0.5).
+    smooth = (a > 0) | xp.is_integer(b) & (b >= 0)
+    return (xp.where(smooth, 1, xp.sign(a)),)
 
 
 def _pow_kink(xp, out, a, b):
@@ -187,10 +205,12 @@ OPS = [
     Op("div", "/", 2, lambda xp, a, b: a / b,
        lambda xp, out, a, b: (1 / b, -out / b),
        "∂/∂a = 1/b, ∂/∂b = -a/b²",
-       domain=lambda xp, a, b: None if xp.all(b != 0) else ("division by zero", 1)),
+       domain=lambda xp, a, b: None if xp.all(b != 0) else ("division by zero", 1),
+       branch=lambda xp, out, a, b: (xp.sign(b),)),
     Op("neg", "-", 1, lambda xp, a: -a, lambda xp, out, a: (-1,), "∂/∂a = -1"),
     Op("pow", "^", 2, lambda xp, a, b: xp.power(a, b), _pow_local,
-       "∂/∂a = b·a^(b-1), ∂/∂b = a^b·ln a", domain=_pow_domain, kink=_pow_kink),
+       "∂/∂a = b·a^(b-1), ∂/∂b = a^b·ln a", domain=_pow_domain, kink=_pow_kink,
+       branch=_pow_branch),
     Op("exp", "exp", 1, lambda xp, a: xp.exp(a), lambda xp, out, a: (out,), "∂/∂a = exp(a)"),
     Op("log", "log", 1, lambda xp, a: xp.log(a), lambda xp, out, a: (1 / a,),
        "∂/∂a = 1/a (natural log)", domain=_positive("log")),
@@ -199,28 +219,31 @@ OPS = [
        domain=lambda xp, a: None if xp.all(a >= 0) else
        ("sqrt is defined only for numbers ≥ 0", 0),
        kink=lambda xp, out, a: None if xp.all(a != 0) else
-       "sqrt has an infinite slope at 0: the local gradient is inf"),
+       "sqrt has an infinite slope at 0: the local gradient is inf", branch=_signs),
     Op("abs", "abs", 1, lambda xp, a: abs(a), lambda xp, out, a: (xp.sign(a),),
-       "∂/∂a = sign(a) (0 at a = 0)", kink=_at_zero("abs")),
+       "∂/∂a = sign(a) (0 at a = 0)", kink=_at_zero("abs"), branch=_signs),
     Op("sin", "sin", 1, lambda xp, a: xp.sin(a), lambda xp, out, a: (xp.cos(a),),
        "∂/∂a = cos(a)"),
     Op("cos", "cos", 1, lambda xp, a: xp.cos(a), lambda xp, out, a: (-xp.sin(a),),
        "∂/∂a = -sin(a)"),
     Op("tan", "tan", 1, lambda xp, a: xp.tan(a), lambda xp, out, a: (1 + out * out,),
-       "∂/∂a = 1 + tan²(a)"),
+       "∂/∂a = 1 + tan²(a)", branch=lambda xp, out, a: (xp.sign(xp.cos(a)),)),
     Op("tanh", "tanh", 1, lambda xp, a: xp.tanh(a), lambda xp, out, a: (1 - out * out,),
        "∂/∂a = 1 - tanh²(a)"),
     Op("sigmoid", "σ", 1, lambda xp, a: xp.sigmoid(a),
        lambda xp, out, a: (out * (1 - out),), "∂/∂a = σ(a)·(1 - σ(a))"),
     Op("relu", "relu", 1, lambda xp, a: xp.where(a > 0, a, xp.zero(a)),
        lambda xp, out, a: (xp.where(a > 0, 1, 0),),
-       "∂/∂a = 1 if a > 0 else 0 (0 at a = 0)", kink=_at_zero("relu"), pattern="gates"),
+       "∂/∂a = 1 if a > 0 else 0 (0 at a = 0)", kink=_at_zero("relu"), pattern="gates",
+       branch=_signs),
     Op("softplus", "softplus", 1, lambda xp, a: xp.softplus(a),
        lambda xp, out, a: (xp.sigmoid(a),), "∂/∂a = σ(a)"),
     Op("max", "max", None, lambda xp, *args: xp.max(args), lambda xp, out, *args: _route(xp, out, args),
-       "∂/∂winner = 1, others 0 (ties: --ties)", kink=_tie, pattern="routes", min_arity=2),
+       "∂/∂winner = 1, others 0 (ties: --ties)", kink=_tie, pattern="routes", min_arity=2,
+       branch=_winners),
     Op("min", "min", None, lambda xp, *args: xp.min(args), lambda xp, out, *args: _route(xp, out, args),
-       "∂/∂winner = 1, others 0 (ties: --ties)", kink=_tie, pattern="routes", min_arity=2),
+       "∂/∂winner = 1, others 0 (ties: --ties)", kink=_tie, pattern="routes", min_arity=2,
+       branch=_winners),
 ]
 
 # Array operations: each gives its chain rule as a vector-Jacobian product (vjp).
@@ -237,6 +260,7 @@ OPS += [
        sample=lambda rng: (rng.normal(size=(2, 3)),)),
     Op("norm", "‖·‖", 1, lambda xp, a: xp.sqrt((a * a).sum()), None,
        "∂/∂a = a / ‖a‖ (0 at a = 0)", kink=_norm_kink,
+       branch=lambda xp, out, a: (out == 0,),
        vjp=lambda xp, g, out, a: (g * a / out if out != 0 else xp.zero(a),),
        matrix_rule=("{g} · {a} / ‖{a}‖",), sample=lambda rng: (rng.normal(size=3),)),
     Op("transpose", "ᵀ", 1, lambda xp, a: a.T, None, "∂f/∂a = (∂f/∂out)ᵀ",
@@ -244,12 +268,12 @@ OPS += [
        sample=lambda rng: (rng.normal(size=(2, 3)),)),
     Op("max_of", "max", 1, lambda xp, a: a.max(), None,
        "∂/∂(largest element) = 1, others 0 (ties: --ties)", kink=_reduce_tie,
-       domain=_reduce_domain,
+       domain=_reduce_domain, branch=lambda xp, out, a: (int(a.argmax()),),
        vjp=_reduce_route, matrix_rule=("{g} at the largest element of {a}",),
        pattern="routes", sample=lambda rng: (rng.normal(size=5),)),
     Op("min_of", "min", 1, lambda xp, a: a.min(), None,
        "∂/∂(smallest element) = 1, others 0 (ties: --ties)", kink=_reduce_tie,
-       domain=_reduce_domain,
+       domain=_reduce_domain, branch=lambda xp, out, a: (int(a.argmin()),),
        vjp=_reduce_route, matrix_rule=("{g} at the smallest element of {a}",),
        pattern="routes", sample=lambda rng: (rng.normal(size=5),)),
     Op("index", "[]", None, lambda xp, a, *indices: a[_at(indices)], None,
