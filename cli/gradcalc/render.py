@@ -138,7 +138,9 @@ def _local_cell(graph: Graph, node, local, precision: int, exact: bool, full: bo
     if node.op is None or not node.needs_grad:
         return ""
     # An array op: its local gradient is a Jacobian, so show the chain rule it applies.
-    return "\n".join(f"∂f/∂{symbol(graph, i)} = {_edge_rule(graph, node, k, 'ḡ')}"
+    out = output_name(graph)
+    upstream = f"∂{out}/∂{symbol(graph, node.id)}"
+    return "\n".join(f"∂{out}/∂{symbol(graph, i)} = {_edge_rule(graph, node, k, upstream)}"
                      for k, i in enumerate(node.inputs) if graph.nodes[i].needs_grad)
 
 
@@ -270,6 +272,7 @@ def summary(graph: Graph, run: Pass, precision: int = 6, wrt=None) -> str:
     parts = [f"{out} = {format_number(run.values[graph.output], precision)}"]
     parts += [f"∂{out}/∂{name} = {format_number(g, precision, run.exact)}"
               for name, g in gradients(graph, run, wrt).items()]
+    parts = [" ".join(part.split()) for part in parts]  # a matrix on one line
     return "   ".join(parts)
 
 
