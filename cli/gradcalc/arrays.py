@@ -10,6 +10,7 @@ from functools import reduce
 import numpy as np
 
 from .arith import FloatArith
+from .limits import MAX_DIMENSIONS
 
 
 class ArrayArith(FloatArith):
@@ -32,8 +33,11 @@ class ArrayArith(FloatArith):
         try:
             array = np.asarray(value, dtype=np.float64)
         except ValueError:
-            raise ValueError("the nested lists are ragged: every row needs the same length") \
-                from None
+            raise ValueError("the nested lists are ragged: every row needs the same length, "
+                             f"and at most {MAX_DIMENSIONS} levels are allowed") from None
+        if array.ndim > MAX_DIMENSIONS:
+            raise ValueError(f"it has {array.ndim} dimensions; values have at most "
+                             f"{MAX_DIMENSIONS}")
         return array if array.ndim else np.float64(array)
 
     @staticmethod

@@ -3,6 +3,8 @@
 Walks the AST with an explicit stack, never recursion, so a 20,000-deep nesting lowers
 like a flat one. Resolves names (assignments, inputs, the constants pi and e, gates),
 checks calls against the op table, and numbers the nodes inputs first, as SPEC §4 shows.
+Enforces the nesting-depth and node-count limits (gradcalc.limits) as it goes, so an
+oversized program stops before it is built.
 """
 from __future__ import annotations
 
@@ -10,7 +12,8 @@ import difflib
 from dataclasses import dataclass, field
 
 from . import ops
-from .errors import ArityError, UndefinedNameError
+from .errors import ArityError, LimitError, UndefinedNameError
+from .limits import DEFAULT, MAX_GATE_NESTING, Limits, exceeded
 from .syntax import (Array, Assign, Binary, Call, Expr, GateDef, Index, Name, Number, Program,
                      Span, Unary)
 
@@ -76,6 +79,8 @@ class Gate:
     name: str
     body: Graph
     params: tuple[str, ...]
+    size: int = 1  # nodes of one call with every gate inside expanded: the work it costs
+    nesting: int = 1  # 1 + the nesting of the gates its body calls
 
     @property
     def arity(self):
@@ -85,21 +90,26 @@ class Gate:
     rule = property(lambda self: "backprop through the gate's body")
 
 
-def lower(program: Program, bound: set[str] | None = None, expand: bool = False) -> Graph:
+def lower(program: Program, bound: set[str] | None = None, expand: bool = False,
+          limits: Limits = DEFAULT) -> Graph:
     """Build the graph of `program`.
 
     `bound` is the set of names that have values: free names outside it are errors (all
     listed at once). With `bound=None` every free name except pi and e is an input.
-    `expand` inlines user gates instead of making each call one node.
+    `expand` inlines user gates instead of making each call one node. A program nested
+    deeper than `limits.depth`, or with more than `limits.nodes` nodes once its gates are
+    expanded, is a LimitError.
     """
-    lowering = _Lowering(program.source, bound, expand)
+    lowering = _Lowering(program.source, bound, expand, limits=limits)
     return lowering.program(program.statements)
 
 
 class _Lowering:
     def __init__(self, source: str, bound: set[str] | None, expand: bool,
-                 gates: dict[str, Gate | GateDef] | None = None):
+                 gates: dict[str, Gate | GateDef] | None = None, limits: Limits = DEFAULT):
         self.source = source
+        self.limits = limits
+        self.size = 0  # nodes created so far, a collapsed gate call counted as its size
         self.bound = bound
         self.expand = expand
         self.nodes: list[Node] = []
@@ -148,16 +158,23 @@ class _Lowering:
     # -- expressions: an explicit-stack post-order walk ----------------------------
     def expr(self, root: Expr) -> int:
         results: list[int] = []
-        stack: list[tuple[Expr, bool]] = [(root, False)]
+        stack: list[tuple[Expr, bool, int]] = [(root, False, 1)]  # (expr, children done, depth)
         while stack:
-            expr, children_done = stack.pop()
+            expr, children_done, depth = stack.pop()
+            if depth > self.limits.depth:
+                raise exceeded("depth", f"the expression is nested more than "
+                                        f"{self.limits.depth:,} deep", self.source, expr.span,
+                               hint="name intermediate results (q = ...; f = q * z)")
             if isinstance(expr, Number):
                 results.append(self.leaf(CONST, expr.text, None, expr.span))
             elif isinstance(expr, Name):
                 results.append(self.name(expr))
             elif not children_done:
-                stack.append((expr, True))
-                stack.extend((child, False) for child in reversed(_children(expr)))
+                stack.append((expr, True, depth))
+                children = _children(expr)
+                for k in reversed(range(len(children))):
+                    same_level = k == 0 and _chains(expr)  # the left operand of a chain
+                    stack.append((children[k], False, depth if same_level else depth + 1))
             else:
                 count = len(_children(expr))
                 args = tuple(results[len(results) - count:]) if count else ()
@@ -181,8 +198,15 @@ class _Lowering:
         gate = self.gates.get(expr.func)
         if gate is not None:
             self.check_arity(expr, len(gate.params), None)
+            if self.size + gate.size > self.limits.nodes:
+                raise self.too_many_nodes(expr.span)  # before copying or running the body
             if self.expand:
                 return self.inline(gate, expr, args)
+            if gate.nesting > MAX_GATE_NESTING:
+                raise LimitError(
+                    f"gate '{gate.name}' calls gates nested {gate.nesting} deep, more than "
+                    f"the {MAX_GATE_NESTING} levels gradcalc evaluates", self.source,
+                    expr.func_span, hint="--expand inlines the gates and has no such limit")
             return self.emit(GATE, gate, args, expr.span)
         op = ops.FUNCTIONS.get(expr.func)
         if len(args) == 1 and expr.func in ops.REDUCERS:
@@ -270,13 +294,16 @@ class _Lowering:
             if params.count(param.id) > 1:
                 raise UndefinedNameError(f"gate '{name}' has two parameters named '{param.id}'",
                                          self.source, param.span)
-        body = _Lowering(self.source, set(params), self.expand, self.gates)
+        body = _Lowering(self.source, set(params), self.expand, self.gates, self.limits)
         body.defining = name
         body.inputs = {}
         for param in definition.params:  # parameters are the body's inputs, in order
             body.inputs[param.id] = body.leaf(INPUT, "", param.id, param.span)
         graph = body.program([definition.body])
-        self.gates[name] = Gate(name, graph, tuple(params))
+        inner = [node.op for node in graph.nodes if node.kind == GATE]
+        size = len(graph.nodes) - len(inner) + sum(gate.size for gate in inner)
+        nesting = 1 + max((gate.nesting for gate in inner), default=0)
+        self.gates[name] = Gate(name, graph, tuple(params), size, nesting)
 
     def inline(self, gate: Gate, expr: Call, args: tuple[int, ...]) -> int:
         """--expand: copy the gate body's nodes in, its parameters wired to `args`."""
@@ -294,12 +321,28 @@ class _Lowering:
 
     # -- node creation and the final numbering ------------------------------------------
     def leaf(self, kind: str, text: str, name: str | None, span: Span) -> int:
+        self.count(1, span)
         self.nodes.append(Node(len(self.nodes), kind, None, (), span, name, text))
         return len(self.nodes) - 1
 
     def emit(self, kind: str, op, args: tuple[int, ...], span: Span) -> int:
+        self.count(op.size if kind == GATE else 1, span)
         self.nodes.append(Node(len(self.nodes), kind, op, args, span))
         return len(self.nodes) - 1
+
+    def count(self, size: int, span: Span) -> None:
+        """Add a node of `size` (a gate call costs its expanded body) against the limit."""
+        self.size += size
+        if self.size > self.limits.nodes:
+            raise self.too_many_nodes(span)
+
+    def too_many_nodes(self, span: Span):
+        if not self.gates:
+            return exceeded("nodes", f"the program has more than {self.limits.nodes:,} nodes",
+                            self.source, span)
+        return exceeded("nodes", f"the program has more than {self.limits.nodes:,} nodes "
+                                 "with its gates expanded", self.source, span,
+                        hint="a gate's body is computed at every call")
 
     def finish(self, output: int, roots) -> Graph:
         """Drop what the output does not use (with a warning), number inputs first."""
@@ -339,6 +382,12 @@ def _children(expr: Expr) -> tuple[Expr, ...]:
     if isinstance(expr, Index):
         return (expr.target, *expr.indices)
     return ()
+
+
+def _chains(expr: Expr) -> bool:
+    """A left-associative operator: `a + b + c` is a chain, not a nesting, so a left
+    operand keeps its parent's depth (a 100,000-term sum is 1 deep, `-(-(-x))` 4)."""
+    return isinstance(expr, Binary) and expr.op != "^"
 
 
 def _strip_parens(source: str, start: int, end: int) -> Span:

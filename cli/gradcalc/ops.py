@@ -11,6 +11,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Callable
 
+from .limits import MAX_DIMENSIONS
+
 
 @dataclass(frozen=True)
 class Op:
@@ -133,6 +135,9 @@ def _index_vjp(xp, g, out, a, *indices):
 
 def _array_domain(xp, *items):
     shapes = [getattr(item, "shape", ()) for item in items]
+    if len(shapes[0]) >= MAX_DIMENSIONS:
+        return f"a list nested more than {MAX_DIMENSIONS} deep: values have at most " \
+            f"{MAX_DIMENSIONS} dimensions", 0
     for k, shape in enumerate(shapes):
         if shape != shapes[0]:
             return "the elements of a list must all have the same shape, and this list is " \

@@ -1,0 +1,55 @@
+"""Resource limits: how much text, nesting, graph and exact-number size gradcalc accepts.
+
+Whatever a person or a script sends, gradcalc answers within bounded time and memory: an
+input past a limit is refused at once with a LimitError that names the limit and the
+option that raises it, instead of running for minutes or allocating gigabytes. The
+stages check them where the quantity is known: the source's length before parsing, the
+nesting depth and node count while lowering, an exact number's size in the arithmetic.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from .errors import LimitError, Span
+
+# Gates calling gates are evaluated one Python call per level, so their nesting stays
+# well inside the interpreter's recursion limit (about 1,000 frames). --expand inlines
+# the gates, and has no such limit.
+MAX_GATE_NESTING = 100
+# numpy holds at most 64 dimensions; a Jacobian adds the output's dimensions to each
+# node's, so values keep to half of that.
+MAX_DIMENSIONS = 32
+# The Jacobians of a non-scalar output (output size × node size numbers per node) are
+# refused past this many numbers (80 MB); --upstream asks for one gradient instead.
+MAX_JACOBIAN = 10_000_000
+
+
+@dataclass(frozen=True)
+class Limits:
+    """The raisable limits (README, "Limits and guarantees"), each with its option."""
+
+    source: int = 1_000_000  # characters of program text (--max-source)
+    depth: int = 100_000  # nesting depth of an expression (--max-depth)
+    nodes: int = 1_000_000  # graph nodes, user gates counted expanded (--max-nodes)
+    digits: int = 4_000  # digits of an exact numerator or denominator (--max-digits)
+
+
+DEFAULT = Limits()
+OPTIONS = {"source": "--max-source", "depth": "--max-depth", "nodes": "--max-nodes",
+           "digits": "--max-digits"}
+
+
+def exceeded(limit: str, message: str, source: str = "", span: Span | None = None,
+             hint: str | None = None) -> LimitError:
+    """A LimitError whose hint says how to raise `limit` (on the command line and in
+    Python), after any more specific advice."""
+    raise_it = (f"raise the limit with {OPTIONS[limit]} N "
+                f"(in Python: limits=gradcalc.Limits({limit}=N))")
+    return LimitError(message, source, span, f"{hint}, or {raise_it}" if hint else raise_it)
+
+
+def check_source(text: str, limits: Limits = DEFAULT, what: str = "the program") -> None:
+    """Refuse text longer than `limits.source` characters before any work is done on it."""
+    if len(text) > limits.source:
+        raise exceeded("source", f"{what} is {len(text):,} characters long, over the limit "
+                                 f"of {limits.source:,}")
