@@ -5,11 +5,14 @@
 """
 from __future__ import annotations
 
+import math
+
 from . import bindings as binding_values
 from . import render
-from .arith import ExactArith, FloatArith
-from .errors import StrictError, UsageError, UndefinedNameError
-from .lower import Graph, lower
+from .arith import ExactArith, ExactSizeError, FloatArith
+from .errors import LimitError, StrictError, UsageError, UndefinedNameError
+from .limits import DEFAULT, MAX_JACOBIAN, Limits, check_source
+from .lower import CONST, GATE, Graph, lower
 from .parse import parse
 from .run import Pass, backward, forward, jacobian
 
@@ -45,22 +48,57 @@ class Result:
 
 
 def prepare(source: str, raw: dict, *, ties: str = "split", exact: bool = False,
-            expand: bool = False, upstream=None):
+            expand: bool = False, upstream=None, limits: Limits = DEFAULT):
     """Parse and lower `source`, choose the number system, and resolve the bindings.
 
     Returns (graph, xp, values, upstream). numpy computes when the expression or a binding
-    has vectors or matrices; otherwise plain floats (or rationals under `exact`).
+    has vectors or matrices; otherwise plain floats (or rationals under `exact`). Text past
+    `limits` is refused before it is parsed (gradcalc.limits).
     """
-    graph = lower(parse(source), bound=set(raw), expand=expand)
+    check_source(source, limits)
+    for name, value in raw.items():
+        if isinstance(value, str):
+            check_source(value, limits, f"the value of {name}")
+    graph = lower(parse(source), bound=set(raw), expand=expand, limits=limits)
     lowered = binding_values.lowered(raw)
     if upstream is not None:
         upstream = binding_values.lower_value(upstream, "--upstream=", "the option")
     arrays = graph.uses_arrays or binding_values.uses_arrays({**lowered, "": upstream})
-    xp = number_system(ties, exact, arrays)
+    xp = number_system(ties, exact, arrays, limits.digits)
     values = binding_values.resolve(lowered, xp)
     if upstream is not None:
         upstream = binding_values.resolve_value(upstream, xp, "--upstream=", "the option")
+    graph.warnings += _beyond_float_range(graph, xp)
+    graph.warnings += [(graph.inputs[name], f"the value of {name} is not finite: "
+                                            f"{xp.show(value)}")
+                       for name, value in values.items()
+                       if name in graph.inputs and not xp.isfinite(value)]
     return graph, xp, values, upstream
+
+
+def _beyond_float_range(graph: Graph, xp) -> list:
+    """Warnings for number literals past what a float holds: `1e999` is inf, `1e-999` is 0
+    (under --exact both are exact). Gate bodies too, warned about without a node."""
+    if xp.name == "exact":
+        return []
+    warnings, pending, seen = [], [(graph, True)], set()
+    while pending:
+        body, top = pending.pop()
+        for node in body.nodes:
+            if node.kind == GATE and id(node.op) not in seen:
+                seen.add(id(node.op))
+                pending.append((node.op.body, False))
+            if node.kind != CONST:
+                continue
+            value = float(node.text)
+            if math.isinf(value):
+                problem = "is past the largest float (about 1.8e308) and is taken as inf"
+            elif value == 0 and node.text.lower().partition("e")[0].strip("0.") != "":
+                problem = "is below the smallest float (about 5e-324) and is taken as 0"
+            else:
+                continue
+            warnings.append((node.id if top else None, f"the number {node.text} {problem}"))
+    return warnings
 
 
 def run_graph(graph: Graph, values: dict, *, xp, upstream=None, strict=False, wrt=None) -> Result:
@@ -80,14 +118,19 @@ def run_graph(graph: Graph, values: dict, *, xp, upstream=None, strict=False, wr
                  for name in values if name not in graph.inputs]
     run = forward(graph, values, xp)
     output_shape = getattr(run.values[graph.output], "shape", ())
-    if upstream is None and output_shape:
-        run = jacobian(graph, run, xp)
-    else:
-        if upstream is not None and getattr(upstream, "shape", ()) != output_shape:
-            raise UsageError(f"--upstream has shape {_shape(upstream)} but the output has "
-                             f"shape {_shape(run.values[graph.output])}",
-                             hint="give dL/dout with the output's shape")
-        run = backward(graph, run, xp, xp.convert(1) if upstream is None else upstream)
+    try:
+        if upstream is None and output_shape:
+            _check_jacobian_size(graph, run)
+            run = jacobian(graph, run, xp)
+        else:
+            if upstream is not None and getattr(upstream, "shape", ()) != output_shape:
+                raise UsageError(f"--upstream has shape {_shape(upstream)} but the output has "
+                                 f"shape {_shape(run.values[graph.output])}",
+                                 hint="give dL/dout with the output's shape")
+            run = backward(graph, run, xp, xp.convert(1) if upstream is None else upstream)
+    except ExactSizeError as exc:
+        raise LimitError(f"{exc} in a gradient", graph.source,
+                         hint="drop --exact to compute it in floating point") from None
     warnings += run.warnings
     for name, grad in render.gradients(graph, run).items():
         if not xp.isfinite(grad):
@@ -100,20 +143,36 @@ def run_graph(graph: Graph, values: dict, *, xp, upstream=None, strict=False, wr
     return Result(graph, run, warnings, wrt)
 
 
+def _check_jacobian_size(graph: Graph, run: Pass) -> None:
+    """A non-scalar output's Jacobians hold output size × node size numbers for every
+    node; refuse them before allocating gigabytes."""
+    out = getattr(run.values[graph.output], "size", 1)
+    total = out * sum(getattr(run.values[node.id], "size", 1)
+                      for node in graph.nodes if node.needs_grad)
+    if total > MAX_JACOBIAN:
+        raise LimitError(f"the Jacobians of this {_shape(run.values[graph.output])} output "
+                         f"would hold {total:,} numbers, more than the {MAX_JACOBIAN:,} "
+                         "gradcalc computes", graph.source,
+                         hint="give --upstream (dL/dout, the output's shape) for the "
+                              "gradient of a scalar loss, or reduce the output with sum(...)")
+
+
 def evaluate(source: str, /, *, ties: str = "split", upstream=None, expand: bool = False,
-             strict: bool = False, wrt=None, exact: bool = False, **values) -> Result:
+             strict: bool = False, wrt=None, exact: bool = False, limits: Limits = DEFAULT,
+             **values) -> Result:
     """Values and gradients of every node of `source` at the given bindings.
 
     Bindings are numbers, nested lists or numpy arrays, or constant expressions as text
     (`t="pi/4"`). With `exact=True` the arithmetic is rational (fractions.Fraction)
-    wherever it can be.
+    wherever it can be. `limits` (a gradcalc.Limits) raises or lowers the resource limits.
     """
     graph, xp, resolved, upstream = prepare(source, values, ties=ties, exact=exact,
-                                            expand=expand, upstream=upstream)
+                                            expand=expand, upstream=upstream, limits=limits)
     return run_graph(graph, resolved, xp=xp, upstream=upstream, strict=strict, wrt=wrt)
 
 
-def number_system(ties: str, exact: bool = False, arrays: bool = False) -> FloatArith:
+def number_system(ties: str, exact: bool = False, arrays: bool = False,
+                  max_digits: int = DEFAULT.digits) -> FloatArith:
     """Floats, rationals for --exact, or numpy arrays, with the max/min tie policy."""
     if ties not in TIES:
         raise UsageError(f"unknown tie policy {ties!r}", hint="use 'split' or 'first'")
@@ -123,7 +182,7 @@ def number_system(ties: str, exact: bool = False, arrays: bool = False) -> Float
                              hint="drop --exact")
         from .arrays import ArrayArith  # numpy only when needed
         return ArrayArith(ties)
-    return ExactArith(ties) if exact else FloatArith(ties)
+    return ExactArith(ties, max_digits) if exact else FloatArith(ties)
 
 
 def _shape(value) -> str:
@@ -134,8 +193,10 @@ def _shape(value) -> str:
 class Circuit:
     """A parsed and lowered expression, run again and again without parsing again."""
 
-    def __init__(self, source: str, *, expand: bool = False, ties: str = "split"):
-        self.graph = lower(parse(source), bound=None, expand=expand)
+    def __init__(self, source: str, *, expand: bool = False, ties: str = "split",
+                 limits: Limits = DEFAULT):
+        check_source(source, limits)
+        self.graph = lower(parse(source), bound=None, expand=expand, limits=limits)
         self.ties = ties
         self.xp = number_system(ties, arrays=self.graph.uses_arrays)
         self.run: Pass | None = None
@@ -179,6 +240,7 @@ class Circuit:
         return [] if self.run is None else list(self.run.warnings)
 
 
-def compile(source: str, *, expand: bool = False, ties: str = "split") -> Circuit:  # noqa: A001
+def compile(source: str, *, expand: bool = False, ties: str = "split",  # noqa: A001
+            limits: Limits = DEFAULT) -> Circuit:
     """Parse and lower once (SPEC §6); free names other than pi and e are the inputs."""
-    return Circuit(source, expand=expand, ties=ties)
+    return Circuit(source, expand=expand, ties=ties, limits=limits)
