@@ -99,11 +99,27 @@ def caret_lines(source: str, span: Span) -> list[str]:
     line_end = source.find("\n", start)
     if line_end == -1:
         line_end = len(source)
-    line = source[line_start:line_end]
-    width = max(1, min(end, line_end) - start)
     line_no = source.count("\n", 0, line_start) + 1
+    # A long line is shown as a window around the culprit, not as megabytes of text.
+    shown_start = max(line_start, start - CARET_WINDOW // 2)
+    shown_end = min(line_end, shown_start + CARET_WINDOW)
+    before = "…" if shown_start > line_start else ""
+    after = "…" if shown_end < line_end else ""
+    line = _printable(source[shown_start:shown_end])
+    width = max(1, min(end, shown_end) - start)
     gutter = f"{line_no} | " if "\n" in source.rstrip("\n") else "  | "
     pad = " " * (len(gutter) - 2) + "| "
     # Tabs keep their width so the caret stays under the right character.
-    lead = "".join(c if c == "\t" else " " for c in line[: start - line_start])
-    return [gutter + line, pad + lead + "^" * width]
+    lead = " " * len(before) + "".join(c if c == "\t" else " "
+                                       for c in line[: start - shown_start])
+    return [gutter + before + line + after, pad + lead + "^" * width]
+
+
+CARET_WINDOW = 100  # characters of a long source line shown around an error
+
+
+def _printable(text: str) -> str:
+    """Control characters (a NUL, an escape sequence) shown as one visible mark each, so
+    an error never writes terminal control codes and the caret stays aligned."""
+    return "".join(c if c == "\t" or c.isprintable() else "\N{REPLACEMENT CHARACTER}"
+                   for c in text)
