@@ -1,10 +1,14 @@
 """The command line: options wired to the stages (parse, lower, run, render), nothing more.
 
 Every user error ends here as one message on stderr (and a JSON object on stdout under
---json) with exit code 2; a failed check is exit code 1 (SPEC §5).
+--json) with exit code 2; a failed check is exit code 1 (SPEC §5). Ctrl-C is exit code 130
+and a closed output pipe 141, each quietly; a bug is one line and exit code 70, never a
+traceback (README, "Exit codes").
 """
 from __future__ import annotations
 
+import functools
+import os
 import sys
 from contextlib import contextmanager
 
@@ -16,34 +20,36 @@ from . import check as checking
 from . import picture, render
 from .api import TIES, prepare, run_graph
 from .errors import GradcalcError, UsageError
+from .files import check_arguments, read_source, write_atomically
+from .limits import DEFAULT, Limits
 
 # Expressions may start with '-' ("-x^2"): unknown options are passed on as arguments
 # and reported by the binding reader if they are not an expression or a binding.
 _ARGS = {"ignore_unknown_options": True, "help_option_names": ["-h", "--help"]}
 
 
-@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+class _Interrupted(Exception):
+    """Ctrl-C, carried past Click (which would print a blank line and exit 1)."""
+
+
+class _OutputClosed(Exception):
+    """The reader of standard output went away (`gradcalc ... | head -1`)."""
+
+
+class _Commands(click.Group):
+    def invoke(self, ctx):
+        try:
+            return super().invoke(ctx)
+        except KeyboardInterrupt:
+            raise _Interrupted() from None
+        except BrokenPipeError:
+            raise _OutputClosed() from None
+
+
+@click.group(cls=_Commands, context_settings={"help_option_names": ["-h", "--help"]})
 @click.version_option(__version__, "--version", prog_name="gradcalc", message="%(prog)s %(version)s")
 def cli():
     """gradcalc: the value and gradient of every node of a computational graph."""
-
-
-def read_source(expr: str) -> str:
-    """EXPR as given, `-` for standard input, or `@FILE` for a file."""
-    if expr == "-":
-        return sys.stdin.read()
-    if expr.startswith("@"):
-        path = expr[1:]
-        try:
-            with open(path, encoding="utf-8") as handle:
-                return handle.read()
-        except IsADirectoryError:
-            raise UsageError(f"{path} is a directory, not a file") from None
-        except OSError as exc:
-            raise UsageError(f"cannot read {path}: {exc.strerror}", hint="check the path") from None
-        except UnicodeDecodeError:
-            raise UsageError(f"{path} is not UTF-8 text") from None
-    return expr
 
 
 @contextmanager
@@ -56,6 +62,19 @@ def reported(json_mode: bool):
             click.echo(render.dumps(exc.to_json()))
         click.echo(exc.format(), err=True)
         sys.exit(2)
+
+
+def _console():
+    """Rich's console for the tables (imported only when one is drawn). Rich ends the
+    process with exit code 1 on a closed pipe; gradcalc's entry point ends it instead,
+    as for every other write."""
+    from rich.console import Console
+
+    class _Console(Console):
+        def on_broken_pipe(self) -> None:
+            raise BrokenPipeError()
+
+    return _Console()
 
 
 def _names(text: str | None) -> list[str] | None:
@@ -72,6 +91,43 @@ ties_option = click.option(
 precision_option = click.option(
     "--precision", type=click.IntRange(1, 17), default=6, show_default=True,
     help="Significant digits in the table (JSON always has full precision).")
+
+
+def limit_options(nodes: bool = True, digits: bool = False):
+    """--max-source, --max-depth, --max-nodes (and --max-digits where --exact is), given
+    to the command as one `limits` argument (a gradcalc.Limits)."""
+    def decorate(command):
+        @functools.wraps(command)
+        def with_limits(*args, max_source, max_depth, **kwargs):
+            values = {"source": max_source, "depth": max_depth}
+            if nodes:
+                values["nodes"] = kwargs.pop("max_nodes")
+            if digits:
+                values["digits"] = kwargs.pop("max_digits")
+            return command(*args, limits=Limits(**values), **kwargs)
+
+        options = [
+            click.option("--max-source", type=click.IntRange(1), default=DEFAULT.source,
+                         show_default=True, metavar="N",
+                         help="The longest program read, in characters."),
+            click.option("--max-depth", type=click.IntRange(1), default=DEFAULT.depth,
+                         show_default=True, metavar="N",
+                         help="The deepest nesting of parentheses, calls and operators."),
+        ]
+        if nodes:
+            options.append(click.option(
+                "--max-nodes", type=click.IntRange(1), default=DEFAULT.nodes,
+                show_default=True, metavar="N",
+                help="The most graph nodes, user gates counted expanded."))
+        if digits:
+            options.append(click.option(
+                "--max-digits", type=click.IntRange(1), default=DEFAULT.digits,
+                show_default=True, metavar="N",
+                help="The most digits of an exact numerator or denominator (--exact)."))
+        for option in reversed(options):
+            with_limits = option(with_limits)
+        return with_limits
+    return decorate
 
 
 def evaluation_options(command):
@@ -91,11 +147,12 @@ def evaluation_options(command):
 
 
 def evaluated(expr, bindings, bindings_file, ties, expand, upstream, strict, wrt=None,
-              exact=False):
+              exact=False, limits: Limits = DEFAULT):
     """EXPR read, its bindings resolved, lowered and run: (graph, Result)."""
     raw = binding_values.collect(bindings, bindings_file)
-    graph, xp, values, upstream_value = prepare(read_source(expr), raw, ties=ties, exact=exact,
-                                                expand=expand, upstream=upstream)
+    graph, xp, values, upstream_value = prepare(read_source(expr, limits), raw, ties=ties,
+                                                exact=exact, expand=expand, upstream=upstream,
+                                                limits=limits)
     return graph, run_graph(graph, values, xp=xp, upstream=upstream_value, strict=strict,
                             wrt=wrt)
 
@@ -114,8 +171,9 @@ def evaluated(expr, bindings, bindings_file, ties, expand, upstream, strict, wrt
 @click.option("--full", is_flag=True, help="Show vectors and matrices in full.")
 @click.option("--format", "fmt", type=click.Choice(["table", "markdown"]), default="table",
               show_default=True, help="Table for the terminal, or Markdown for a write-up.")
+@limit_options(digits=True)
 def eval_command(expr, bindings, json_mode, wrt, bindings_file, ties, expand, upstream,
-                 precision, strict, exact, steps, show_all, full, fmt):
+                 precision, strict, exact, steps, show_all, full, fmt, limits):
     """Values and gradients of every node of EXPR at NAME=VALUE bindings.
 
     \b
@@ -125,7 +183,7 @@ def eval_command(expr, bindings, json_mode, wrt, bindings_file, ties, expand, up
     """
     with reported(json_mode):
         graph, result = evaluated(expr, bindings, bindings_file, ties, expand, upstream,
-                                  strict, wrt=_names(wrt), exact=exact)
+                                  strict, wrt=_names(wrt), exact=exact, limits=limits)
     run = result.run
     if json_mode:
         click.echo(result.to_json())
@@ -137,9 +195,7 @@ def eval_command(expr, bindings, json_mode, wrt, bindings_file, ties, expand, up
             click.echo("\n**Chain rule, backwards**\n")
             click.echo("\n".join(f"- {line}" for line in render.steps(graph, run, precision)))
     else:
-        from rich.console import Console
-
-        console = Console()
+        console = _console()
         console.print(render.rich_table(graph, run, precision, show_all, full))
         console.print(render.summary(graph, run, precision, _names(wrt)),
                       highlight=False, markup=False)
@@ -170,8 +226,9 @@ def eval_command(expr, bindings, json_mode, wrt, bindings_file, ties, expand, up
               help="Answers to check, as a JSON object of the same NAME: VALUE pairs.")
 @ties_option
 @precision_option
+@limit_options()
 def check_command(expr, bindings, json_mode, bindings_file, step, tol, expect, answers_file,
-                  ties, precision):
+                  ties, precision, limits):
     """Check the gradients of EXPR against central differences, and check answers.
 
     \b
@@ -182,7 +239,7 @@ def check_command(expr, bindings, json_mode, bindings_file, step, tol, expect, a
     """
     with reported(json_mode):
         raw = binding_values.collect(bindings, bindings_file)
-        graph, xp, values, _ = prepare(read_source(expr), raw, ties=ties)
+        graph, xp, values, _ = prepare(read_source(expr, limits), raw, ties=ties, limits=limits)
         if xp.name == "array":
             raise UsageError("check works on scalar inputs only",
                              hint="check a vectorized exercise element by element with v[i]")
@@ -191,9 +248,7 @@ def check_command(expr, bindings, json_mode, bindings_file, step, tol, expect, a
     if json_mode:
         click.echo(render.dumps(report.to_dict()))
     else:
-        from rich.console import Console
-
-        console = Console()
+        console = _console()
         for table in checking.rich_tables(report, precision):
             console.print(table)
         for line in checking.summary(report, precision):
@@ -210,9 +265,7 @@ def functions_command(json_mode):
     if json_mode:
         click.echo(render.dumps({"schema": render.SCHEMA, "functions": render.function_rows()}))
         return
-    from rich.console import Console
-
-    Console().print(render.functions_table())
+    _console().print(render.functions_table())
 
 
 @cli.command("graph", context_settings=_ARGS)
@@ -228,8 +281,9 @@ def functions_command(json_mode):
               help="Significant digits of the numbers on the edges.")
 @click.option("--max-nodes", type=click.IntRange(1), default=picture.MAX_NODES,
               show_default=True, help="Refuse to draw a larger graph.")
+@limit_options(nodes=False)
 def graph_command(expr, bindings, fmt, output_path, bindings_file, ties, expand, upstream,
-                  precision, max_nodes, strict):
+                  precision, max_nodes, strict, limits):
     """A picture of EXPR's graph: the value (green) above each edge, the gradient (red) below.
 
     \b
@@ -244,8 +298,10 @@ def graph_command(expr, bindings, fmt, output_path, bindings_file, ties, expand,
         if fmt == "png" and output_path is None and sys.stdout.isatty():
             raise UsageError("a PNG is binary and stdout is a terminal",
                              hint="write it to a file with -o FILE.png")
+        # No picture is drawn past --max-nodes; a graph that large is still computed.
+        limits = Limits(limits.source, limits.depth, max(max_nodes, DEFAULT.nodes))
         graph, result = evaluated(expr, bindings, bindings_file, ties, expand, upstream,
-                                  strict)
+                                  strict, limits=limits)
         picture.check_size(graph, max_nodes)
         maker = picture.mermaid if fmt == "mermaid" else picture.dot
         text = maker(graph, result.run, precision, result.warnings)
@@ -261,26 +317,56 @@ def _write_picture(data: bytes, path: str | None) -> None:
         stream.write(data)
         stream.flush()
         return
-    try:
-        with open(path, "wb") as handle:
-            handle.write(data)
-    except OSError as exc:
-        raise UsageError(f"cannot write {path}: {exc.strerror}", hint="check the path") from None
+    write_atomically(path, data)
 
 
 def main(argv=None) -> None:
-    """Entry point: Click's usage errors are exit 2 too, and JSON under --json."""
+    """Entry point: Click's usage errors are exit 2 too, and JSON under --json; Ctrl-C, a
+    closed pipe and running out of memory are one line each, never a traceback."""
     args = sys.argv[1:] if argv is None else list(argv)
     try:
-        cli.main(args=args, prog_name="gradcalc", standalone_mode=False)
+        try:
+            check_arguments(args)
+            cli.main(args=args, prog_name="gradcalc", standalone_mode=False)
+        finally:
+            sys.stdout.flush()  # output still buffered meets a closed pipe here
+    except GradcalcError as exc:  # arguments that are not UTF-8
+        if "--json" in args:
+            click.echo(render.dumps(exc.to_json()))
+        click.echo(exc.format(), err=True)
+        sys.exit(2)
     except click.ClickException as exc:
         if "--json" in args:
             error = UsageError(exc.format_message())
             click.echo(render.dumps(error.to_json()))
         exc.show()
         sys.exit(exc.exit_code)
-    except click.exceptions.Abort:
-        click.echo("interrupted", err=True)
+    except (click.exceptions.Abort, _Interrupted, KeyboardInterrupt):
+        click.echo("gradcalc: interrupted", err=True)
         sys.exit(130)
+    except (_OutputClosed, BrokenPipeError):
+        _discard_stdout()
+        sys.exit(141)  # 128 + SIGPIPE, as the shell reports a program the pipe ended
     except click.exceptions.Exit as exc:
         sys.exit(exc.exit_code)
+    except MemoryError:
+        click.echo("error: out of memory: the input needs more memory than this machine has",
+                   err=True)
+        sys.exit(2)
+    except Exception as exc:  # noqa: BLE001 - the last resort: a bug, said in one line
+        if os.environ.get("GRADCALC_DEBUG"):
+            raise
+        click.echo(f"gradcalc: internal error ({type(exc).__name__}: {exc}); this is a bug, "
+                   "please report it with the command that caused it (GRADCALC_DEBUG=1 "
+                   "shows the traceback)", err=True)
+        sys.exit(70)
+
+
+def _discard_stdout() -> None:
+    """Point standard output at /dev/null, so that Python's final flush of what is still
+    buffered does not fail again on the closed pipe."""
+    try:
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+    except (OSError, ValueError, AttributeError):
+        pass  # not a real file descriptor (a test's captured stream)

@@ -1,0 +1,127 @@
+"""Where bytes from outside meet gradcalc: reading a program, writing an output file.
+
+A program comes from the command line, standard input (`-`) or a file (`@FILE`). Whatever
+arrives there (a directory, a binary file, text that is not UTF-8, a NUL byte, a stream
+that never ends) is one clear error, and no more than the source limit is ever read. An
+output file is written whole or not at all: to a temporary file beside it, then renamed
+over it, so an interrupted run never leaves half a picture behind.
+"""
+from __future__ import annotations
+
+import os
+import stat
+import tempfile
+
+import click
+
+from .errors import UsageError
+from .limits import DEFAULT, Limits, exceeded
+
+
+def read_source(expr: str, limits: Limits = DEFAULT) -> str:
+    """EXPR as given, `-` for standard input, or `@FILE` for a file."""
+    if expr == "-":
+        data = _read_limited(click.get_binary_stream("stdin"), limits)
+        return _decoded(data, "standard input", limits)
+    if expr.startswith("@"):
+        path = expr[1:]
+        try:
+            with open(path, "rb") as handle:
+                data = _read_limited(handle, limits)
+        except IsADirectoryError:
+            raise UsageError(f"{path} is a directory, not a file",
+                             hint="give the program's file: @path/to/program.gc") from None
+        except FileNotFoundError:
+            raise UsageError(f"cannot read {path}: there is no such file",
+                             hint="check the path (it is relative to the current "
+                                  "directory)") from None
+        except OSError as exc:
+            raise UsageError(f"cannot read {path}: {exc.strerror or exc}",
+                             hint="check the path and its permissions") from None
+        return _decoded(data, f"the file {path}", limits)
+    return expr
+
+
+def _read_limited(stream, limits: Limits) -> bytes:
+    """At most enough bytes for `limits.source` characters (4 bytes each, at most), and
+    one more so that a longer input is noticed."""
+    return stream.read(4 * limits.source + 1)
+
+
+def _decoded(data: bytes, what: str, limits: Limits) -> str:
+    """UTF-8 text without NUL bytes, within the source limit."""
+    if len(data) > 4 * limits.source:
+        raise exceeded("source", f"{what} is longer than the limit of "
+                                 f"{limits.source:,} characters")
+    try:
+        text = data.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        line, column = _position(data, exc.start)
+        raise UsageError(f"{what} is not UTF-8 text: byte 0x{data[exc.start]:02x} at line "
+                         f"{line}, column {column}",
+                         hint="save the program as UTF-8 (it is the default of most "
+                              "editors)") from None
+    if "\0" in text:
+        line, column = _position(data, data.index(b"\0"))
+        raise UsageError(f"{what} contains a NUL byte at line {line}, column {column}; "
+                         "a program is text", hint="is this a binary file?")
+    if len(text) > limits.source:
+        raise exceeded("source", f"{what} is {len(text):,} characters long, over the "
+                                 f"limit of {limits.source:,}")
+    return text
+
+
+def _position(data: bytes, offset: int) -> tuple[int, int]:
+    """1-based line and column (in characters) of a byte offset, as an editor shows it."""
+    line_start = data.rfind(b"\n", 0, offset) + 1
+    column = len(data[line_start:offset].decode("utf-8", "replace")) + 1
+    return data.count(b"\n", 0, offset) + 1, column
+
+
+def check_arguments(args) -> None:
+    """Command-line arguments that were not UTF-8 reach Python as lone surrogates: say
+    so, instead of an "unexpected character '\\udcff'" or a failure to print it."""
+    for position, arg in enumerate(args, 1):
+        bad = next((i for i, char in enumerate(arg) if "\ud800" <= char <= "\udfff"), None)
+        if bad is not None:
+            shown = arg.encode("utf-8", "surrogateescape").decode("utf-8", "replace")
+            raise UsageError(f"argument {position} ({shown!r}) is not UTF-8 text "
+                             f"(at character {bad + 1})",
+                             hint="set the terminal or the calling program to UTF-8")
+
+
+def write_atomically(path: str, data: bytes) -> None:
+    """Write `data` to `path` whole or not at all: a temporary file in the same directory,
+    renamed over the target. Devices and pipes (/dev/stdout, a FIFO) are written
+    directly; a symbolic link keeps pointing where it did, at the new file."""
+    try:
+        target = os.path.realpath(path)
+        existing = os.stat(target) if os.path.exists(target) else None
+        if existing is not None and not stat.S_ISREG(existing.st_mode):
+            if stat.S_ISDIR(existing.st_mode):
+                raise IsADirectoryError(21, "it is a directory")
+            with open(target, "wb") as handle:
+                handle.write(data)
+            return
+        directory, name = os.path.split(target)
+        handle, temporary = tempfile.mkstemp(dir=directory, prefix=f".{name}.", suffix=".part")
+        try:
+            with os.fdopen(handle, "wb") as stream:
+                stream.write(data)
+                stream.flush()
+                os.fsync(stream.fileno())
+            os.chmod(temporary, stat.S_IMODE(existing.st_mode) if existing else _new_file_mode())
+            os.replace(temporary, target)
+        except BaseException:
+            os.unlink(temporary)
+            raise
+    except OSError as exc:
+        raise UsageError(f"cannot write {path}: {exc.strerror or exc}",
+                         hint="check the path and its permissions") from None
+
+
+def _new_file_mode() -> int:
+    """The mode `open(path, "w")` would give a new file: 0o666 less the umask."""
+    umask = os.umask(0)
+    os.umask(umask)
+    return 0o666 & ~umask
