@@ -299,7 +299,7 @@ class _BoundedRational(Fraction):
         if isinstance(other, int) or isinstance(other, Fraction) and other.denominator == 1:
             base = max(abs(self.numerator), self.denominator)
             if base > 1:  # 0, 1 and -1 to any power stay small
-                digits = base.bit_length() * LOG10_2 * abs(int(other))
+                digits = math.log10(base) * abs(int(other))
                 if digits > self.max_digits:
                     raise ExactSizeError(round(digits), self.max_digits)
         return self.adopt(Fraction.__pow__(self, other))
@@ -311,8 +311,11 @@ class _BoundedRational(Fraction):
 
 def _checked(name: str):
     method = getattr(Fraction, name)
+    in_floats = getattr(float, name)
 
     def checked(self, *other):
+        if other and isinstance(other[0], float):  # Fraction would raise OverflowError
+            return in_floats(_float(self), other[0])
         return self.adopt(method(self, *other))
     checked.__name__ = name
     return checked

@@ -202,7 +202,7 @@ class _Lowering:
                 raise self.too_many_nodes(expr.span)  # before copying or running the body
             if self.expand:
                 return self.inline(gate, expr, args)
-            if gate.nesting > MAX_GATE_NESTING:
+            if gate.nesting > MAX_GATE_NESTING and self.defining is None:
                 raise LimitError(
                     f"gate '{gate.name}' calls gates nested {gate.nesting} deep, more than "
                     f"the {MAX_GATE_NESTING} levels gradcalc evaluates", self.source,
@@ -294,7 +294,7 @@ class _Lowering:
             if params.count(param.id) > 1:
                 raise UndefinedNameError(f"gate '{name}' has two parameters named '{param.id}'",
                                          self.source, param.span)
-        body = _Lowering(self.source, set(params), self.expand, self.gates, self.limits)
+        body = _Lowering(self.source, set(params), False, self.gates, self.limits)
         body.defining = name
         body.inputs = {}
         for param in definition.params:  # parameters are the body's inputs, in order
@@ -306,18 +306,31 @@ class _Lowering:
         self.gates[name] = Gate(name, graph, tuple(params), size, nesting)
 
     def inline(self, gate: Gate, expr: Call, args: tuple[int, ...]) -> int:
-        """--expand: copy the gate body's nodes in, its parameters wired to `args`."""
-        mapping = dict(zip((gate.body.inputs[p] for p in gate.params), args))
-        for inner in gate.body.nodes:
-            if inner.id in mapping:
-                continue
-            inputs = tuple(mapping[i] for i in inner.inputs)
-            if inner.kind == CONST:
-                new = self.leaf(CONST, inner.text, inner.name, inner.span)
+        """--expand: copy the gate body's nodes in, its parameters wired to `args`, and the
+        bodies of the gates it calls in turn (an explicit stack of bodies being copied).
+        Bodies are kept collapsed, so only the program's own graph is ever expanded."""
+        def frame(gate, args, slot):  # slot: the caller's node that the body's output is
+            return gate, iter(gate.body.nodes), dict(zip(
+                (gate.body.inputs[p] for p in gate.params), args)), slot
+        frames = [frame(gate, args, None)]
+        while True:
+            gate, pending, mapping, slot = frames[-1]
+            for inner in pending:
+                if inner.id in mapping:
+                    continue
+                inputs = tuple(mapping[i] for i in inner.inputs)
+                if inner.kind == GATE:
+                    frames.append(frame(inner.op, inputs, inner.id))
+                    break
+                if inner.kind == CONST:
+                    mapping[inner.id] = self.leaf(CONST, inner.text, inner.name, inner.span)
+                else:
+                    mapping[inner.id] = self.emit(inner.kind, inner.op, inputs, inner.span)
             else:
-                new = self.emit(inner.kind, inner.op, inputs, inner.span)
-            mapping[inner.id] = new
-        return mapping[gate.body.output]
+                frames.pop()
+                if not frames:
+                    return mapping[gate.body.output]
+                frames[-1][2][slot] = mapping[gate.body.output]
 
     # -- node creation and the final numbering ------------------------------------------
     def leaf(self, kind: str, text: str, name: str | None, span: Span) -> int:
