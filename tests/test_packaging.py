@@ -1,4 +1,5 @@
-"""The grammar must reach the installed package: a wheel without it is the classic failure."""
+"""The grammar and the JSON Schemas must reach the installed package: a wheel without its
+data files is the classic failure."""
 import subprocess
 import sys
 import zipfile
@@ -25,4 +26,7 @@ def test_built_wheel_contains_the_grammar(tmp_path):
     wheel = next(tmp_path.glob("gradcalc-*.whl"))
     names = zipfile.ZipFile(wheel).namelist()
     assert "gradcalc/grammar/gradcalc.lark" in names
+    schemas = {f"gradcalc/schemas/{name}.schema.json"
+               for name in ("eval", "check", "error", "functions", "batch-row")}
+    assert schemas <= set(names), schemas - set(names)
     assert "gradcalc/cli.py" in names and "gradcalc/ops.py" in names
