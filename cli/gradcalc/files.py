@@ -9,6 +9,7 @@ over it, so an interrupted run never leaves half a picture behind.
 from __future__ import annotations
 
 import os
+import re
 import stat
 import tempfile
 
@@ -82,12 +83,15 @@ def check_arguments(args) -> None:
     """Command-line arguments that were not UTF-8 reach Python as lone surrogates: say
     so, instead of an "unexpected character '\\udcff'" or a failure to print it."""
     for position, arg in enumerate(args, 1):
-        bad = next((i for i, char in enumerate(arg) if "\ud800" <= char <= "\udfff"), None)
-        if bad is not None:
-            shown = arg.encode("utf-8", "surrogateescape").decode("utf-8", "replace")
+        bad = _SURROGATE.search(arg)
+        if bad:
+            shown = _SURROGATE.sub("\N{REPLACEMENT CHARACTER}", arg)
             raise UsageError(f"argument {position} ({shown!r}) is not UTF-8 text "
-                             f"(at character {bad + 1})",
+                             f"(at character {bad.start() + 1})",
                              hint="set the terminal or the calling program to UTF-8")
+
+
+_SURROGATE = re.compile("[\ud800-\udfff]")
 
 
 def write_atomically(path: str, data: bytes) -> None:

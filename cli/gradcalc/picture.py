@@ -79,10 +79,15 @@ def edges(graph: Graph, run: Pass) -> list[Edge]:
             if upstream is None or slope is None:
                 grad = None
             else:
-                grad = 0.0 if upstream == 0 else upstream * slope
+                grad = 0.0 if _all_zero(upstream) else upstream * slope
             found.append(labelled(tail, f"n{node.id}", grad))
     found.append(labelled(graph.output, "output", grads[graph.output]))
     return found
+
+
+def _all_zero(value) -> bool:
+    """Whether a gradient is 0 everywhere (a number, or every element of an array)."""
+    return bool((value == 0).all()) if getattr(value, "ndim", 0) else value == 0
 
 
 def _branch_points(picture_edges: list[Edge]) -> list[str]:
@@ -136,7 +141,7 @@ def number(value, precision: int) -> str:
     """`precision` significant digits as in the table, but 1230 rather than 1.23e+03:
     on a picture a whole number below a million reads better without an exponent."""
     text = format_number(value, precision)
-    if "e+" in text and abs(float(text)) < 1e6:
+    if "e+" in text and not getattr(value, "ndim", 0) and abs(float(text)) < 1e6:
         return f"{float(text):.0f}"
     return text
 

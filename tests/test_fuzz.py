@@ -1,0 +1,293 @@
+"""Fuzzing: whatever text or bytes arrive, every command ends with a result or one clear
+error, within a time bound, and its JSON is strict and matches the published schema.
+
+Hypothesis generates random text, random bytes (as a file and as standard input) and
+random *valid* programs: gates, assignments, every built-in function and operator,
+vectors and matrices, fed to eval (with its options), check and graph. The entry point is
+run in-process with GRADCALC_DEBUG set, so a bug shows its traceback here instead of the
+one-line "internal error" a user would see.
+
+The suite runs a few hundred examples. The long run, outside the suite's time:
+
+    GRADCALC_FUZZ=long python -m pytest tests/test_fuzz.py
+
+(10,000 examples per test; GRADCALC_FUZZ_EXAMPLES=N for another number). Inputs it found
+that once failed are kept below as regression cases.
+"""
+import functools
+import json
+import os
+import tempfile
+import time
+from importlib import resources
+
+import jsonschema
+import pytest
+from click.testing import CliRunner
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from gradcalc import ops
+from gradcalc.cli import main
+
+from conftest import strict_json
+
+LONG = os.environ.get("GRADCALC_FUZZ") == "long"
+EXAMPLES = int(os.environ.get("GRADCALC_FUZZ_EXAMPLES", 10_000 if LONG else 0)) or None
+TIME_BOUND = 10  # seconds for one command on one input, on a loaded machine
+
+
+def fuzz_settings(examples: int):
+    return settings(max_examples=EXAMPLES or examples, deadline=None,
+                    suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large,
+                                           HealthCheck.filter_too_much])
+
+
+def _schema(name):
+    text = resources.files("gradcalc").joinpath("schemas", f"{name}.schema.json").read_text(
+        encoding="utf-8")
+    return jsonschema.Draft202012Validator(json.loads(text))
+
+
+SCHEMAS = {name: _schema(name) for name in ("eval", "check", "error")}
+
+
+class Ran:
+    def __init__(self, args, code, stdout: bytes, stderr: bytes, seconds):
+        self.args, self.code, self.seconds = args, code, seconds
+        self.stdout = stdout.decode("utf-8")  # output is always UTF-8
+        self.stderr = stderr.decode("utf-8")
+
+
+def gradcalc(*args, stdin: bytes = b"") -> Ran:
+    """`gradcalc ARGS` in-process, through the real entry point (argument checks, error
+    handling, exit codes); unexpected exceptions propagate (GRADCALC_DEBUG)."""
+    runner = CliRunner()
+    start = time.monotonic()
+    with runner.isolation(input=stdin, env={"GRADCALC_DEBUG": "1"}) as (out, err, _):
+        try:
+            main(list(args))
+            code = 0
+        except SystemExit as done:
+            code = done.code if isinstance(done.code, int) else (0 if done.code is None else 1)
+        stdout, stderr = out.getvalue(), err.getvalue()
+    return Ran(args, code, stdout, stderr, time.monotonic() - start)
+
+
+def assert_clean(ran: Ran, codes=(0, 2)) -> None:
+    """The contract: an allowed exit code, one message on error, warnings only on
+    success, strict JSON that matches its schema, and no more than the time bound."""
+    context = (ran.args, ran.code, ran.stderr[-2000:])
+    assert ran.code in codes, context
+    assert ran.seconds < TIME_BOUND, context
+    assert "Traceback" not in ran.stderr + ran.stdout, context
+    lines = ran.stderr.splitlines()
+    if ran.code == 2:
+        assert lines and lines[0].startswith("error: "), context
+        assert sum(line.startswith("error:") for line in lines) == 1, context
+    else:
+        assert all(line.startswith("warning: ") for line in lines), context
+    if "--json" in ran.args and ran.stdout:
+        document = strict_json(ran.stdout)
+        name = "error" if "error" in document else ran.args[0]
+        SCHEMAS[name].validate(document)
+
+
+# -- random text and bytes ------------------------------------------------------------------
+LANGUAGE = list("xyzvwM0123456789.eE+-*/^@()[],;=#\n\t _σ") + [
+    "**", "exp", "log", "max", "sum", "pi", "1e999", "sig(t)=", "g(a,b)=", "[[", "]]"]
+text = st.lists(st.sampled_from(LANGUAGE) | st.characters(), max_size=40).map("".join)
+BINDINGS = ["x=1.5", "y=-2", "z=0.5", "v=[1,-2,3]", "M=[[1,2,3],[4,5,6]]"]
+
+
+@fuzz_settings(300)
+@given(source=text, options=st.sampled_from([[], ["--json"], ["--exact", "--json"],
+                                             ["--steps"], ["--expand", "--format", "markdown"]]))
+def test_random_text(source, options):
+    assert_clean(gradcalc("eval", source, *BINDINGS, *options))
+
+
+@fuzz_settings(100)
+@given(source=text)
+def test_random_text_in_check_and_graph(source):
+    assert_clean(gradcalc("check", source, "x=1.5", "y=-2", "z=0.5", "--json"), codes=(0, 1, 2))
+    assert_clean(gradcalc("graph", source, *BINDINGS))
+
+
+@fuzz_settings(100)
+@given(data=st.binary(max_size=200) | text.map(lambda t: t.encode("utf-8")),
+       where=st.sampled_from(["stdin", "file"]))
+def test_random_bytes_as_a_program(data, where):
+    if where == "stdin":
+        assert_clean(gradcalc("eval", "-", *BINDINGS, "--json", stdin=data))
+        return
+    with tempfile.NamedTemporaryFile(suffix=".gc") as handle:
+        handle.write(data)
+        handle.flush()
+        assert_clean(gradcalc("eval", f"@{handle.name}", *BINDINGS, "--json"))
+
+
+@fuzz_settings(100)
+@given(name=st.sampled_from(["x", "y", "t", "1x", "x y", "", "pi"]), value=text,
+       more=st.lists(text, max_size=2))
+def test_random_bindings_and_arguments(name, value, more):
+    assert_clean(gradcalc("eval", "x*y + t", f"{name}={value}", "y=2", "t=1", *more))
+    assert_clean(gradcalc("eval", "x*y", "x=1", "y=2", "--upstream", value, "--json"))
+
+
+# -- random valid programs --------------------------------------------------------------------
+SCALAR_FUNCTIONS = ["exp", "log", "ln", "sqrt", "abs", "sin", "cos", "tan", "tanh", "sigmoid",
+                    "relu", "softplus"]
+BINARY_OPERATORS = ["+", "-", "*", "/", "^", "**"]
+NUMBERS = ["0", "1", "2", "3", "0.5", ".5", "2.5", "1e-3", "1e3", "0.1", "1e308", "pi", "e"]
+
+
+def _call(name, *args):
+    return f"{name}({', '.join(args)})"
+
+
+@functools.lru_cache(maxsize=None)  # one strategy per set of names: building it is slow
+def scalar_expressions(names: tuple):
+    """Expressions over scalar names; array built-ins appear inside, reduced to scalars."""
+    leaves = st.sampled_from(names) | st.sampled_from(NUMBERS)
+
+    def extend(inner):
+        two = st.tuples(inner, inner)
+        three = st.tuples(inner, inner, inner)
+        return st.one_of(
+            st.tuples(st.sampled_from(["-", "+"]), inner).map(lambda t: f"{t[0]}{t[1]}"),
+            st.tuples(inner, st.sampled_from(BINARY_OPERATORS), inner).map(
+                lambda t: f"({t[0]} {t[1]} {t[2]})"),
+            st.tuples(st.sampled_from(SCALAR_FUNCTIONS), inner).map(lambda t: _call(*t)),
+            two.map(lambda t: _call("pow", *t)),
+            st.tuples(st.sampled_from(["max", "min"]), st.lists(inner, min_size=2, max_size=3))
+            .map(lambda t: _call(t[0], *t[1])),
+            # array built-ins, each ending in a scalar
+            three.map(lambda t: f"sum([{t[0]}, {t[1]}, {t[2]}])"),
+            three.map(lambda t: f"mean([{t[0]}, {t[1]}, {t[2]}])"),
+            two.map(lambda t: f"norm([{t[0]}, {t[1]}])"),
+            st.tuples(st.sampled_from(["max", "min"]), three).map(
+                lambda t: f"{t[0]}([{t[1][0]}, {t[1][1]}, {t[1][2]}])"),
+            st.tuples(two, two).map(lambda t: f"dot([{t[0][0]}, {t[0][1]}], [{t[1][0]}, "
+                                              f"{t[1][1]}])"),
+            st.tuples(three, st.sampled_from(["0", "1", "-1", "2"])).map(
+                lambda t: f"[{t[0][0]}, {t[0][1]}, {t[0][2]}][{t[1]}]"),
+            st.tuples(two, two).map(lambda t: f"([{t[0][0]}, {t[0][1]}] @ [[{t[1][0]}], "
+                                              f"[{t[1][1]}]])[0]"),
+            st.tuples(two, st.sampled_from(["0, 1", "1, 0"])).map(
+                lambda t: f"transpose([[{t[0][0]}, {t[0][1]}]])[{t[1]}]"),
+        )
+    return st.recursive(leaves, extend, max_leaves=8)
+
+
+ARRAY_OUTPUTS = [
+    "W @ v + b", "relu(W @ v) * 2", "transpose(W) @ [1, 2]", "v * v - v / 2",
+    "max(v, v * 0.5)", "exp(-v)", "[sum(v), mean(v), norm(v)]", "W[1, 2] * v",
+    "sigmoid(W @ v)[0]", "dot(v, v)", "max(W)", "min(v)",
+]
+
+
+@st.composite
+def programs(draw):
+    """A program of gates, assignments and a last expression, with its free names."""
+    inputs = ["x", "y", "z"]
+    statements, gates = [], []
+    for k in range(draw(st.integers(0, 2))):
+        params = ["a", "b"][:draw(st.integers(1, 2))]
+        body = draw(scalar_expressions(tuple(params)))
+        calls = [f"{g}({', '.join(['a'] * arity)})" for g, arity in gates]
+        if calls and draw(st.booleans()):
+            body = f"{body} + {draw(st.sampled_from(calls))}"
+        statements.append(f"g{k}({', '.join(params)}) = {body}")
+        gates.append((f"g{k}", len(params)))
+    names = list(inputs)
+    for k in range(draw(st.integers(0, 3))):
+        value = draw(scalar_expressions(tuple(names)))
+        if gates and draw(st.booleans()):
+            gate, arity = draw(st.sampled_from(gates))
+            value = f"{gate}({', '.join([value] + names[:arity - 1])})"
+        name = draw(st.sampled_from([f"q{k}", "x", "c"]))
+        statements.append(f"{name} = {value}")
+        names.append(name)
+    if draw(st.integers(0, 9)) == 0:
+        statements.append(draw(st.sampled_from(ARRAY_OUTPUTS)))
+    else:
+        statements.append(draw(scalar_expressions(tuple(names))))
+    separator = draw(st.sampled_from(["; ", "\n", "  # a comment\n"]))
+    return separator.join(statements)
+
+
+values = st.sampled_from(["-2", "-0.5", "0", "0.5", "1", "3", "1/3", "pi/4", "1e300", "-1e-300"])
+EVAL_OPTIONS = st.sampled_from([[], ["--json"], ["--exact", "--json"], ["--steps"],
+                                ["--expand", "--json"], ["--ties", "first", "--json"],
+                                ["--strict"], ["--format", "markdown", "--steps"],
+                                ["--upstream", "-1/2", "--json"], ["--wrt", "x", "--json"]])
+
+
+@fuzz_settings(200)
+@given(program=programs(), x=values, y=values, z=values, options=EVAL_OPTIONS)
+def test_random_valid_programs(program, x, y, z, options):
+    bindings = [f"x={x}", f"y={y}", f"z={z}", "v=[1, -2, 3]", "W=[[1, 2, 3], [-1, 0, 2]]",
+                "b=[0.5, -0.5]"]
+    assert_clean(gradcalc("eval", program, *bindings, *options))
+
+
+@fuzz_settings(150)
+@given(program=programs(), x=values, y=values, z=values,
+       kind=st.sampled_from(["check", "dot", "mermaid"]))
+def test_random_valid_programs_in_check_and_graph(program, x, y, z, kind):
+    bindings = [f"x={x}", f"y={y}", f"z={z}", "v=[1, -2, 3]", "W=[[1, 2, 3], [-1, 0, 2]]",
+                "b=[0.5, -0.5]"]
+    if kind == "check":
+        assert_clean(gradcalc("check", program, *bindings, "--json"), codes=(0, 1, 2))
+    else:
+        assert_clean(gradcalc("graph", program, *bindings, "--format", kind))
+
+
+def test_the_programs_use_every_built_in():
+    """The strategy above writes every function and operator of the op table, so a new
+    built-in must be added to the fuzzing (this fails until it is)."""
+    written = set(SCALAR_FUNCTIONS) | {"pow", "max", "min", "sum", "mean", "norm", "dot",
+                                       "transpose"}
+    assert written == set(ops.FUNCTIONS)
+    assert set(ops.BINARY) <= set(BINARY_OPERATORS) | {"@"}
+    reached = {ops.FUNCTIONS[name].name for name in written} | \
+        {ops.BINARY[symbol].name for symbol in ops.BINARY} | \
+        {ops.NEGATE.name, ops.INDEX.name, ops.ARRAY.name} | \
+        {op.name for op in ops.REDUCERS.values()}  # -a, v[i], [a, b], max(v)
+    assert reached == {op.name for op in ops.OPS}
+
+
+# -- inputs that once failed (found by fuzzing and by hand), kept as regression cases --------
+REGRESSIONS = [
+    # a list nested past numpy's 64 dimensions: IndexError traceback
+    ["eval", "sum(" + "[" * 70 + "x" + "]" * 70 + ")", "x=1"],
+    ["eval", "x", "x=" + "[" * 70 + "1" + "]" * 70],
+    # 2^20 nodes through doubling gates: ran until killed
+    ["eval", "\n".join(["g0(t) = t + t"] + [f"g{k}(t) = g{k - 1}(g{k - 1}(t))"
+                                           for k in range(1, 40)] + ["g39(x)"]), "x=1"],
+    # 500 gates calling gates: RecursionError traceback
+    ["eval", "\n".join(["g0(t) = t + 1"] + [f"g{k}(t) = g{k - 1}(t) * 1" for k in range(1, 500)]
+                       + ["g499(x)"]), "x=1"],
+    # exact numbers past the float range in float functions: OverflowError tracebacks
+    *[["eval", f"{f}(x)", "x=10^400", "--exact"] for f in
+      ("log", "sin", "cos", "tan", "tanh", "exp", "sigmoid", "softplus")],
+    ["eval", "x^0.5 * 1.5", "x=10^400", "--exact"],
+    # a million-digit literal under --exact: a long computation, then a ValueError printing it
+    ["eval", "1e999999*x", "x=2", "--exact"],
+    ["eval", "2^20000", "--exact"],
+    # sin(inf): math.sin's ValueError reported as "the shapes scalar do not fit together"
+    ["eval", "sin(x)", "x=1e999", "--json"],
+    # arguments that are not UTF-8 (lone surrogates): JSON output could not be encoded
+    ["eval", "x\udcff", "x=1", "--json"],
+    ["eval", "x", "x=\udcff", "--json"],
+    # a control character in the source went to the terminal in the caret line
+    ["eval", "x + \x1b[2J", "x=1"],
+]
+
+
+@pytest.mark.parametrize("args", REGRESSIONS, ids=range(len(REGRESSIONS)))
+def test_regressions(args):
+    ran = gradcalc(*args)
+    assert_clean(ran)
+    assert "\x1b" not in ran.stderr
