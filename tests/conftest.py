@@ -44,3 +44,35 @@ def gradcalc_cli():
             raise result.exception
         return Ran(result)
     return run
+
+
+class Exited:
+    """What `gradcalc ARGS` did, run in-process through the entry point (gradcalc.cli.main)."""
+
+    def __init__(self, code, stdout: bytes, stderr: bytes):
+        self.code = code
+        self.stdout = stdout.decode("utf-8")  # output is always UTF-8
+        self.stderr = stderr.decode("utf-8")
+
+    def json(self):
+        return strict_json(self.stdout)
+
+
+def run_main(*args, stdin: bytes = b"", env=None) -> Exited:
+    """The entry point as the console script runs it (argument checks, Click's usage errors
+    in gradcalc's format, exit codes), with captured streams."""
+    from gradcalc.cli import main
+
+    with CliRunner().isolation(input=stdin, env=env) as (out, err, _):
+        try:
+            main(list(args))
+            code = 0
+        except SystemExit as done:
+            code = done.code if isinstance(done.code, int) else (0 if done.code is None else 1)
+        return Exited(code, out.getvalue(), err.getvalue())
+
+
+@pytest.fixture
+def gradcalc_main():
+    """Call as gradcalc_main("eval", "x*y", "x=2", "y=3", stdin=b"")."""
+    return run_main

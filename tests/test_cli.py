@@ -3,6 +3,7 @@ import json
 import shutil
 import subprocess
 import sys
+from pathlib import Path
 
 import pytest
 
@@ -113,60 +114,124 @@ def test_precision(gradcalc_cli):
 
 
 # -- the catalogue of bad inputs: exit 2, one message with a caret, no traceback -----------
+# One case per message, read as a new user would: what is wrong, where, how to fix it.
+# Run through the entry point, as the console script runs it.
 BAD = [
+    # syntax
     (["eval", "(x+y", "x=1", "y=2"], "missing ')'"),
     (["eval", "2x", "x=1"], "did you mean 2*x?"),
     (["eval", "x+y*", "x=1", "y=1"], "ends too early"),
+    (["eval", "x+1 = 3", "x=1"], "left side of '='"),
+    (["eval", "x $ y", "x=1", "y=1"], "unexpected character '$'"),
+    (["eval", "", "x=1"], "the expression is empty"),
+    (["eval", "  # only a comment", "x=1"], "the expression is empty"),
+    (["eval", "[]"], "an empty list has no shape"),
+    (["eval", "v[]", "v=[1,2]"], "an index is missing"),
+    # names
     (["eval", "x*y*w", "x=1"], "no value for the names y, w"),
+    (["eval", "foo(x)", "x=1"], "unknown function 'foo'"),
+    (["eval", "exq(x)", "x=1"], "did you mean exp?"),
+    (["eval", "x(1+x)", "x=1"], "'x' is a value, not a function"),
+    (["eval", "sig(t) = 1/(1+exp(-t))"], "only defines gates"),
+    (["eval", "g(t) = g(t) + 1; g(x)", "x=1"], "calls itself"),
+    (["eval", "g(t) = t + u; g(x)", "x=1"], "not among its parameters"),
+    (["eval", "g(t) = t; h(g) = g; h(x)", "x=1"], "has the name of a gate"),
+    (["eval", "g(t, t) = t; g(1)"], "two parameters named 't'"),
+    (["eval", "exp(t) = t; exp(1)"], "a gate needs its own name"),
+    (["eval", "g(t) = t; g = 2; g"], "'g' is a gate; it cannot also be a value"),
+    (["eval", "g(t) = t; g + 1"], "call it as g(...)"),
+    # arity
+    (["eval", "exp(x, x)", "x=1"], "exp() takes 1 argument, but got 2"),
+    (["eval", "g(t) = t; g(x, x)", "x=1"], "g() takes 1 argument, but got 2"),
+    (["eval", "pow(x)", "x=1"], "pow() takes 2 arguments, but got 1"),
+    # bindings
     (["eval", "x", "x=abc"], "in the binding x=abc"),
     (["eval", "x", "x="], "has no value"),
     (["eval", "x", "1x=2"], "not a valid name"),
+    (["eval", "x", "y"], "'y' is not a binding"),
+    (["eval", "x", "x=[[1,2],[3]]"], "ragged"),
+    # domain
     (["eval", "x", "x=1/0"], "division by zero"),
     (["eval", "log(x)", "x=-1"], "log is defined only for positive numbers"),
     (["eval", "sqrt(x)", "x=-2"], "sqrt is defined only for numbers ≥ 0"),
     (["eval", "1/(x-1)", "x=1"], "division by zero"),
     (["eval", "x^0.5", "x=-8"], "negative base to a non-integer power"),
     (["eval", "0^x", "x=-1"], "0 to a negative power"),
-    (["eval", "", "x=1"], "the expression is empty"),
-    (["eval", "  # only a comment", "x=1"], "the expression is empty"),
-    (["eval", "foo(x)", "x=1"], "unknown function 'foo'"),
-    (["eval", "exq(x)", "x=1"], "did you mean exp?"),
-    (["eval", "exp(x, x)", "x=1"], "exp() takes 1 argument, but got 2"),
     (["eval", "max(x)", "x=1"], "for two numbers write max(a, b)"),
-    (["eval", "x(1+x)", "x=1"], "'x' is a value, not a function"),
-    (["eval", "x+1 = 3", "x=1"], "left side of '='"),
-    (["eval", "x $ y", "x=1", "y=1"], "unexpected character '$'"),
-    (["eval", "x", "x=1", "--precision", "0"], "precision"),
-    (["eval", "x", "x=1", "--ties", "last"], "last"),
-    (["eval", "@/nonexistent/file", "x=1"], "cannot read /nonexistent/file"),
-    (["eval", "x", "--bindings", "/nonexistent.json"], "cannot read the bindings file"),
-    (["eval", "x", "x=1", "--upstream", "q"], "--upstream"),
+    (["eval", "v[5]", "v=[1,2]"], "index 5 is out of range for length 2"),
+    (["eval", "x @ y", "x=1", "y=2"], "use * for a scalar"),
+    (["eval", "sum(" + "[" * 33 + "x" + "]" * 33 + ")", "x=1"], "at most 32 dimensions"),
+    # shapes
+    (["eval", "v + w", "v=[1,2]", "w=[1,2,3]"], "the shapes 2 and 3 do not fit together"),
+    (["eval", "W@v", "W=[[1,2],[3,4]]", "v=[1,2,3]"], "columns of a to equal the rows of b"),
+    # limits: each names the option that raises it
+    (["eval", "x+1", "x=1", "--max-source", "2"], "--max-source"),
+    (["eval", "-(-x)", "x=1", "--max-depth", "2"], "--max-depth"),
+    (["eval", "x*y+x", "x=1", "y=1", "--max-nodes", "3"], "--max-nodes"),
+    (["eval", "2^10^10", "--exact"], "--max-digits"),
+    (["eval", "x", "x=1e999999", "--exact"], "--max-digits"),
+    (["eval", "@/dev/zero", "x=1"], "--max-source"),
+    (["eval", "v*2", "v=[" + ",".join(["1"] * 3200) + "]"], "give --upstream"),
+    # --strict
+    (["eval", "exp(x)", "x=1000", "--strict"], "(an error under --strict)"),
+    (["eval", "max(x,y)", "x=1", "y=1", "--strict"], "tie"),
+    # usage: options, commands, files
+    (["eval", "x", "x=1", "--precision", "0"], "invalid value for '--precision'"),
+    (["eval", "x", "x=1", "--ties", "last"], "'last' is not one of 'split', 'first'"),
     (["eval", "x", "x=1", "--jsno"], "no such option: --jsno"),
-    (["eval", "x", "y"], "'y' is not a binding"),
-    (["eval", "sig(t) = 1/(1+exp(-t))"], "only defines gates"),
-    (["eval", "g(t) = g(t) + 1; g(x)", "x=1"], "calls itself"),
-    (["eval", "g(t) = t + u; g(x)", "x=1"], "not among its parameters"),
-    (["eval", "g(t) = t; g(x, x)", "x=1"], "g() takes 1 argument, but got 2"),
-    (["eval", "g(t) = t; h(g) = g; h(x)", "x=1"], "has the name of a gate"),
+    (["eval"], "missing argument 'EXPR'"),
+    (["evl", "x"], "no such command 'evl'"),
+    (["eval", "x", "x=1", "--wrt", "q"], "the inputs are x"),
+    (["eval", "x*2", "x=[1,2]", "--upstream", "[1,2,3]"], "the output has shape 2"),
+    (["eval", "x", "x=1", "--upstream", "q"], "--upstream"),
+    (["eval", "x*2", "x=[1,2]", "--exact"], "--exact works on scalars only"),
+    (["eval", "@/nonexistent/file", "x=1"], "cannot read /nonexistent/file: there is no such file"),
+    (["eval", "@/", "x=1"], "/ is a directory, not a file"),
+    (["eval", "x", "--bindings", "/nonexistent.json"], "cannot read the bindings file"),
+    (["eval", "x", "--bindings", "/"], "the bindings file / is a directory"),
+    (["eval", "x", "x=\udcff"], "argument 3 ('x=\ufffd') is not UTF-8 text"),
+    (["check", "x", "x=[1,2]"], "check works on scalar inputs only"),
+    (["check", "x", "x=1", "--expect", "q=1"], "the answer 'q' names nothing"),
+    (["check", "x", "x=1", "--expect", "x"], "expected NAME=VALUE"),
+    (["check", "x", "x=1", "--step", "inf"], "--step must be a finite number"),
+    (["graph", "x", "x=1", "-o", "picture.jpg"], "cannot tell the picture format"),
+    (["graph", "+".join(["x"] * 200), "x=1"], "pass --max-nodes 200 to draw it anyway"),
 ]
 
 
-@pytest.mark.parametrize("args,message", BAD, ids=[" ".join(a) for a, _ in BAD])
-def test_bad_input_catalogue(gradcalc_cli, args, message):
-    ran = gradcalc_cli(*args)
+@pytest.mark.parametrize("args,message", BAD, ids=[" ".join(a)[:60] for a, _ in BAD])
+def test_bad_input_catalogue(gradcalc_main, args, message):
+    ran = gradcalc_main(*args)
     assert ran.code == 2, (ran.stdout, ran.stderr)
-    assert message in ran.stderr
+    assert message in ran.stderr, ran.stderr
     assert "Traceback" not in ran.stderr + ran.stdout
-    assert ran.stderr.count("rror:") == 1  # one message
+    lines = ran.stderr.splitlines()
+    assert lines[0].startswith("error: ")  # one message: the error, its caret, a hint
+    assert all(line.startswith(("error: ", "  | ", "hint: ")) or line[:1].isdigit()
+               for line in lines), lines
+    assert sum(line.startswith("error: ") for line in lines) == 1
 
 
-@pytest.mark.parametrize("args,message", BAD[:12], ids=[" ".join(a) for a, _ in BAD[:12]])
-def test_bad_input_under_json_is_a_json_error_object(gradcalc_cli, args, message):
-    ran = gradcalc_cli(*args, "--json")
+def test_every_kind_of_error_is_in_the_catalogue(gradcalc_main):
+    from gradcalc import errors
+
+    kinds = {cls.kind for cls in vars(errors).values()
+             if isinstance(cls, type) and issubclass(cls, errors.GradcalcError)} - {"error"}
+    seen = {gradcalc_main(*args, "--json").json()["error"]["kind"]
+            for args, _ in BAD if args[0] != "graph"}
+    assert seen == kinds
+
+
+@pytest.mark.parametrize("args,message", [case for case in BAD if case[0][0] != "graph"],
+                         ids=[" ".join(a)[:60] for a, _ in BAD if a[0] != "graph"])
+def test_bad_input_under_json_is_a_json_error_object(gradcalc_main, args, message):
+    ran = gradcalc_main(*args, "--json")
     assert ran.code == 2
     error = ran.json()["error"]
     assert message in error["message"] + error.get("hint", "")
-    assert error["kind"] in {"syntax", "name", "arity", "binding", "domain", "usage", "strict"}
+    assert error["kind"] in {"syntax", "name", "arity", "binding", "domain", "shape", "limit",
+                             "usage", "strict"}
+    assert error["message"] in ran.stderr  # the same message on stderr
 
 
 def test_caret_sits_under_the_culprit(gradcalc_cli):
@@ -181,7 +246,10 @@ def test_caret_sits_under_the_culprit(gradcalc_cli):
 # -- the installed executable ------------------------------------------------------------
 @pytest.fixture
 def exe():
-    path = shutil.which("gradcalc")
+    # The script installed with this interpreter first: another gradcalc may come earlier
+    # on PATH (an installation from another checkout).
+    beside = Path(sys.executable).with_name("gradcalc")
+    path = str(beside) if beside.exists() else shutil.which("gradcalc")
     if path is None:
         pytest.fail("the gradcalc console script is not installed")
     return path

@@ -23,14 +23,12 @@ from importlib import resources
 
 import jsonschema
 import pytest
-from click.testing import CliRunner
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from gradcalc import ops
-from gradcalc.cli import main
 
-from conftest import strict_json
+from conftest import run_main, strict_json
 
 LONG = os.environ.get("GRADCALC_FUZZ") == "long"
 EXAMPLES = int(os.environ.get("GRADCALC_FUZZ_EXAMPLES", 10_000 if LONG else 0)) or None
@@ -52,29 +50,16 @@ def _schema(name):
 SCHEMAS = {name: _schema(name) for name in ("eval", "check", "error")}
 
 
-class Ran:
-    def __init__(self, args, code, stdout: bytes, stderr: bytes, seconds):
-        self.args, self.code, self.seconds = args, code, seconds
-        self.stdout = stdout.decode("utf-8")  # output is always UTF-8
-        self.stderr = stderr.decode("utf-8")
-
-
-def gradcalc(*args, stdin: bytes = b"") -> Ran:
-    """`gradcalc ARGS` in-process, through the real entry point (argument checks, error
-    handling, exit codes); unexpected exceptions propagate (GRADCALC_DEBUG)."""
-    runner = CliRunner()
+def gradcalc(*args, stdin: bytes = b""):
+    """`gradcalc ARGS` in-process through the real entry point; an unexpected exception
+    propagates with its traceback (GRADCALC_DEBUG) instead of becoming exit code 70."""
     start = time.monotonic()
-    with runner.isolation(input=stdin, env={"GRADCALC_DEBUG": "1"}) as (out, err, _):
-        try:
-            main(list(args))
-            code = 0
-        except SystemExit as done:
-            code = done.code if isinstance(done.code, int) else (0 if done.code is None else 1)
-        stdout, stderr = out.getvalue(), err.getvalue()
-    return Ran(args, code, stdout, stderr, time.monotonic() - start)
+    ran = run_main(*args, stdin=stdin, env={"GRADCALC_DEBUG": "1"})
+    ran.args, ran.seconds = args, time.monotonic() - start
+    return ran
 
 
-def assert_clean(ran: Ran, codes=(0, 2)) -> None:
+def assert_clean(ran, codes=(0, 2)) -> None:
     """The contract: an allowed exit code, one message on error, warnings only on
     success, strict JSON that matches its schema, and no more than the time bound."""
     context = (ran.args, ran.code, ran.stderr[-2000:])

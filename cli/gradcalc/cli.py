@@ -335,12 +335,19 @@ def main(argv=None) -> None:
             click.echo(render.dumps(exc.to_json()))
         click.echo(exc.format(), err=True)
         sys.exit(2)
-    except click.ClickException as exc:
+    except _NO_ARGUMENTS as exc:  # `gradcalc` alone: the help, as Click shows it
+        click.echo(exc.ctx.get_help(), err=True)
+        sys.exit(2)
+    except click.ClickException as exc:  # a bad option or command, said as our errors are
+        message = exc.format_message().rstrip(".")
+        context = getattr(exc, "ctx", None)
+        error = UsageError(message[:1].lower() + message[1:],
+                           hint=f"see `{context.command_path if context else 'gradcalc'} "
+                                "--help`")
         if "--json" in args:
-            error = UsageError(exc.format_message())
             click.echo(render.dumps(error.to_json()))
-        exc.show()
-        sys.exit(exc.exit_code)
+        click.echo(error.format(), err=True)
+        sys.exit(2)
     except (click.exceptions.Abort, _Interrupted, KeyboardInterrupt):
         click.echo("gradcalc: interrupted", err=True)
         sys.exit(130)
@@ -360,6 +367,9 @@ def main(argv=None) -> None:
                    "please report it with the command that caused it (GRADCALC_DEBUG=1 "
                    "shows the traceback)", err=True)
         sys.exit(70)
+
+
+_NO_ARGUMENTS = getattr(click.exceptions, "NoArgsIsHelpError", ())  # Click 8.2 and later
 
 
 def _discard_stdout() -> None:

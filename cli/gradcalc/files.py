@@ -39,6 +39,9 @@ def read_source(expr: str, limits: Limits = DEFAULT) -> str:
         except OSError as exc:
             raise UsageError(f"cannot read {path}: {exc.strerror or exc}",
                              hint="check the path and its permissions") from None
+        except ValueError:  # a NUL in the name: not a path the system can open
+            raise UsageError(f"cannot read {path!r}: a file name cannot hold a NUL "
+                             "character") from None
         return _decoded(data, f"the file {path}", limits)
     return expr
 
