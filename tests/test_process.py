@@ -266,3 +266,16 @@ def test_output_that_is_not_a_terminal_has_no_escape_codes(args):
 def test_errors_are_plain_text_on_a_terminal():
     shown = on_a_terminal("eval", "log(x)", "x=-1")
     assert shown.decode().startswith("error: log is defined") and b"\x1b" not in shown
+
+
+@pytest.mark.parametrize("encoding", ["ascii", "latin-1"])
+def test_output_is_utf8_whatever_the_locale(encoding):
+    """JSON must be UTF-8 (RFC 8259); the table's ∂ and a σ must print under any locale."""
+    for args in (["eval", "(x+y)*σ", "x=1", "y=2", "σ=3"],
+                 ["eval", "(x+y)*σ", "x=1", "y=2", "σ=3", "--json"],
+                 ["eval", "log(σ)", "σ=-1"]):
+        done = subprocess.run([*GRADCALC, *args], capture_output=True, timeout=60,
+                              env=environment(PYTHONIOENCODING=encoding))
+        assert done.returncode in (0, 2), done.stderr
+        text = (done.stdout + done.stderr).decode("utf-8")
+        assert "σ" in text and "internal error" not in text

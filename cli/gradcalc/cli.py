@@ -324,6 +324,7 @@ def main(argv=None) -> None:
     """Entry point: Click's usage errors are exit 2 too, and JSON under --json; Ctrl-C, a
     closed pipe and running out of memory are one line each, never a traceback."""
     args = sys.argv[1:] if argv is None else list(argv)
+    _utf8_output()
     try:
         try:
             check_arguments(args)
@@ -370,6 +371,15 @@ def main(argv=None) -> None:
 
 
 _NO_ARGUMENTS = getattr(click.exceptions, "NoArgsIsHelpError", ())  # Click 8.2 and later
+
+
+def _utf8_output() -> None:
+    """Output is UTF-8 whatever the locale says (JSON must be, RFC 8259 §8.1), so that a
+    ∂ or a σ cannot fail to print under LANG=C on an old system or PYTHONIOENCODING=ascii."""
+    for stream in (sys.stdout, sys.stderr):
+        encoding = (getattr(stream, "encoding", None) or "utf-8").lower().replace("-", "")
+        if encoding != "utf8" and hasattr(stream, "reconfigure"):
+            stream.reconfigure(encoding="utf-8")
 
 
 def _discard_stdout() -> None:
