@@ -100,7 +100,7 @@ def test_random_text_in_check_and_graph(source):
 
 
 @fuzz_settings(100)
-@given(data=st.binary(max_size=200) | text.map(lambda t: t.encode("utf-8")),
+@given(data=st.binary(max_size=200) | text.map(lambda t: t.encode("utf-8", "surrogatepass")),
        where=st.sampled_from(["stdin", "file"]))
 def test_random_bytes_as_a_program(data, where):
     if where == "stdin":
@@ -268,6 +268,17 @@ REGRESSIONS = [
     ["eval", "x", "x=\udcff", "--json"],
     # a control character in the source went to the terminal in the caret line
     ["eval", "x + \x1b[2J", "x=1"],
+    # found by the long run: a NUL in a file name (ValueError from open)
+    ["check", "@\x00", "x=1", "--json"],
+    # found by the long run: --steps through a gate computed by numpy (a vector binding
+    # makes numpy compute) had no local gradient to print
+    ["eval", "g0(a) = a; q0 = g0(x); q1 = x; q0", "x=-2", "v=[1, -2, 3]", "--steps"],
+    # found by the suite's run: graph of a vector-valued program ('upstream == 0' on an
+    # array), and a vector label with an exponent
+    ["graph", "W @ v + b", "v=[1, -2, 3]", "W=[[1, 2, 3], [-1, 0, 2]]", "b=[0.5, -0.5]"],
+    ["graph", "sum([x, x, x])", "x=1e300"],
+    # found by the suite's run: a surrogate outside surrogateescape's range
+    ["eval", "\ud800"],
 ]
 
 

@@ -297,7 +297,10 @@ def steps(graph: Graph, run: Pass, precision: int = 6) -> list[str]:
 
     lines = [f"∂{out}/∂{out} = {format_number(run.grads[graph.output], precision, run.exact)}"
              "   (the upstream gradient)"]
-    arrays = has_arrays(run)
+    # The matrix form also where numpy computed scalars through a gate (a vector binding
+    # the program does not use): such an edge has a vector-Jacobian product, no factor.
+    arrays = has_arrays(run) or any(run.local[n.id] is None for n in graph.nodes
+                                    if n.op is not None and n.needs_grad)
     for node in reversed(graph.nodes):
         if node.id == graph.output or not node.needs_grad:
             continue
