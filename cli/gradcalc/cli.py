@@ -5,6 +5,8 @@ Every user error ends here as one message on stderr (and a JSON object on stdout
 """
 from __future__ import annotations
 
+import io
+import os
 import sys
 from contextlib import contextmanager
 
@@ -201,6 +203,65 @@ def check_command(expr, bindings, json_mode, bindings_file, step, tol, expect, a
     for line in render.warning_lines(graph, report.result.warnings):
         click.echo(line, err=True)
     sys.exit(0 if report.passed else 1)
+
+
+@cli.command("batch", context_settings=_ARGS)
+@click.argument("expr")
+@click.argument("bindings", nargs=-1)
+@click.option("-i", "--input", "input_path", default="-", show_default=True, metavar="FILE|-",
+              help="The points: CSV with a header row of names, or JSON Lines.")
+@click.option("-o", "--output", "output_path", default="-", show_default=True,
+              metavar="FILE|-", help="Where to write (a file appears only if the run succeeds).")
+@click.option("--input-format", type=click.Choice(["csv", "jsonl"]),
+              help="[default: from the file's extension, else from its first line]")
+@click.option("--output-format", type=click.Choice(["csv", "jsonl"]),
+              help="[default: from -o FILE's extension, else the input's format]")
+@click.option("--wrt", metavar="x,y", help="Gradient columns for these inputs only.")
+@click.option("--keep", type=click.Choice(["all", "inputs", "none"]), default="all",
+              show_default=True, help="Which input columns to copy to the output.")
+@click.option("--on-error", type=click.Choice(["stop", "skip", "null"]), default="stop",
+              show_default=True, help="A bad row stops the run (exit 2), is left out, "
+                                      "or is written with empty values.")
+@click.option("--chunk-size", type=click.IntRange(1), metavar="N",
+              help="Points per vectorized pass [default: 65536, fewer for large graphs].")
+@bindings_option
+@ties_option
+def batch_command(expr, bindings, input_path, output_path, input_format, output_format, wrt,
+                  keep, on_error, chunk_size, bindings_file, ties):
+    """Value and gradients of EXPR at every point (row) of a CSV or JSON Lines input.
+
+    \b
+    Example:
+      gradcalc batch "(x+y)*max(z,w)" --input points.csv -o grads.csv
+    NAME=VALUE bindings are shared by all rows. EXPR may be '-' or @FILE.
+    """
+    from . import batching  # numpy only for the commands that need it
+
+    with reported(False):
+        if expr == "-" and input_path == "-":
+            raise UsageError("EXPR and the points cannot both come from standard input",
+                             hint="give the points with --input FILE, or EXPR as text")
+        raw = binding_values.collect(bindings, bindings_file)
+        try:
+            lines = batching.run_files(
+                read_source(expr), raw, input_path=input_path, output_path=output_path,
+                input_format=input_format, output_format=output_format, wrt=_names(wrt),
+                keep=keep, on_error=on_error, chunk_size=chunk_size, ties=ties)
+        except BrokenPipeError:  # `gradcalc batch ... | head`: the reader has had enough
+            _quiet_stdout()
+            sys.exit(0)
+    for line in lines:
+        click.echo(line, err=True)
+
+
+def _quiet_stdout() -> None:
+    """Point standard output at /dev/null, so that the interpreter's last flush of a
+    closed pipe does not print an error on the way out."""
+    try:
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+    except (OSError, ValueError, AttributeError, io.UnsupportedOperation):
+        pass
 
 
 @cli.command("functions")
