@@ -26,6 +26,7 @@ import sys
 import tempfile
 from contextlib import contextmanager
 from dataclasses import dataclass, field
+from functools import reduce
 from itertools import islice
 
 import numpy as np
@@ -65,6 +66,16 @@ class RowArith(ArrayArith):
     def zero(like):
         # Batch graphs are elementwise: broadcasting gives a zero its shape, for free.
         return np.float64(0)
+
+    # Of equal arguments (0.0 and -0.0), numpy's maximum returns the later one and
+    # Python's max, which gradcalc eval uses, the first: reversed, numpy agrees.
+    @staticmethod
+    def max(args):
+        return reduce(np.maximum, reversed(args))
+
+    @staticmethod
+    def min(args):
+        return reduce(np.minimum, reversed(args))
 
     @staticmethod
     def where(condition, if_true, if_false):
@@ -159,7 +170,7 @@ class Engine:
                 good = xp.failed
                 if np.ndim(good) == 0 or good.all():  # not a matter of some points:
                     # the expression or its shared bindings are at fault
-                    raise self.scalar_error({name: v[0] for name, v in columns.items()})
+                    raise self.scalar_error({name: v[rows[0]] for name, v in columns.items()})
                 failures.append((rows[~good], node.id))
                 rows = rows[good]
                 values = [v[good] if np.ndim(v) else v for v in values]
@@ -863,6 +874,7 @@ def _progress(binary):
     if not sys.stderr.isatty():
         yield lambda rows: None
         return
+    from rich.console import Console
     from rich.progress import (BarColumn, Progress, TaskProgressColumn, TextColumn,
                                TimeElapsedColumn, TimeRemainingColumn)
 
@@ -876,7 +888,7 @@ def _progress(binary):
     else:
         columns = [BarColumn(), TaskProgressColumn(), TextColumn("{task.fields[rows]:,} rows"),
                    TimeRemainingColumn()]
-    with Progress(*columns, transient=True) as bar:  # Rich's Console writes to stderr
+    with Progress(*columns, console=Console(stderr=True), transient=True) as bar:
         task = bar.add_task("batch", total=total, rows=0)
         done = [0]
 
