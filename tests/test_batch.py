@@ -269,6 +269,7 @@ def test_keep_wrt_and_shared_bindings(gradcalc_cli, tmp_path):
     (["x*q"], "x,y\n1,2\n", "no value for q: not a column of <stdin> and not bound"),
     (["x", "--wrt", "y"], "x,y\n1,2\n", "--wrt names y, which is not an input"),
     (["x"], "x,value\n1,2\n", "already has a column value"),
+    (["value*2", "--keep", "inputs"], "value\n1\n", "already has a column value"),
     (["sum(x)"], "x\n1\n", "vectors or matrices"),
     (["x*v", "v=[1,2]"], "x\n1\n", "vectors or matrices"),
     (["x"], "", "is empty: a CSV input starts with a header row"),

@@ -95,15 +95,15 @@ class Outcome:
     rows: np.ndarray
     value: np.ndarray
     gradients: dict
-    failures: list = field(default_factory=list)  # (positions, node id)
+    failures: list = field(default_factory=list)  # (positions, the culprit's node id)
     notes: list = field(default_factory=list)  # (node id, message, positions)
 
 
 class Engine:
     """A lowered elementwise graph, ready to run on chunks of points.
 
-    `columns` are the names that vary per point; `constants` the values shared by all
-    points; `wrt` the inputs whose gradients are wanted (in output order).
+    `constants` are the values shared by all points (the other inputs vary per point);
+    `wrt` the inputs whose gradients are wanted, in output order.
     """
 
     def __init__(self, graph: Graph, constants: dict, wrt: list[str], ties: str):
@@ -165,13 +165,14 @@ class Engine:
             args = [values[i] for i in node.inputs]
             while op.domain is not None:
                 xp.failed = None
-                if op.domain(xp, *args) is None:
+                problem = op.domain(xp, *args)
+                if problem is None:
                     break
                 good = xp.failed
                 if np.ndim(good) == 0 or good.all():  # not a matter of some points:
                     # the expression or its shared bindings are at fault
                     raise self.scalar_error({name: v[rows[0]] for name, v in columns.items()})
-                failures.append((rows[~good], node.id))
+                failures.append((rows[~good], node.inputs[problem[1]]))
                 rows = rows[good]
                 values = [v[good] if np.ndim(v) else v for v in values]
                 if rows.size == 0:
@@ -204,6 +205,7 @@ class Engine:
                 if wanted[i]:
                     part = _chain(upstream, slope)
                     grads[i] = part if grads[i] is None else grads[i] + part
+            grads[node.id] = None  # used up: only the inputs' gradients are returned
         return grads
 
     def scalar_error(self, point: dict) -> GradcalcError:
@@ -220,12 +222,12 @@ class Engine:
                            self.graph.source, None)
 
     def columns_of(self, node_id: int) -> list[str]:
-        """The inputs a node depends on (an explicit-stack walk)."""
+        """The varying inputs a node depends on (an explicit-stack walk)."""
         nodes, seen, found = self.graph.nodes, {node_id}, []
         pending = [node_id]
         while pending:
             node = nodes[pending.pop()]
-            if node.kind == INPUT:
+            if node.kind == INPUT and node.name not in self.constants:
                 found.append(node.name)
             for i in node.inputs:
                 if i not in seen:
@@ -325,7 +327,8 @@ def plan(source: str, raw: dict, columns: list[str], *, wrt=None, ties: str = "s
 @dataclass
 class Computed:
     """A chunk's answers: `rows` are the positions (in the chunk) computed; `bad` maps
-    the other positions to (column names, message) or (column names, node id)."""
+    the others to (column names, message) if unreadable, or (column names, node id) if
+    a value there, at that node, is outside a function's domain."""
 
     rows: np.ndarray
     value: np.ndarray
@@ -347,10 +350,10 @@ def compute(engine: Engine, numbers: dict, size: int, problems: dict) -> Compute
     outcome = engine.run(numbers, size - len(problems))
     bad = dict(problems)
     lift = (lambda rows: rows) if positions is None else (lambda rows: positions[rows])
-    for rows, node_id in outcome.failures:
-        columns = engine.columns_of(node_id)
+    for rows, culprit in outcome.failures:
+        columns = engine.columns_of(culprit)
         for position in lift(rows).tolist():
-            bad[position] = (columns, node_id)
+            bad[position] = (columns, culprit)
     notes = [(node, message, lift(rows)) for node, message, rows in outcome.notes]
     return Computed(lift(outcome.rows), outcome.value, outcome.gradients, bad, notes)
 
@@ -462,8 +465,6 @@ class CsvReader:
     right places are parsed by numpy's loadtxt; a chunk with anything else (quotes, a
     missing cell, text in a number column) is read row by row to say where."""
 
-    format = "csv"
-
     def __init__(self, stream, header: str, line: int, name: str):
         self.stream, self.line, self.name = stream, line, name
         try:
@@ -493,7 +494,7 @@ class CsvReader:
 
     def _quick(self, texts: list[str], first: int) -> Chunk | None:
         commas = len(self.columns) - 1
-        if "" in texts or any('"' in text for text in texts) or \
+        if "" in texts or any(map(str.isspace, texts)) or '"' in "".join(texts) or \
                 set(map(str.count, texts, [","] * len(texts))) != {commas}:
             return None
         lines = np.arange(first, first + len(texts))
@@ -566,8 +567,6 @@ class CsvReader:
 
 class JsonlReader:
     """JSON Lines: one object per line; the first line's keys name the columns."""
-
-    format = "jsonl"
 
     def __init__(self, stream, first: str | None, line: int, name: str):
         self.name = name
@@ -760,19 +759,20 @@ def run_files(source: str, raw: dict, *, input_path: str = "-", output_path: str
         engine = plan_.engine
         reader.use(plan_.varying)
         inputs = plan_.varying if keep == "inputs" else []
-        names = inputs + ["value"] + [f"grad_{n}" for n in engine.wrt]
+        computed_names = ["value"] + [f"grad_{n}" for n in engine.wrt]
         kept = reader.columns if keep == "all" else inputs
-        clash = [n for n in names if n in kept and n not in inputs]
+        clash = [n for n in computed_names if n in kept]
         if clash:
             raise UsageError(f"{name} already has a column {clash[0]}, which the output adds",
-                             hint="use --keep inputs or --keep none, or rename the column")
+                             hint="rename the column, or leave it out with --keep")
         if isinstance(reader, JsonlReader) and keep == "all":
-            reader.clashes = set(names)
+            reader.clashes = set(computed_names)
         out_format = output_format or _format_of(output_path) or fmt
         size = chunk_size or chunk_size_for(engine.graph)
         tally = Tally()
         with _opened_output(output_path) as handle:
-            writer = Writer(handle, out_format, reader, keep == "all", names)
+            writer = Writer(handle, out_format, reader, keep == "all" and bool(reader.columns),
+                            inputs + computed_names)
             for chunk in reader.chunks(size):
                 computed, nulls = _settle(engine, chunk, on_error, tally, name)
                 records, given = chunk.records, [chunk.numbers[n] for n in inputs]
@@ -791,8 +791,12 @@ def run_files(source: str, raw: dict, *, input_path: str = "-", output_path: str
 def _settle(engine: Engine, chunk: Chunk, on_error: str, tally: Tally, name: str):
     """Compute a chunk and deal with its bad rows as --on-error says: (computed, nulls)."""
     computed = compute(engine, chunk.numbers, len(chunk), chunk.problems)
-    where = lambda position: f"{name}, line {chunk.lines[position]}"  # noqa: E731
-    point = lambda position: {n: c[position] for n, c in chunk.numbers.items()}  # noqa: E731
+
+    def error(position: int) -> GradcalcError:
+        point = {n: column[position] for n, column in chunk.numbers.items()}
+        return row_error(engine, computed.bad[position], f"{name}, line {chunk.lines[position]}",
+                         point)
+
     for node, message, rows in computed.notes:
         if len(rows):
             tally.note(node, message, len(rows), f"line {chunk.lines[rows[0]]}")
@@ -800,12 +804,9 @@ def _settle(engine: Engine, chunk: Chunk, on_error: str, tally: Tally, name: str
         return computed, None
     positions = sorted(computed.bad)
     if on_error == "stop":
-        first = positions[0]
-        raise row_error(engine, computed.bad[first], where(first), point(first))
-    for position in positions:
-        if len(tally.bad_shown) < SHOWN_PROBLEMS:
-            error = row_error(engine, computed.bad[position], where(position), point(position))
-            tally.bad_shown.append(error.message)
+        raise error(positions[0])
+    for position in positions[:SHOWN_PROBLEMS - len(tally.bad_shown)]:
+        tally.bad_shown.append(error(position).message)
     tally.bad_count += len(positions)
     if on_error == "skip":
         return computed, None
