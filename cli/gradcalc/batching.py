@@ -989,12 +989,17 @@ def run_arrays(source: str, data, constants: dict, *, wrt=None, ties: str = "spl
         numbers = {name: column[start:stop] for name, column in columns.items()}
         problems = {}
         for name, column in numbers.items():
-            for position in np.flatnonzero(~np.isfinite(column)).tolist():
+            finite = np.isfinite(column)
+            if finite.all():
+                continue
+            for position in np.flatnonzero(~finite).tolist():
                 problems.setdefault(position, ([name], "the value is missing (NaN)"
                                                if np.isnan(column[position]) else
                                                f"{column[position]} is not a finite number"))
         computed = compute(engine, numbers, stop - start, problems)
-        rows = computed.rows + start
+        # A chunk with no bad row fills a slice; otherwise only its computed rows.
+        rows = slice(start, stop) if len(computed.rows) == stop - start else \
+            computed.rows + start
         value[rows] = computed.value
         for name, grad in computed.gradients.items():
             gradients[name][rows] = grad
