@@ -480,6 +480,11 @@ def test_api_skip_and_null():
     assert np.isnan(nulled["value"][1:3]).all() and nulled["value"][3] == 3.0
 
 
+def test_api_with_shared_bindings_only_has_a_row_per_point():
+    result = gradcalc.batch("2*b", {"label": ["a", "b", "c"]}, b=3)
+    assert result["value"].tolist() == [6.0] * 3 and result["grad_b"].tolist() == [2.0] * 3
+
+
 @pytest.mark.parametrize("points,message", [
     ({"x": [1, 2], "y": [1]}, "different lengths"),
     ({"x": ["a"], "y": [1]}, "the column x is not numbers"),

@@ -978,9 +978,9 @@ def run_arrays(source: str, data, constants: dict, *, wrt=None, ties: str = "spl
     if len(lengths) > 1:
         raise BindingError("the columns have different lengths: " + ", ".join(
             f"{name} has {len(column)}" for name, column in columns.items()))
-    size = lengths.pop() if lengths else (len(_column(data, names[0])) if names else 1)
-    value = np.full(size, np.nan)
-    gradients = {name: np.full(size, np.nan) for name in engine.wrt}
+    size = lengths.pop() if lengths else (len(data[names[0]]) if names else 0)
+    value = np.empty(size)
+    gradients = {name: np.empty(size) for name in engine.wrt}
     done = np.zeros(size, dtype=bool)
     tally = Tally()
     step = chunk_size or chunk_size_for(engine.graph)
@@ -1007,15 +1007,20 @@ def run_arrays(source: str, data, constants: dict, *, wrt=None, ties: str = "spl
         for node, message, where in computed.notes:
             if len(where):
                 tally.note(node, message, len(where), f"row {start + where[0]}")
-        for position in sorted(computed.bad):
+        positions = sorted(computed.bad)
+        shown = positions[:1] if on_error == "stop" else \
+            positions[:SHOWN_PROBLEMS - len(tally.bad_shown)]
+        for position in shown:  # messages only for the rows named: each runs eval's pass
             point = {name: column[position] for name, column in numbers.items()}
             error = row_error(engine, computed.bad[position], f"row {start + position}", point,
                               go_on='on_error="skip" or on_error="null"')
             if on_error == "stop":
                 raise error
-            if len(tally.bad_shown) < SHOWN_PROBLEMS:
-                tally.bad_shown.append(error.message)
-            tally.bad_count += 1
+            tally.bad_shown.append(error.message)
+        tally.bad_count += len(positions)
+    if not done.all():
+        for column in (value, *gradients.values()):
+            column[~done] = np.nan  # the rows without an answer (on_error="null")
     keep = np.flatnonzero(done) if on_error == "skip" else slice(None)
     result = BatchResult(value=value[keep], **{f"grad_{name}": grad[keep]
                                                for name, grad in gradients.items()})
