@@ -1,6 +1,6 @@
 """gradcalc batch on 1,000,000 points of (x+y)*max(z,w) + sigmoid(x*w), beside numpy.
 
-    python benchmarks/batch.py                  # both tables, about two minutes
+    python benchmarks/batch.py                  # both tables, two to three minutes
     python benchmarks/batch.py --points 100000  # a quicker look
 
 Compute only: gradcalc's vectorized pass (the one `gradcalc batch` and `gradcalc.batch`
