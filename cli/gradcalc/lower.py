@@ -6,7 +6,6 @@ checks calls against the op table, and numbers the nodes inputs first, as SPEC Â
 """
 from __future__ import annotations
 
-import difflib
 from dataclasses import dataclass, field
 
 from . import ops
@@ -213,6 +212,8 @@ class _Lowering:
             return UndefinedNameError(
                 f"'{expr.func}' is a value, not a function", self.source, expr.func_span,
                 hint=f"for a product write {expr.func}*(...)")
+        import difflib  # here, not at the top: only this message needs it
+
         known = sorted(set(ops.FUNCTIONS) | set(self.gates))
         close = difflib.get_close_matches(expr.func, known, n=1)
         hint = f"did you mean {close[0]}?" if close else "see `gradcalc functions`"

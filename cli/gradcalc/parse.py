@@ -12,7 +12,6 @@ from __future__ import annotations
 import gc
 import re
 from contextlib import contextmanager
-from dataclasses import replace
 from functools import lru_cache
 
 from .errors import GradcalcError, ParseError
@@ -47,7 +46,7 @@ class _Builder:
     @staticmethod
     def group(lpar, expr, rpar):
         # The node's span takes in its parentheses: `(x+y)` is the operand of `(x+y)*z`.
-        return replace(expr, span=(lpar.start(), rpar.end()))
+        return expr.with_span((lpar.start(), rpar.end()))
 
     @staticmethod
     def array(lsqb, items, rsqb):
