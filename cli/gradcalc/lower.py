@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from . import ops
+from . import collector, ops
 from .errors import ArityError, UndefinedNameError
 from .syntax import (Array, Assign, Binary, Call, Expr, GateDef, Index, Name, Number, Program,
                      Span, Unary)
@@ -84,6 +84,7 @@ class Gate:
     rule = property(lambda self: "backprop through the gate's body")
 
 
+@collector.paused
 def lower(program: Program, bound: set[str] | None = None, expand: bool = False) -> Graph:
     """Build the graph of `program`.
 
@@ -147,21 +148,22 @@ class _Lowering:
     # -- expressions: an explicit-stack post-order walk ----------------------------
     def expr(self, root: Expr) -> int:
         results: list[int] = []
-        stack: list[tuple[Expr, bool]] = [(root, False)]
+        stack: list[tuple[Expr, tuple | None]] = [(root, None)]
         while stack:
-            expr, children_done = stack.pop()
-            if isinstance(expr, Number):
-                results.append(self.leaf(CONST, expr.text, None, expr.span))
-            elif isinstance(expr, Name):
-                results.append(self.name(expr))
-            elif not children_done:
-                stack.append((expr, True))
-                stack.extend((child, False) for child in reversed(_children(expr)))
-            else:
-                count = len(_children(expr))
+            expr, children = stack.pop()
+            if children is not None:  # its children are lowered: their ids end `results`
+                count = len(children)
                 args = tuple(results[len(results) - count:]) if count else ()
                 del results[len(results) - count:]
                 results.append(self.operation(expr, args))
+            elif type(expr) is Number:
+                results.append(self.leaf(CONST, expr.text, None, expr.span))
+            elif type(expr) is Name:
+                results.append(self.name(expr))
+            else:
+                children = _children(expr)
+                stack.append((expr, children))
+                stack.extend([(child, None) for child in reversed(children)])
         return results[0]
 
     def operation(self, expr: Expr, args: tuple[int, ...]) -> int:

@@ -9,11 +9,10 @@ deep stack), and start-up neither imports Lark nor builds its parser.
 """
 from __future__ import annotations
 
-import gc
 import re
-from contextlib import contextmanager
 from functools import lru_cache
 
+from . import collector
 from .errors import GradcalcError, ParseError
 from .syntax import Array, Assign, Binary, Call, GateDef, Index, Name, Number, Program, Unary
 
@@ -266,11 +265,11 @@ def _reduce(reduction, states: list, values: list, gotos) -> int:
     return state
 
 
+@collector.paused
 def parse(source: str) -> Program:
     """Parse a whole program; raise ParseError with a caret and a hint on bad input."""
     try:
-        with _gc_paused():
-            statements = _statements(source, _table())
+        statements = _statements(source, _table())
     except _UnexpectedCharacter as exc:
         raise _character_error(source, exc.pos) from None
     except _UnexpectedToken as exc:
@@ -290,19 +289,6 @@ def parse_expression(source: str) -> Program:
     if len(program.statements) != 1 or isinstance(program.statements[0], (Assign, GateDef)):
         raise ParseError("expected a single expression", source, (0, len(source)))
     return program
-
-
-@contextmanager
-def _gc_paused():
-    """Build without the cycle collector: the AST has no cycles, and on a long input the
-    collector would walk the growing tree again and again (most of the time it takes)."""
-    was_enabled = gc.isenabled()
-    gc.disable()
-    try:
-        yield
-    finally:
-        if was_enabled:
-            gc.enable()
 
 
 _TOKEN_NAMES = {

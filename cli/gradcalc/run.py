@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+from . import collector
 from .arith import ExactSizeError
 from .errors import DomainError, LimitError, ShapeError
 from .lower import CONST, GATE, INPUT, OP, Graph
@@ -28,6 +29,7 @@ class Pass:
     exact: bool = False  # computed in rationals (--exact); a float value there is approximate
 
 
+@collector.paused
 def forward(graph: Graph, inputs: dict, xp) -> Pass:
     """Values of every node. `inputs` maps each input name to its value in `xp`'s numbers."""
     nodes = graph.nodes
@@ -81,6 +83,7 @@ def forward(graph: Graph, inputs: dict, xp) -> Pass:
     return Pass(values, warnings=warnings, exact=exact)
 
 
+@collector.paused
 def backward(graph: Graph, run: Pass, xp, upstream=1.0) -> Pass:
     """∂output/∂node for every node that depends on an input, by the chain rule backwards.
 
