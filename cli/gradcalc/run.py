@@ -144,7 +144,8 @@ def backward(graph: Graph, run: Pass, xp, upstream=1.0) -> Pass:
         slopes = contributions = None
         if node.kind == GATE:
             if arrays:
-                contributions, inner = (None, []) if silent else gate_vjp(op, args, upstream_grad, xp)
+                contributions, inner = (None, []) if silent else \
+                    gate_vjp(op, args, upstream_grad, xp)
             else:
                 slopes, inner = gate_local(op, args, xp)
             warnings.extend((node.id, f"inside {op.name}: {m}") for _, m in inner)
