@@ -245,7 +245,7 @@ def rich_table(graph: Graph, run: Pass, precision: int = 6, show_all: bool = Fal
     table = Table(title=Text(graph.source.strip()) if one_line else None,
                   title_justify="left", show_lines=False, header_style="bold")
     for i, header in enumerate(headers):
-        table.add_column(header, justify="right" if i in numeric else "left", overflow="fold")
+        table.add_column(Text(header), justify="right" if i in numeric else "left", overflow="fold")
     for cells in table_rows(graph, run, precision, show_all, full):
         node = graph.nodes[int(cells[0])] if cells[0].isdigit() else None
         style = None if node is None else "cyan" if node.kind == INPUT \
@@ -353,7 +353,7 @@ def functions_table():
     table = Table(title="Built-in operations (∂/∂a is the local gradient for argument a)",
                   title_justify="left", header_style="bold")
     for header in ("written", "op", "arity", "local gradient", "pattern"):
-        table.add_column(header, overflow="fold")
+        table.add_column(Text(header), overflow="fold")
     for row in function_rows():
         table.add_row(Text("\n".join(row["written"])), row["op"], str(row["arity"]),
                       Text(row["rule"]), row["pattern"])
