@@ -25,4 +25,5 @@ def test_built_wheel_contains_the_grammar(tmp_path):
     wheel = next(tmp_path.glob("gradcalc-*.whl"))
     names = zipfile.ZipFile(wheel).namelist()
     assert "gradcalc/grammar/gradcalc.lark" in names
+    assert "gradcalc/grammar/gradcalc.table.json" in names  # the parser's prebuilt table
     assert "gradcalc/cli.py" in names and "gradcalc/ops.py" in names

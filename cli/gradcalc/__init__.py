@@ -9,8 +9,9 @@ __version__ = "0.1.0"
 
 from .api import Circuit, Result, batch, compile, evaluate  # noqa: E402
 from .errors import (ArityError, BindingError, DomainError, GradcalcError,  # noqa: E402
-                     ParseError, StrictError, UndefinedNameError, UsageError)
+                     LimitError, ParseError, ShapeError, StrictError, UndefinedNameError,
+                     UsageError)
 
 __all__ = ["evaluate", "compile", "batch", "Circuit", "Result", "GradcalcError", "ParseError",
-           "UndefinedNameError", "ArityError", "BindingError", "DomainError", "StrictError",
-           "UsageError", "__version__"]
+           "UndefinedNameError", "ArityError", "BindingError", "DomainError", "ShapeError",
+           "LimitError", "StrictError", "UsageError", "__version__"]

@@ -111,13 +111,9 @@ class FloatArith:
     def where(condition, if_true, if_false):
         return if_true if condition else if_false
 
-    @staticmethod
-    def all(condition) -> bool:
-        return bool(condition)
-
-    @staticmethod
-    def isfinite(a) -> bool:
-        return math.isfinite(a)
+    # The engine asks these of every node: the C functions themselves, not wrappers.
+    all = staticmethod(bool)
+    isfinite = staticmethod(math.isfinite)
 
     @staticmethod
     def is_integer(a) -> bool:

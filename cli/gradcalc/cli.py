@@ -15,7 +15,7 @@ import click
 from . import __version__
 from . import bindings as binding_values
 from . import check as checking
-from . import picture, render
+from . import collector, picture, render
 from .api import TIES, prepare, run_graph
 from .errors import GradcalcError, UsageError
 
@@ -329,6 +329,7 @@ def _write_picture(data: bytes, path: str | None) -> None:
         raise UsageError(f"cannot write {path}: {exc.strerror}", hint="check the path") from None
 
 
+@collector.paused  # one command: the cycle collector would only re-walk its graph
 def main(argv=None) -> None:
     """Entry point: Click's usage errors are exit 2 too, and JSON under --json."""
     args = sys.argv[1:] if argv is None else list(argv)

@@ -6,10 +6,9 @@ checks calls against the op table, and numbers the nodes inputs first, as SPEC Â
 """
 from __future__ import annotations
 
-import difflib
 from dataclasses import dataclass, field
 
-from . import ops
+from . import collector, ops
 from .errors import ArityError, UndefinedNameError
 from .syntax import (Array, Assign, Binary, Call, Expr, GateDef, Index, Name, Number, Program,
                      Span, Unary)
@@ -85,6 +84,7 @@ class Gate:
     rule = property(lambda self: "backprop through the gate's body")
 
 
+@collector.paused
 def lower(program: Program, bound: set[str] | None = None, expand: bool = False) -> Graph:
     """Build the graph of `program`.
 
@@ -148,21 +148,22 @@ class _Lowering:
     # -- expressions: an explicit-stack post-order walk ----------------------------
     def expr(self, root: Expr) -> int:
         results: list[int] = []
-        stack: list[tuple[Expr, bool]] = [(root, False)]
+        stack: list[tuple[Expr, tuple | None]] = [(root, None)]
         while stack:
-            expr, children_done = stack.pop()
-            if isinstance(expr, Number):
-                results.append(self.leaf(CONST, expr.text, None, expr.span))
-            elif isinstance(expr, Name):
-                results.append(self.name(expr))
-            elif not children_done:
-                stack.append((expr, True))
-                stack.extend((child, False) for child in reversed(_children(expr)))
-            else:
-                count = len(_children(expr))
+            expr, children = stack.pop()
+            if children is not None:  # its children are lowered: their ids end `results`
+                count = len(children)
                 args = tuple(results[len(results) - count:]) if count else ()
                 del results[len(results) - count:]
                 results.append(self.operation(expr, args))
+            elif type(expr) is Number:
+                results.append(self.leaf(CONST, expr.text, None, expr.span))
+            elif type(expr) is Name:
+                results.append(self.name(expr))
+            else:
+                children = _children(expr)
+                stack.append((expr, children))
+                stack.extend([(child, None) for child in reversed(children)])
         return results[0]
 
     def operation(self, expr: Expr, args: tuple[int, ...]) -> int:
@@ -213,6 +214,8 @@ class _Lowering:
             return UndefinedNameError(
                 f"'{expr.func}' is a value, not a function", self.source, expr.func_span,
                 hint=f"for a product write {expr.func}*(...)")
+        import difflib  # here, not at the top: only this message needs it
+
         known = sorted(set(ops.FUNCTIONS) | set(self.gates))
         close = difflib.get_close_matches(expr.func, known, n=1)
         hint = f"did you mean {close[0]}?" if close else "see `gradcalc functions`"

@@ -10,6 +10,7 @@ import math
 import sys
 from fractions import Fraction
 
+from . import collector
 from .lower import CONST, INPUT, Graph
 from .run import Pass
 
@@ -43,6 +44,7 @@ def warning_rows(graph: Graph, warnings) -> list[dict]:
     return [{"node": node, "message": message} for node, message in warnings]
 
 
+@collector.paused
 def json_document(graph: Graph, run: Pass, warnings, wrt=None) -> dict:
     """The --json document: strict JSON, non-finite numbers as "inf", "-inf", "nan"."""
     exact = run.exact
@@ -86,7 +88,9 @@ def _json_nested(items: list) -> list:
 
 
 def dumps(document: dict) -> str:
-    return json.dumps(document, ensure_ascii=False, allow_nan=False)
+    # check_circular=False: a document built here has no cycles, and the check costs a
+    # fifth of the time on a big graph.
+    return json.dumps(document, ensure_ascii=False, allow_nan=False, check_circular=False)
 
 
 def format_number(value, precision: int = 6, exact: bool = False, full: bool = False) -> str:
@@ -138,7 +142,9 @@ def _local_cell(graph: Graph, node, local, precision: int, exact: bool, full: bo
     if node.op is None or not node.needs_grad:
         return ""
     # An array op: its local gradient is a Jacobian, so show the chain rule it applies.
-    return "\n".join(f"∂f/∂{symbol(graph, i)} = {_edge_rule(graph, node, k, 'ḡ')}"
+    out = output_name(graph)
+    upstream = f"∂{out}/∂{symbol(graph, node.id)}"
+    return "\n".join(f"∂{out}/∂{symbol(graph, i)} = {_edge_rule(graph, node, k, upstream)}"
                      for k, i in enumerate(node.inputs) if graph.nodes[i].needs_grad)
 
 
@@ -239,7 +245,7 @@ def rich_table(graph: Graph, run: Pass, precision: int = 6, show_all: bool = Fal
     table = Table(title=Text(graph.source.strip()) if one_line else None,
                   title_justify="left", show_lines=False, header_style="bold")
     for i, header in enumerate(headers):
-        table.add_column(header, justify="right" if i in numeric else "left", overflow="fold")
+        table.add_column(Text(header), justify="right" if i in numeric else "left", overflow="fold")
     for cells in table_rows(graph, run, precision, show_all, full):
         node = graph.nodes[int(cells[0])] if cells[0].isdigit() else None
         style = None if node is None else "cyan" if node.kind == INPUT \
@@ -270,6 +276,7 @@ def summary(graph: Graph, run: Pass, precision: int = 6, wrt=None) -> str:
     parts = [f"{out} = {format_number(run.values[graph.output], precision)}"]
     parts += [f"∂{out}/∂{name} = {format_number(g, precision, run.exact)}"
               for name, g in gradients(graph, run, wrt).items()]
+    parts = [" ".join(part.split()) for part in parts]  # a matrix on one line
     return "   ".join(parts)
 
 
@@ -346,7 +353,7 @@ def functions_table():
     table = Table(title="Built-in operations (∂/∂a is the local gradient for argument a)",
                   title_justify="left", header_style="bold")
     for header in ("written", "op", "arity", "local gradient", "pattern"):
-        table.add_column(header, overflow="fold")
+        table.add_column(Text(header), overflow="fold")
     for row in function_rows():
         table.add_row(Text("\n".join(row["written"])), row["op"], str(row["arity"]),
                       Text(row["rule"]), row["pattern"])
