@@ -575,12 +575,9 @@ class JsonlReader:
         self.stream, self.line, self.columns = stream, line, []
         if first is None:  # an empty input: no rows, no columns
             return
-        try:
-            head = json.loads(first)
-        except json.JSONDecodeError as exc:
-            head = exc
-        if not isinstance(head, dict):
-            raise UsageError(f"{name}, line {line}: {_not_an_object(head)}",
+        head, problem = _json_object(first)
+        if problem is not None:
+            raise UsageError(f"{name}, line {line}: {problem}",
                              hint="JSON Lines has one object per line, e.g. "
                                   '{"x": -2, "y": 5}; its keys are the variables')
         self.columns = list(head)
@@ -606,12 +603,9 @@ class JsonlReader:
                 continue
             position = len(records)
             lines.append(first + offset)
-            try:
-                row = json.loads(text)
-            except json.JSONDecodeError as exc:
-                row = exc
-            if not isinstance(row, dict):
-                problems[position] = ([], _not_an_object(row))
+            row, problem = _json_object(text)
+            if problem is not None:
+                problems[position] = ([], problem)
                 row = {}
             clash = self.clashes.intersection(row)
             if clash and position not in problems:
@@ -643,10 +637,17 @@ class JsonlReader:
         return ",".join(map(csv_cell, self.columns))
 
 
-def _not_an_object(value) -> str:
-    if isinstance(value, json.JSONDecodeError):
-        return f"the line is not valid JSON ({value.msg}, column {value.colno})"
-    return "the line is not a JSON object"
+def _json_object(text: str):
+    """A line as a JSON object, or what is wrong with it: (dict, None) or (None, problem).
+    (The error is kept as text: an exception kept in a local would be a reference cycle
+    through its traceback, and the CLI pauses the cycle collector.)"""
+    try:
+        value = json.loads(text)
+    except json.JSONDecodeError as exc:
+        return None, f"the line is not valid JSON ({exc.msg}, column {exc.colno})"
+    if not isinstance(value, dict):
+        return None, "the line is not a JSON object"
+    return value, None
 
 
 def _prepend(first: str, stream):

@@ -5,6 +5,7 @@ Every user error ends here as one message on stderr (and a JSON object on stdout
 """
 from __future__ import annotations
 
+import gc
 import io
 import os
 import sys
@@ -237,6 +238,9 @@ def batch_command(expr, bindings, input_path, output_path, input_format, output_
     """
     from . import batching  # numpy only for the commands that need it
 
+    # main() pauses the cycle collector for commands that build one big acyclic graph;
+    # a stream of chunks must not let any cycle it leaves pile up.
+    gc.enable()
     with reported(False):
         if expr == "-" and input_path == "-":
             raise UsageError("EXPR and the points cannot both come from standard input",
