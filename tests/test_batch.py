@@ -283,6 +283,21 @@ def test_input_errors(gradcalc_cli, args, points, message):
     assert "Traceback" not in ran.stderr and ran.stdout == ""
 
 
+def test_file_errors(gradcalc_cli, tmp_path):
+    latin = tmp_path / "latin.csv"
+    latin.write_bytes(b"x\n1\n\xe9\n")
+    for args, message in [
+        (["-i", str(tmp_path / "none.csv")], "cannot read"),
+        (["-i", str(tmp_path)], "is a directory, not a file"),
+        (["-i", str(latin)], "latin.csv is not UTF-8 text"),
+        (["-o", str(tmp_path / "no" / "out.csv")], "cannot write"),
+        (["-o", str(tmp_path)], "is a directory"),
+    ]:
+        ran = gradcalc_cli("batch", "x", *args, input="x\n1\n")
+        assert ran.code == 2 and message in ran.stderr, (args, ran.stderr)
+        assert "Traceback" not in ran.stderr
+
+
 def test_missing_column_hint_lists_the_columns(gradcalc_cli):
     ran = gradcalc_cli("batch", "x*q + r", input="x,y\n1,2\n")
     assert "no value for q, r" in ran.stderr

@@ -3,7 +3,8 @@
 The graph is lowered once. Each chunk of points then goes through it in one pass, every
 input bound to a 1-D numpy array of that chunk's values, so the op table's rules run
 elementwise over all points at once: the same rules as `gradcalc eval`, not a copy.
-What a batch needs beyond `run.forward`/`run.backward` lives here:
+The two loops over the nodes are this module's own rather than run.forward/backward,
+because a batch needs what a whole-array run does not give:
 
 - per-point gradients (a gradient is never summed over points, even for a constant
   binding shared by all rows);
