@@ -91,7 +91,7 @@ def run_graph(graph: Graph, values: dict, *, xp, upstream=None, strict=False, wr
     warnings += run.warnings
     for name, grad in render.gradients(graph, run).items():
         if not xp.isfinite(grad):
-            warnings.append((graph.inputs[name], f"the gradient for {name} is {grad}"))
+            warnings.append((graph.inputs[name], f"the gradient for {name} is {xp.show(grad)}"))
     if strict and warnings:
         node, message = warnings[0]
         span = None if node is None else graph.nodes[node].span

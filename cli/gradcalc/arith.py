@@ -7,9 +7,11 @@ other number systems (exact rationals, arrays) that provide the same names.
 from __future__ import annotations
 
 import math
+from contextlib import nullcontext
 from fractions import Fraction
 
 INF = math.inf
+_NOTHING = nullcontext()
 
 
 class FloatArith:
@@ -24,6 +26,11 @@ class FloatArith:
 
     def __init__(self, ties: str = "split"):
         self.ties = ties
+
+    @staticmethod
+    def quiet():
+        """A context for one run; plain floats have no warnings to silence."""
+        return _NOTHING
 
     @staticmethod
     def number(text: str) -> float:

@@ -127,10 +127,11 @@ class Engine:
         graph = self.graph
         if size == 0:
             return self._empty([], [])
-        values, rows, failures, notes = self._forward(columns, size)
-        if rows.size == 0:
-            return self._empty(failures, notes)
-        grads = self._backward(values, rows, notes)
+        with self.xp.quiet():
+            values, rows, failures, notes = self._forward(columns, size)
+            if rows.size == 0:
+                return self._empty(failures, notes)
+            grads = self._backward(values, rows, notes)
         value = np.broadcast_to(values[graph.output], rows.shape)
         gradients = {}
         for name in self.wrt:

@@ -25,6 +25,28 @@ from .errors import GradcalcError, UsageError
 _ARGS = {"ignore_unknown_options": True, "help_option_names": ["-h", "--help"]}
 
 
+class ExpressionCommand(click.Command):
+    """A command whose first argument is EXPR, which may start with '-' ("-tanh(x)").
+
+    Click would read "-tanh(x)" as the short options -t, -a, -n, -h...; so when the first
+    argument starts with '-' and is not one of the command's options, it is EXPR.
+    """
+
+    def parse_args(self, ctx, args):
+        expression = None
+        if args and args[0].startswith("-") and args[0] != "-" \
+                and args[0].split("=", 1)[0] not in self._option_names(ctx):
+            expression, args = args[0], ["EXPR", *args[1:]]
+        rest = super().parse_args(ctx, args)
+        if expression is not None:
+            ctx.params["expr"] = expression
+        return rest
+
+    def _option_names(self, ctx) -> set[str]:
+        return {name for param in self.get_params(ctx)
+                for name in (*param.opts, *param.secondary_opts)}
+
+
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
 @click.version_option(__version__, "--version", prog_name="gradcalc", message="%(prog)s %(version)s")
 def cli():
@@ -103,7 +125,7 @@ def evaluated(expr, bindings, bindings_file, ties, expand, upstream, strict, wrt
                             wrt=wrt)
 
 
-@cli.command("eval", context_settings=_ARGS)
+@cli.command("eval", cls=ExpressionCommand, context_settings=_ARGS)
 @click.argument("expr")
 @click.argument("bindings", nargs=-1)
 @click.option("--json", "json_mode", is_flag=True, help="Print the JSON document (SPEC §4) only.")
@@ -154,7 +176,7 @@ def eval_command(expr, bindings, json_mode, wrt, bindings_file, ties, expand, up
         click.echo(line, err=True)
 
 
-@cli.command("check", context_settings=_ARGS)
+@cli.command("check", cls=ExpressionCommand, context_settings=_ARGS)
 @click.argument("expr")
 @click.argument("bindings", nargs=-1)
 @click.option("--json", "json_mode", is_flag=True,
@@ -206,7 +228,7 @@ def check_command(expr, bindings, json_mode, bindings_file, step, tol, expect, a
     sys.exit(0 if report.passed else 1)
 
 
-@cli.command("batch", context_settings=_ARGS)
+@cli.command("batch", cls=ExpressionCommand, context_settings=_ARGS)
 @click.argument("expr")
 @click.argument("bindings", nargs=-1)
 @click.option("-i", "--input", "input_path", default="-", show_default=True, metavar="FILE|-",
@@ -280,7 +302,7 @@ def functions_command(json_mode):
     Console().print(render.functions_table())
 
 
-@cli.command("graph", context_settings=_ARGS)
+@cli.command("graph", cls=ExpressionCommand, context_settings=_ARGS)
 @click.argument("expr")
 @click.argument("bindings", nargs=-1)
 @click.option("--format", "fmt", type=click.Choice(picture.FORMATS),

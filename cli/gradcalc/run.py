@@ -9,6 +9,7 @@ they can (benchmarks/ compares them with a bare loop that inlines the arithmetic
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from functools import wraps
 
 from . import collector
 from .arith import ExactSizeError
@@ -29,7 +30,17 @@ class Pass:
     exact: bool = False  # computed in rationals (--exact); a float value there is approximate
 
 
+def _quiet(function):
+    """Run a pass inside `xp.quiet()`: numpy's warnings off for its duration only."""
+    @wraps(function)
+    def run_quietly(graph, data, xp, *rest):
+        with xp.quiet():
+            return function(graph, data, xp, *rest)
+    return run_quietly
+
+
 @collector.paused
+@_quiet
 def forward(graph: Graph, inputs: dict, xp) -> Pass:
     """Values of every node. `inputs` maps each input name to its value in `xp`'s numbers."""
     nodes = graph.nodes
@@ -78,12 +89,13 @@ def forward(graph: Graph, inputs: dict, xp) -> Pass:
             warnings.append((node.id, f"{op.name} cannot stay rational here; "
                                       "computed in floating point (≈)"))
         if not isfinite(value) and all(isfinite(values[i]) for i in ins):
-            warnings.append((node.id, f"{op.name} overflowed to {value} "
+            warnings.append((node.id, f"{op.name} overflowed to {xp.show(value)} "
                                       "(values past ±1.8e308 are not representable)"))
     return Pass(values, warnings=warnings, exact=exact)
 
 
 @collector.paused
+@_quiet
 def backward(graph: Graph, run: Pass, xp, upstream=1.0) -> Pass:
     """∂output/∂node for every node that depends on an input, by the chain rule backwards.
 
