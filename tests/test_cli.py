@@ -281,3 +281,12 @@ def test_usage_error_under_json_is_json(exe):
                           capture_output=True, text=True)
     assert done.returncode == 2
     assert strict_json(done.stdout)["error"]["kind"] == "usage"
+
+
+@pytest.mark.parametrize("command", ["eval", "check", "graph"])
+def test_expression_starting_with_minus_and_a_short_option_letter(gradcalc_cli, command):
+    # '-tanh(x)' holds the letters of -h; '-cos(x)' those of graph's -o
+    for expr in ("-tanh(x)", "-cos(x)"):
+        ran = gradcalc_cli(command, expr, "x=1")
+        assert ran.code == 0, (command, expr, ran.stdout, ran.stderr)
+        assert "Usage:" not in ran.stdout

@@ -26,6 +26,7 @@ def test_built_wheel_contains_the_grammar(tmp_path):
     wheel = next(tmp_path.glob("gradcalc-*.whl"))
     names = zipfile.ZipFile(wheel).namelist()
     assert "gradcalc/grammar/gradcalc.lark" in names
+    assert "gradcalc/grammar/gradcalc.table.json" in names  # the parser's prebuilt table
     schemas = {f"gradcalc/schemas/{name}.schema.json"
                for name in ("eval", "check", "error", "functions", "batch-row")}
     assert schemas <= set(names), schemas - set(names)

@@ -52,22 +52,23 @@ TABLE = "+".join(f"x*{i}" for i in range(500))  # a table of 300 kB (Rich draws 
                          ids=["table", "json", "markdown"])
 def test_a_closed_pipe_ends_quietly(program, mode):
     """`gradcalc ... | head -c 100`: the reader goes away; no traceback, no "Exception
-    ignored", and not exit code 1 (which means a failed check)."""
+    ignored", and exit code 0 (not 1, which means a failed check): the reader has what
+    it wanted."""
     process = subprocess.Popen([*GRADCALC, "eval", program, "x=2", *mode],
                                stdout=subprocess.PIPE,                               stderr=subprocess.PIPE, env=environment())
     assert len(process.stdout.read(100)) == 100
     process.stdout.close()
     stderr = process.stderr.read().decode()
-    assert process.wait(timeout=60) in (0, 141), stderr
+    assert process.wait(timeout=60) == 0, stderr
     assert stderr == ""
 
 
-def test_a_closed_pipe_under_the_shell_reports_141():
+def test_a_closed_pipe_under_the_shell_is_not_a_failure():
     shell = f"{' '.join(GRADCALC)} eval '{TABLE}' x=2 --all | head -c 10 >/dev/null; " \
             'echo "${PIPESTATUS[0]}" >&2'
     done = subprocess.run(["bash", "-c", shell], capture_output=True, timeout=60,
                           env=environment())
-    assert done.stderr.decode().split() == ["141"]
+    assert done.stderr.decode().split() == ["0"]  # Rich's own handling said 1
 
 
 # -- Ctrl-C ---------------------------------------------------------------------------------

@@ -134,7 +134,7 @@ def run_graph(graph: Graph, values: dict, *, xp, upstream=None, strict=False, wr
     warnings += run.warnings
     for name, grad in render.gradients(graph, run).items():
         if not xp.isfinite(grad):
-            warnings.append((graph.inputs[name], f"the gradient for {name} is {grad}"))
+            warnings.append((graph.inputs[name], f"the gradient for {name} is {xp.show(grad)}"))
     if strict and warnings:
         node, message = warnings[0]
         span = None if node is None else graph.nodes[node].span
@@ -169,6 +169,23 @@ def evaluate(source: str, /, *, ties: str = "split", upstream=None, expand: bool
     graph, xp, resolved, upstream = prepare(source, values, ties=ties, exact=exact,
                                             expand=expand, upstream=upstream, limits=limits)
     return run_graph(graph, resolved, xp=xp, upstream=upstream, strict=strict, wrt=wrt)
+
+
+def batch(source: str, points, /, *, wrt=None, ties: str = "split", on_error: str = "stop",
+          chunk_size: int | None = None, **constants):
+    """The value and gradients of `source` at many points at once, vectorized with numpy.
+
+    `points` maps each input's name to a column: a dict of numpy arrays or lists, or a
+    pandas DataFrame. `constants` are bindings shared by all points (`b=0.5`). Returns a
+    dict of float64 arrays, "value" and "grad_<name>" for each input (or `wrt`); see
+    gradcalc.batching.BatchResult. A row outside a function's domain raises DomainError
+    naming its position (from 0), unless on_error is "skip" (the row is left out) or
+    "null" (its entries are NaN).
+    """
+    from .batching import run_arrays  # numpy only when it is used
+
+    return run_arrays(source, points, constants, wrt=wrt, ties=ties, on_error=on_error,
+                      chunk_size=chunk_size)
 
 
 def number_system(ties: str, exact: bool = False, arrays: bool = False,

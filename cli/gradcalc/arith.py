@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import math
 import sys
+from contextlib import nullcontext
 from fractions import Fraction
 from functools import lru_cache
 
@@ -15,6 +16,7 @@ from .limits import DEFAULT, exceeded
 
 INF = math.inf
 LOG10_2 = math.log10(2)
+_NOTHING = nullcontext()
 
 
 class FloatArith:
@@ -29,6 +31,11 @@ class FloatArith:
 
     def __init__(self, ties: str = "split"):
         self.ties = ties
+
+    @staticmethod
+    def quiet():
+        """A context for one run; plain floats have no warnings to silence."""
+        return _NOTHING
 
     @staticmethod
     def number(text: str) -> float:
@@ -126,13 +133,9 @@ class FloatArith:
     def where(condition, if_true, if_false):
         return if_true if condition else if_false
 
-    @staticmethod
-    def all(condition) -> bool:
-        return bool(condition)
-
-    @staticmethod
-    def isfinite(a) -> bool:
-        return math.isfinite(a)
+    # The engine asks these of every node: the C functions themselves, not wrappers.
+    all = staticmethod(bool)
+    isfinite = staticmethod(math.isfinite)
 
     @staticmethod
     def is_integer(a) -> bool:

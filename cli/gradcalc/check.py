@@ -9,7 +9,6 @@ its winner, a divisor changes sign). Every op says where that happens through it
 """
 from __future__ import annotations
 
-import difflib
 import math
 import re
 import sys
@@ -308,6 +307,8 @@ def resolve(graph: Graph, key: str) -> tuple[str, int, str]:
 
 
 def _unknown_answer(key: str, name: str, named: dict, out: str) -> UndefinedNameError:
+    import difflib  # here, not at the top: only this message needs it
+
     close = difflib.get_close_matches(name, ["value", *named], n=1)
     names = ", ".join(named) or "none"
     hint = (f"did you mean {close[0]}? " if close else "") + \

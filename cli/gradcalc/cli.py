@@ -1,13 +1,15 @@
 """The command line: options wired to the stages (parse, lower, run, render), nothing more.
 
 Every user error ends here as one message on stderr (and a JSON object on stdout under
---json) with exit code 2; a failed check is exit code 1 (SPEC §5). Ctrl-C is exit code 130
-and a closed output pipe 141, each quietly; a bug is one line and exit code 70, never a
-traceback (README, "Exit codes").
+--json) with exit code 2; a failed check is exit code 1 (SPEC §5). Ctrl-C is one line and
+exit code 130, a closed output pipe ends quietly, and a bug is one line and exit code 70,
+never a traceback (README, "Exit codes").
 """
 from __future__ import annotations
 
 import functools
+import gc
+import io
 import os
 import sys
 from contextlib import contextmanager
@@ -17,7 +19,7 @@ import click
 from . import __version__
 from . import bindings as binding_values
 from . import check as checking
-from . import picture, render
+from . import collector, picture, render
 from .api import TIES, prepare, run_graph
 from .errors import GradcalcError, UsageError
 from .files import check_arguments, read_source, write_atomically
@@ -26,6 +28,28 @@ from .limits import DEFAULT, Limits
 # Expressions may start with '-' ("-x^2"): unknown options are passed on as arguments
 # and reported by the binding reader if they are not an expression or a binding.
 _ARGS = {"ignore_unknown_options": True, "help_option_names": ["-h", "--help"]}
+
+
+class ExpressionCommand(click.Command):
+    """A command whose first argument is EXPR, which may start with '-' ("-tanh(x)").
+
+    Click would read "-tanh(x)" as the short options -t, -a, -n, -h...; so when the first
+    argument starts with '-' and is not one of the command's options, it is EXPR.
+    """
+
+    def parse_args(self, ctx, args):
+        expression = None
+        if args and args[0].startswith("-") and args[0] != "-" \
+                and args[0].split("=", 1)[0] not in self._option_names(ctx):
+            expression, args = args[0], ["EXPR", *args[1:]]
+        rest = super().parse_args(ctx, args)
+        if expression is not None:
+            ctx.params["expr"] = expression
+        return rest
+
+    def _option_names(self, ctx) -> set[str]:
+        return {name for param in self.get_params(ctx)
+                for name in (*param.opts, *param.secondary_opts)}
 
 
 class _Interrupted(Exception):
@@ -157,7 +181,7 @@ def evaluated(expr, bindings, bindings_file, ties, expand, upstream, strict, wrt
                             wrt=wrt)
 
 
-@cli.command("eval", context_settings=_ARGS)
+@cli.command("eval", cls=ExpressionCommand, context_settings=_ARGS)
 @click.argument("expr")
 @click.argument("bindings", nargs=-1)
 @click.option("--json", "json_mode", is_flag=True, help="Print the JSON document (SPEC §4) only.")
@@ -207,7 +231,7 @@ def eval_command(expr, bindings, json_mode, wrt, bindings_file, ties, expand, up
         click.echo(line, err=True)
 
 
-@cli.command("check", context_settings=_ARGS)
+@cli.command("check", cls=ExpressionCommand, context_settings=_ARGS)
 @click.argument("expr")
 @click.argument("bindings", nargs=-1)
 @click.option("--json", "json_mode", is_flag=True,
@@ -258,6 +282,55 @@ def check_command(expr, bindings, json_mode, bindings_file, step, tol, expect, a
     sys.exit(0 if report.passed else 1)
 
 
+@cli.command("batch", cls=ExpressionCommand, context_settings=_ARGS)
+@click.argument("expr")
+@click.argument("bindings", nargs=-1)
+@click.option("-i", "--input", "input_path", default="-", show_default=True, metavar="FILE|-",
+              help="The points: CSV with a header row of names, or JSON Lines.")
+@click.option("-o", "--output", "output_path", default="-", show_default=True,
+              metavar="FILE|-", help="Where to write (a file appears only if the run succeeds).")
+@click.option("--input-format", type=click.Choice(["csv", "jsonl"]),
+              help="[default: from the file's extension, else from its first line]")
+@click.option("--output-format", type=click.Choice(["csv", "jsonl"]),
+              help="[default: from -o FILE's extension, else the input's format]")
+@click.option("--wrt", metavar="x,y", help="Gradient columns for these inputs only.")
+@click.option("--keep", type=click.Choice(["all", "inputs", "none"]), default="all",
+              show_default=True, help="Which input columns to copy to the output.")
+@click.option("--on-error", type=click.Choice(["stop", "skip", "null"]), default="stop",
+              show_default=True, help="A bad row stops the run (exit 2), is left out, "
+                                      "or is written with empty values.")
+@click.option("--chunk-size", type=click.IntRange(1), metavar="N",
+              help="Points per vectorized pass [default: 65536, fewer for large graphs].")
+@bindings_option
+@ties_option
+def batch_command(expr, bindings, input_path, output_path, input_format, output_format, wrt,
+                  keep, on_error, chunk_size, bindings_file, ties):
+    """Value and gradients of EXPR at every point (row) of a CSV or JSON Lines input.
+
+    \b
+    Example:
+      gradcalc batch "(x+y)*max(z,w)" --input points.csv -o grads.csv
+    NAME=VALUE bindings are shared by all rows. EXPR may be '-' or @FILE.
+    """
+    from . import batching  # numpy only for the commands that need it
+
+    # main() pauses the cycle collector for commands that build one big acyclic graph;
+    # a stream of chunks must not let any cycle it leaves pile up.
+    gc.enable()
+    with reported(False):
+        if expr == "-" and input_path == "-":
+            raise UsageError("EXPR and the points cannot both come from standard input",
+                             hint="give the points with --input FILE, or EXPR as text")
+        raw = binding_values.collect(bindings, bindings_file)
+        # `gradcalc batch ... | head`: a closed pipe ends quietly in main()
+        lines = batching.run_files(
+            read_source(expr), raw, input_path=input_path, output_path=output_path,
+            input_format=input_format, output_format=output_format, wrt=_names(wrt),
+            keep=keep, on_error=on_error, chunk_size=chunk_size, ties=ties)
+    for line in lines:
+        click.echo(line, err=True)
+
+
 @cli.command("functions")
 @click.option("--json", "json_mode", is_flag=True, help="Print the list as JSON.")
 def functions_command(json_mode):
@@ -268,7 +341,7 @@ def functions_command(json_mode):
     _console().print(render.functions_table())
 
 
-@cli.command("graph", context_settings=_ARGS)
+@cli.command("graph", cls=ExpressionCommand, context_settings=_ARGS)
 @click.argument("expr")
 @click.argument("bindings", nargs=-1)
 @click.option("--format", "fmt", type=click.Choice(picture.FORMATS),
@@ -320,6 +393,7 @@ def _write_picture(data: bytes, path: str | None) -> None:
     write_atomically(path, data)
 
 
+@collector.paused  # one command: the cycle collector would only re-walk its graph
 def main(argv=None) -> None:
     """Entry point: Click's usage errors are exit 2 too, and JSON under --json; Ctrl-C, a
     closed pipe and running out of memory are one line each, never a traceback."""
@@ -352,9 +426,9 @@ def main(argv=None) -> None:
     except (click.exceptions.Abort, _Interrupted, KeyboardInterrupt):
         click.echo("gradcalc: interrupted", err=True)
         sys.exit(130)
-    except (_OutputClosed, BrokenPipeError):
+    except (_OutputClosed, BrokenPipeError):  # the reader has all it wanted: not an error
         _discard_stdout()
-        sys.exit(141)  # 128 + SIGPIPE, as the shell reports a program the pipe ended
+        sys.exit(0)
     except click.exceptions.Exit as exc:
         sys.exit(exc.exit_code)
     except MemoryError:
@@ -388,5 +462,5 @@ def _discard_stdout() -> None:
     try:
         devnull = os.open(os.devnull, os.O_WRONLY)
         os.dup2(devnull, sys.stdout.fileno())
-    except (OSError, ValueError, AttributeError):
+    except (OSError, ValueError, AttributeError, io.UnsupportedOperation):
         pass  # not a real file descriptor (a test's captured stream)

@@ -11,7 +11,6 @@ from __future__ import annotations
 import os
 import re
 import stat
-import tempfile
 
 import click
 
@@ -110,6 +109,8 @@ def write_atomically(path: str, data: bytes) -> None:
             with open(target, "wb") as handle:
                 handle.write(data)
             return
+        import tempfile  # only for writing a file: it imports random, hashlib and more
+
         directory, name = os.path.split(target)
         handle, temporary = tempfile.mkstemp(dir=directory, prefix=f".{name}.", suffix=".part")
         try:

@@ -8,10 +8,9 @@ oversized program stops before it is built.
 """
 from __future__ import annotations
 
-import difflib
 from dataclasses import dataclass, field
 
-from . import ops
+from . import collector, ops
 from .errors import ArityError, LimitError, UndefinedNameError
 from .limits import DEFAULT, MAX_GATE_NESTING, Limits, exceeded
 from .syntax import (Array, Assign, Binary, Call, Expr, GateDef, Index, Name, Number, Program,
@@ -90,6 +89,7 @@ class Gate:
     rule = property(lambda self: "backprop through the gate's body")
 
 
+@collector.paused
 def lower(program: Program, bound: set[str] | None = None, expand: bool = False,
           limits: Limits = DEFAULT) -> Graph:
     """Build the graph of `program`.
@@ -158,28 +158,34 @@ class _Lowering:
     # -- expressions: an explicit-stack post-order walk ----------------------------
     def expr(self, root: Expr) -> int:
         results: list[int] = []
-        stack: list[tuple[Expr, bool, int]] = [(root, False, 1)]  # (expr, children done, depth)
+        limit = self.limits.depth
+        # (expr, its children once they are pushed, its nesting depth)
+        stack: list[tuple[Expr, tuple | None, int]] = [(root, None, 1)]
         while stack:
-            expr, children_done, depth = stack.pop()
-            if depth > self.limits.depth:
-                raise exceeded("depth", f"the expression is nested more than "
-                                        f"{self.limits.depth:,} deep", self.source, expr.span,
-                               hint="name intermediate results (q = ...; f = q * z)")
-            if isinstance(expr, Number):
-                results.append(self.leaf(CONST, expr.text, None, expr.span))
-            elif isinstance(expr, Name):
-                results.append(self.name(expr))
-            elif not children_done:
-                stack.append((expr, True, depth))
-                children = _children(expr)
-                for k in reversed(range(len(children))):
-                    same_level = k == 0 and _chains(expr)  # the left operand of a chain
-                    stack.append((children[k], False, depth if same_level else depth + 1))
-            else:
-                count = len(_children(expr))
+            expr, children, depth = stack.pop()
+            if children is not None:  # its children are lowered: their ids end `results`
+                count = len(children)
                 args = tuple(results[len(results) - count:]) if count else ()
                 del results[len(results) - count:]
                 results.append(self.operation(expr, args))
+            elif type(expr) is Number:
+                results.append(self.leaf(CONST, expr.text, None, expr.span))
+            elif type(expr) is Name:
+                results.append(self.name(expr))
+            else:
+                if depth >= limit:  # its operands would be nested deeper than the limit
+                    raise exceeded("depth", f"the expression is nested more than {limit:,} "
+                                            "deep", self.source, expr.span,
+                                   hint="name intermediate results (q = ...; f = q * z)")
+                children = _children(expr)
+                stack.append((expr, children, depth))
+                if type(expr) is Binary and expr.op != "^":
+                    # `a + b + c` is a chain, not a nesting: the left operand keeps its
+                    # parent's depth, so a 100,000-term sum is as deep as one term.
+                    stack.append((children[1], None, depth + 1))
+                    stack.append((children[0], None, depth))
+                else:
+                    stack.extend([(child, None, depth + 1) for child in reversed(children)])
         return results[0]
 
     def operation(self, expr: Expr, args: tuple[int, ...]) -> int:
@@ -237,6 +243,8 @@ class _Lowering:
             return UndefinedNameError(
                 f"'{expr.func}' is a value, not a function", self.source, expr.func_span,
                 hint=f"for a product write {expr.func}*(...)")
+        import difflib  # here, not at the top: only this message needs it
+
         known = sorted(set(ops.FUNCTIONS) | set(self.gates))
         close = difflib.get_close_matches(expr.func, known, n=1)
         hint = f"did you mean {close[0]}?" if close else "see `gradcalc functions`"
@@ -334,20 +342,18 @@ class _Lowering:
 
     # -- node creation and the final numbering ------------------------------------------
     def leaf(self, kind: str, text: str, name: str | None, span: Span) -> int:
-        self.count(1, span)
+        self.size += 1
+        if self.size > self.limits.nodes:
+            raise self.too_many_nodes(span)
         self.nodes.append(Node(len(self.nodes), kind, None, (), span, name, text))
         return len(self.nodes) - 1
 
     def emit(self, kind: str, op, args: tuple[int, ...], span: Span) -> int:
-        self.count(op.size if kind == GATE else 1, span)
-        self.nodes.append(Node(len(self.nodes), kind, op, args, span))
-        return len(self.nodes) - 1
-
-    def count(self, size: int, span: Span) -> None:
-        """Add a node of `size` (a gate call costs its expanded body) against the limit."""
-        self.size += size
+        self.size += op.size if kind == GATE else 1  # a gate call costs its expanded body
         if self.size > self.limits.nodes:
             raise self.too_many_nodes(span)
+        self.nodes.append(Node(len(self.nodes), kind, op, args, span))
+        return len(self.nodes) - 1
 
     def too_many_nodes(self, span: Span):
         if not self.gates:
@@ -395,12 +401,6 @@ def _children(expr: Expr) -> tuple[Expr, ...]:
     if isinstance(expr, Index):
         return (expr.target, *expr.indices)
     return ()
-
-
-def _chains(expr: Expr) -> bool:
-    """A left-associative operator: `a + b + c` is a chain, not a nesting, so a left
-    operand keeps its parent's depth (a 100,000-term sum is 1 deep, `-(-(-x))` 4)."""
-    return isinstance(expr, Binary) and expr.op != "^"
 
 
 def _strip_parens(source: str, start: int, end: int) -> Span:

@@ -1,64 +1,77 @@
 """Stage 1, parse: source text → AST (gradcalc.syntax), with syntax errors a person can act on.
 
-The grammar lives in grammar/gradcalc.lark. Lark's LALR parser runs the `_Builder`
-callbacks as it reduces, so the AST is built without a parse tree and without recursion:
-20,000 nested parentheses are just a deep parser stack.
+The grammar lives in grammar/gradcalc.lark. Lark turns it into an LALR(1) table once, when
+the grammar changes (gradcalc.parse_table ships it as JSON beside the grammar), and the
+loop below runs that table: it lexes with the grammar's terminals and calls a `_Builder`
+method on each reduction, as Lark's LALR parser does with a transformer inside it. So the
+AST is built without a parse tree, without recursion (20,000 nested parentheses are just a
+deep stack), and start-up neither imports Lark nor builds its parser.
 """
 from __future__ import annotations
 
-from dataclasses import replace
+import re
 from functools import lru_cache
 
-from lark import Lark, Transformer, v_args
-from lark.exceptions import UnexpectedCharacters, UnexpectedInput, UnexpectedToken
-
+from . import collector
 from .errors import GradcalcError, ParseError
 from .syntax import Array, Assign, Binary, Call, GateDef, Index, Name, Number, Program, Unary
 
 _OPERATOR = {"**": "^"}
 
 
-@v_args(inline=True)
-class _Builder(Transformer):
-    """Parse-time callbacks: one small AST node per grammar rule; keeps no state."""
+class _Builder:
+    """Reduction callbacks: one small AST node per grammar rule; keeps no state.
 
-    def number(self, tok):
-        return Number(str(tok), (tok.start_pos, tok.end_pos))
+    Tokens arrive as the `re.Match` objects of the lexer: `.group()` is the text and
+    `.span()` its [start, end) in the source.
+    """
 
-    def name(self, tok):
-        return Name(str(tok), (tok.start_pos, tok.end_pos))
+    @staticmethod
+    def number(tok):
+        return Number(tok.group(), tok.span())
 
-    def call(self, func, _lpar, args, rpar):
-        return Call(str(func), args, (func.start_pos, rpar.end_pos),
-                    (func.start_pos, func.end_pos))
+    @staticmethod
+    def name(tok):
+        return Name(tok.group(), tok.span())
 
-    def args(self, *exprs):
+    @staticmethod
+    def call(func, _lpar, args, rpar):
+        return Call(func.group(), args, (func.start(), rpar.end()), func.span())
+
+    @staticmethod
+    def args(*exprs):
         return exprs
 
-    def group(self, lpar, expr, rpar):
+    @staticmethod
+    def group(lpar, expr, rpar):
         # The node's span takes in its parentheses: `(x+y)` is the operand of `(x+y)*z`.
-        return replace(expr, span=(lpar.start_pos, rpar.end_pos))
+        return expr.with_span((lpar.start(), rpar.end()))
 
-    def array(self, lsqb, items, rsqb):
+    @staticmethod
+    def array(lsqb, items, rsqb):
         if not items:
-            raise ParseError("an empty list has no shape", span=(lsqb.start_pos, rsqb.end_pos),
+            raise ParseError("an empty list has no shape", span=(lsqb.start(), rsqb.end()),
                              hint="write at least one element, e.g. [0]")
-        return Array(items, (lsqb.start_pos, rsqb.end_pos))
+        return Array(items, (lsqb.start(), rsqb.end()))
 
-    def index(self, target, lsqb, indices, rsqb):
+    @staticmethod
+    def index(target, lsqb, indices, rsqb):
         if not indices:
-            raise ParseError("an index is missing", span=(lsqb.start_pos, rsqb.end_pos),
+            raise ParseError("an index is missing", span=(lsqb.start(), rsqb.end()),
                              hint="write v[0] or M[1, 0]")
-        return Index(target, indices, (target.span[0], rsqb.end_pos))
+        return Index(target, indices, (target.span[0], rsqb.end()))
 
-    def binary(self, left, op, right):
-        return Binary(_OPERATOR.get(str(op), str(op)), left, right,
-                      (left.span[0], right.span[1]))
+    @staticmethod
+    def binary(left, op, right):
+        op = op.group()
+        return Binary(_OPERATOR.get(op, op), left, right, (left.span[0], right.span[1]))
 
-    def unary(self, op, operand):
-        return Unary(str(op), operand, (op.start_pos, operand.span[1]))
+    @staticmethod
+    def unary(op, operand):
+        return Unary(op.group(), operand, (op.start(), operand.span[1]))
 
-    def stmt(self, target, equals=None, value=None):
+    @staticmethod
+    def stmt(target, equals=None, value=None):
         if equals is None:
             return target
         span = (target.span[0], value.span[1])
@@ -71,23 +84,196 @@ class _Builder(Transformer):
             "header (`sig(t) = 1/(1+exp(-t))`)", span=target.span,
             hint="to compare values use `gradcalc check --expect`; '=' only names things")
 
-    def program(self, *statements):
+    @staticmethod
+    def program(*statements):
         return tuple(s for s in statements if s is not None)
 
 
+# How a reduction builds its value: pass the only child on, call the builder with the
+# children, or filter and splice them first; and, per child, the codes of the table
+# (gradcalc.parse_table): keep it, or splice in the children of an inlined rule.
+_PASS, _CALL, _BUILD = 0, 1, 2
+_KEEP, _SPLICE = 1, 2
+_END = "$END"
+
+
+class _Table:
+    """The LALR table made ready to run: the compiled lexer, per-state actions, reductions."""
+
+    def __init__(self, data: dict, builder):
+        self.terminals = data["terminals"]
+        self.scanner = _scanner(self.terminals)
+        self.ignore = frozenset(data["ignore"])
+        self.actions = [actions for actions, _ in data["states"]]
+        self.gotos = [gotos for _, gotos in data["states"]]
+        self.start = data["start"]
+        self.end = data["end"]
+        self.reductions = [_reduction(rule, builder) for rule in data["rules"]]
+        self._state_scanners = {}
+
+    def relex(self, source: str, pos: int, state: int):
+        """The token Lark's contextual lexer finds at `pos` in `state`: the first of the
+        terminals acceptable there (or ignored) that matches. Needed only where the
+        first terminal of all that matches is not acceptable in `state`."""
+        if state not in self._state_scanners:
+            accepts = self.actions[state]
+            allowed = [(name, regex) for name, regex in self.terminals
+                       if name in accepts or name in self.ignore]
+            self._state_scanners[state] = _scanner(allowed) if allowed else None
+        scanner = self._state_scanners[state]
+        return scanner.match(source, pos) if scanner is not None else None
+
+    def expected(self, state: int, *, with_end: bool) -> set[str]:
+        return {name for name in self.actions[state] if with_end or name != _END}
+
+
+def _scanner(terminals):
+    return re.compile("|".join(f"(?P<{name}>{regex})" for name, regex in terminals))
+
+
+def _reduction(rule, builder):
+    origin, children, callback, expand_single = rule
+    size = len(children)
+    if callback is None:  # an inlined `_rule`: its children go to the parent
+        return size, origin, _BUILD, _shaper(children, list, False)
+    if expand_single and children == [_KEEP]:  # `?rule: child`
+        return size, origin, _PASS, None
+    method = getattr(builder, callback, None)
+    if method is None:
+        raise LookupError(f"the parser's builder has no method for rule {callback!r}")
+    if all(child == _KEEP for child in children):
+        return size, origin, _CALL, method
+    return size, origin, _BUILD, _shaper(children, lambda kept: method(*kept), expand_single)
+
+
+def _shaper(children, make, expand_single):
+    """Drop filtered tokens, splice inlined rules' children, then make the value."""
+    def shape(values):
+        kept = []
+        for value, how in zip(values, children):
+            if how == _KEEP:
+                kept.append(value)
+            elif how == _SPLICE:
+                kept.extend(value)
+        if expand_single and len(kept) == 1:
+            return kept[0]
+        return make(kept)
+    return shape
+
+
 @lru_cache(maxsize=1)
-def _parser() -> Lark:
-    return Lark.open_from_package(
-        "gradcalc.grammar", "gradcalc.lark", start="program",
-        parser="lalr", transformer=_Builder(), maybe_placeholders=False)
+def _table() -> _Table:
+    from . import parse_table  # late: `python -m gradcalc.parse_table` must load it fresh
+
+    return _Table(parse_table.load(), _Builder)
 
 
+class _Token:
+    """A token named in a syntax error."""
+
+    __slots__ = ("type", "text", "start", "end")
+
+    def __init__(self, type_: str, text: str, start: int, end: int):
+        self.type, self.text, self.start, self.end = type_, text, start, end
+
+    @classmethod
+    def of(cls, match) -> _Token:
+        return cls(match.lastgroup, match.group(), match.start(), match.end())
+
+    def __str__(self) -> str:
+        return self.text
+
+
+class _UnexpectedCharacter(Exception):
+    def __init__(self, pos: int):
+        super().__init__(pos)
+        self.pos = pos
+
+
+class _UnexpectedToken(Exception):
+    def __init__(self, token: _Token, expected: set[str]):
+        super().__init__(token.type)
+        self.token = token
+        self.expected = expected
+
+
+def _statements(source: str, table: _Table):
+    """Run the LALR table over `source`; return the builder's value for the program."""
+    actions, gotos, reductions = table.actions, table.gotos, table.reductions
+    ignore = table.ignore
+    state = table.start
+    states = [state]  # the parser's stack; `state` is always its top
+    values: list = []
+    pos = 0
+    match = None
+    resume = True
+    while resume:  # the scan restarts only after a contextual re-lex (see _Table.relex)
+        resume = False
+        for match in table.scanner.finditer(source, pos):
+            if match.start() != pos:
+                raise _UnexpectedCharacter(pos)
+            pos = match.end()
+            kind = match.lastgroup
+            if kind in ignore:
+                continue
+            action = actions[state].get(kind)
+            if action is None:
+                relexed = table.relex(source, match.start(), state)
+                if relexed is None:
+                    raise _UnexpectedToken(_Token.of(match), table.expected(state, with_end=False))
+                match, kind, pos, resume = relexed, relexed.lastgroup, relexed.end(), True
+                if kind in ignore:
+                    break
+                action = actions[state][kind]
+            while action < 0:
+                state = _reduce(reductions[~action], states, values, gotos)
+                action = actions[state].get(kind)
+                if action is None:
+                    raise _UnexpectedToken(_Token.of(match), table.expected(state, with_end=True))
+            state = action
+            states.append(state)
+            values.append(match)
+            if resume:
+                break
+    if pos != len(source):
+        raise _UnexpectedCharacter(pos)
+    end_token = _Token(_END, "", *(match.span() if match is not None else (0, 0)))
+    while True:
+        action = actions[state].get(_END)
+        if action is None or action >= 0:
+            raise _UnexpectedToken(end_token, table.expected(state, with_end=True))
+        state = _reduce(reductions[~action], states, values, gotos)
+        if state == table.end:
+            return values[-1]
+
+
+def _reduce(reduction, states: list, values: list, gotos) -> int:
+    """Apply one reduction to the stacks; return the new top state."""
+    size, origin, how, build = reduction
+    if how == _PASS:  # `?rule: child`: the value stays, only the state changes
+        state = states[-1] = gotos[states[-2]][origin]
+        return state
+    if size:
+        children = values[-size:]
+        del values[-size:]
+        del states[-size:]
+    else:
+        children = []
+    values.append(build(*children) if how == _CALL else build(children))
+    state = gotos[states[-1]][origin]
+    states.append(state)
+    return state
+
+
+@collector.paused
 def parse(source: str) -> Program:
     """Parse a whole program; raise ParseError with a caret and a hint on bad input."""
     try:
-        statements = _parser().parse(source)
-    except UnexpectedInput as exc:
-        raise _syntax_error(source, exc) from None
+        statements = _statements(source, _table())
+    except _UnexpectedCharacter as exc:
+        raise _character_error(source, exc.pos) from None
+    except _UnexpectedToken as exc:
+        raise _token_error(source, exc.token, exc.expected) from None
     except GradcalcError as exc:
         exc.source = source
         raise
@@ -107,8 +293,9 @@ def parse_expression(source: str) -> Program:
 
 _TOKEN_NAMES = {
     "NUMBER": "a number", "NAME": "a name", "LPAR": "'('", "RPAR": "')'",
-    "LSQB": "'['", "RSQB": "']'", "ADD_OP": "'+' or '-'", "MUL_OP": "'*', '/' or '@'", "POW_OP": "'^'", "EQUALS": "'='",
-    "COMMA": "','", "_SEP": "';' or a new line", "$END": "the end of the input",
+    "LSQB": "'['", "RSQB": "']'", "ADD_OP": "'+' or '-'", "MUL_OP": "'*', '/' or '@'",
+    "POW_OP": "'^'", "EQUALS": "'='",
+    "COMMA": "','", "_SEP": "';' or a new line", _END: "the end of the input",
 }
 
 
@@ -123,55 +310,59 @@ def _expected(names) -> str:
     return ", ".join(wanted[:-1]) + (" or " if len(wanted) > 1 else "") + wanted[-1] if wanted else ""
 
 
-def _syntax_error(source: str, exc: UnexpectedInput) -> ParseError:
-    pos = exc.pos_in_stream if exc.pos_in_stream is not None else len(source)
-    if isinstance(exc, UnexpectedCharacters):
-        char = source[pos]
-        hint = None
-        if char == "!":
-            hint = "there is no factorial; write the product out"
-        return ParseError(f"unexpected character {char!r}", source, (pos, pos + 1), hint)
-    assert isinstance(exc, UnexpectedToken)
-    token = exc.token
-    if token.type == "$END":
+def _character_error(source: str, pos: int) -> ParseError:
+    char = source[pos]
+    hint = None
+    if char == "!":
+        hint = "there is no factorial; write the product out"
+    return ParseError(f"unexpected character {char!r}", source, (pos, pos + 1), hint)
+
+
+def _token_error(source: str, token: _Token, expected: set[str]) -> ParseError:
+    if token.type == _END:
         opener = _unclosed_paren(source)
         if opener is not None:
             return ParseError("missing ')'", source, (opener, opener + 1),
                               "close the parenthesis opened here")
         end = len(source.rstrip())
         return ParseError("the expression ends too early", source, (max(end - 1, 0), end),
-                          f"expected {_expected(exc.expected)} after it")
-    span = (token.start_pos, token.end_pos)
-    before = _previous_token(source, token.start_pos)
+                          f"expected {_expected(expected)} after it")
+    span = (token.start, token.end)
+    before = _previous_token(source, token.start)
     if before is not None and before.type in ("NUMBER", "NAME", "RPAR") \
             and token.type in ("NAME", "NUMBER", "LPAR"):
-        glued = source[before.start_pos:token.end_pos]
+        glued = source[before.start:token.end]
         if before.type == "NAME" and token.type == "LPAR":
             pass  # a call, so the trouble is elsewhere
         else:
             suggestion = f"{before}*(...)" if token.type == "LPAR" else f"{before}*{token}"
             return ParseError(f"missing operator between '{before}' and '{token}'",
-                              source, (before.start_pos, token.end_pos),
+                              source, (before.start, token.end),
                               f"did you mean {suggestion}? (there is no implicit "
                               f"multiplication in '{glued}')")
     if token.type == "RPAR":
         return ParseError("unmatched ')'", source, span, "remove it or add a '(' before")
     if token.type == "_SEP" and before is not None and before.type == "LPAR":
-        return ParseError("missing ')'", source, (before.start_pos, before.end_pos),
+        return ParseError("missing ')'", source, (before.start, before.end),
                           "close the parenthesis before the end of the statement")
     return ParseError(f"unexpected {_describe(token.type, str(token))}", source, span,
-                      f"expected {_expected(exc.expected)}")
+                      f"expected {_expected(expected)}")
 
 
-def _previous_token(source: str, pos: int):
+def _previous_token(source: str, pos: int) -> _Token | None:
     """The token just before `pos`, found by lexing the text up to it (error path only)."""
+    table = _table()
     last = None
-    try:
-        for tok in _parser().lex(source[:pos]):
-            last = tok
-    except UnexpectedInput:
+    end = 0
+    for match in table.scanner.finditer(source, 0, pos):
+        if match.start() != end:
+            return None
+        end = match.end()
+        if match.lastgroup not in table.ignore:
+            last = match
+    if end != pos:
         return None
-    return last
+    return None if last is None else _Token.of(last)
 
 
 def _unclosed_paren(source: str) -> int | None:

@@ -10,8 +10,6 @@ carrying its value and the upstream gradient the backward pass started from.
 from __future__ import annotations
 
 import json
-import shutil
-import subprocess
 from dataclasses import dataclass
 
 from .errors import UsageError
@@ -274,6 +272,9 @@ def mermaid(graph: Graph, run: Pass, precision: int = 3, warnings=()) -> str:
 
 def draw(dot_text: str, fmt: str) -> bytes:
     """SVG or PNG drawn by Graphviz's `dot` program, with a clear error when it is missing."""
+    import shutil  # here, not at the top: every command would pay ~10 ms for these two
+    import subprocess
+
     program = shutil.which("dot")
     if program is None:
         raise _missing_graphviz(fmt)

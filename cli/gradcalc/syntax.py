@@ -1,94 +1,150 @@
-"""The AST: small frozen nodes, each with its [start, end) span in the source text.
+"""The AST: small immutable nodes, each with its [start, end) span in the source text.
 
-The parser builds these and nothing else; lowering turns them into graph nodes.
+The parser builds these and nothing else; lowering turns them into graph nodes. They are
+plain slotted classes rather than dataclasses: `@dataclass(frozen=True, slots=True)`
+compiles half a dozen methods per class when the module is imported, which made this
+module alone cost most of a bare `python -c pass` at every start of the command.
 """
 from __future__ import annotations
 
-from dataclasses import dataclass
-
 Span = tuple[int, int]
 
-
-@dataclass(frozen=True, slots=True)
-class Number:
-    text: str
-    span: Span
+_set = object.__setattr__
 
 
-@dataclass(frozen=True, slots=True)
-class Name:
-    id: str
-    span: Span
+class _Node:
+    """Immutable; equal when of the same type with equal fields; hashable."""
+
+    __slots__ = ()
+
+    def _fields(self) -> tuple:
+        return tuple(getattr(self, name) for name in self.__slots__)
+
+    def __eq__(self, other):
+        if other.__class__ is not self.__class__:
+            return NotImplemented
+        return self._fields() == other._fields()
+
+    def __hash__(self):
+        return hash(self._fields())
+
+    def __repr__(self):
+        fields = ", ".join(f"{name}={getattr(self, name)!r}" for name in self.__slots__)
+        return f"{type(self).__name__}({fields})"
+
+    def __setattr__(self, name, value):
+        raise AttributeError(f"cannot assign to field {name!r} of an AST node")
+
+    def __delattr__(self, name):
+        raise AttributeError(f"cannot delete field {name!r} of an AST node")
+
+    def with_span(self, span: Span):
+        """The same node covering another stretch of text (`(x+y)` with its parentheses)."""
+        return type(self)(*(span if name == "span" else getattr(self, name)
+                            for name in self.__slots__))
 
 
-@dataclass(frozen=True, slots=True)
-class Unary:
-    op: str  # "-" or "+"
-    operand: Expr
-    span: Span
+class Number(_Node):
+    __slots__ = ("text", "span")
+
+    def __init__(self, text: str, span: Span):
+        _set(self, "text", text)
+        _set(self, "span", span)
 
 
-@dataclass(frozen=True, slots=True)
-class Binary:
-    op: str  # "+", "-", "*", "/", "@", "^" ("**" is normalised to "^")
-    left: Expr
-    right: Expr
-    span: Span
+class Name(_Node):
+    __slots__ = ("id", "span")
+
+    def __init__(self, id: str, span: Span):  # noqa: A002 - the field is called id
+        _set(self, "id", id)
+        _set(self, "span", span)
 
 
-@dataclass(frozen=True, slots=True)
-class Call:
-    func: str
-    args: tuple[Expr, ...]
-    span: Span
-    func_span: Span
+class Unary(_Node):
+    __slots__ = ("op", "operand", "span")
+
+    def __init__(self, op: str, operand: Expr, span: Span):
+        _set(self, "op", op)  # "-" or "+"
+        _set(self, "operand", operand)
+        _set(self, "span", span)
 
 
-@dataclass(frozen=True, slots=True)
-class Array:
+class Binary(_Node):
+    __slots__ = ("op", "left", "right", "span")
+
+    def __init__(self, op: str, left: Expr, right: Expr, span: Span):
+        _set(self, "op", op)  # "+", "-", "*", "/", "@", "^" ("**" is normalised to "^")
+        _set(self, "left", left)
+        _set(self, "right", right)
+        _set(self, "span", span)
+
+
+class Call(_Node):
+    __slots__ = ("func", "args", "span", "func_span")
+
+    def __init__(self, func: str, args: tuple[Expr, ...], span: Span, func_span: Span):
+        _set(self, "func", func)
+        _set(self, "args", args)
+        _set(self, "span", span)
+        _set(self, "func_span", func_span)
+
+
+class Array(_Node):
     """A literal `[a, b, ...]`; nested literals make matrices."""
 
-    items: tuple[Expr, ...]
-    span: Span
+    __slots__ = ("items", "span")
+
+    def __init__(self, items: tuple[Expr, ...], span: Span):
+        _set(self, "items", items)
+        _set(self, "span", span)
 
 
-@dataclass(frozen=True, slots=True)
-class Index:
+class Index(_Node):
     """`target[i]` or `target[i, j]`: the indices are constant integers, 0-based."""
 
-    target: Expr
-    indices: tuple[Expr, ...]
-    span: Span
+    __slots__ = ("target", "indices", "span")
+
+    def __init__(self, target: Expr, indices: tuple[Expr, ...], span: Span):
+        _set(self, "target", target)
+        _set(self, "indices", indices)
+        _set(self, "span", span)
 
 
 Expr = Number | Name | Unary | Binary | Call | Array | Index
 
 
-@dataclass(frozen=True, slots=True)
-class Assign:
+class Assign(_Node):
     """`name = value`: names the value's node, as `q = x + y` does in the lecture."""
 
-    name: str
-    value: Expr
-    span: Span
-    name_span: Span
+    __slots__ = ("name", "value", "span", "name_span")
+
+    def __init__(self, name: str, value: Expr, span: Span, name_span: Span):
+        _set(self, "name", name)
+        _set(self, "value", value)
+        _set(self, "span", span)
+        _set(self, "name_span", name_span)
 
 
-@dataclass(frozen=True, slots=True)
-class GateDef:
+class GateDef(_Node):
     """`name(p1, p2) = body`: a user gate, drawn as one node unless expanded."""
 
-    name: str
-    params: tuple[Name, ...]
-    body: Expr
-    span: Span
-    name_span: Span
+    __slots__ = ("name", "params", "body", "span", "name_span")
+
+    def __init__(self, name: str, params: tuple[Name, ...], body: Expr, span: Span,
+                 name_span: Span):
+        _set(self, "name", name)
+        _set(self, "params", params)
+        _set(self, "body", body)
+        _set(self, "span", span)
+        _set(self, "name_span", name_span)
 
 
 Statement = Expr | Assign | GateDef
 
 
-@dataclass(frozen=True, slots=True)
-class Program:
-    statements: tuple[Statement, ...]
-    source: str
+class Program(_Node):
+    __slots__ = ("statements", "source")
+
+    def __init__(self, statements: tuple[Statement, ...], source: str):
+        _set(self, "statements", statements)
+        _set(self, "source", source)

@@ -1,0 +1,1046 @@
+"""Batch: the value and the gradients of one expression at many points (SPEC §3).
+
+The graph is lowered once. Each chunk of points then goes through it in one pass, every
+input bound to a 1-D numpy array of that chunk's values, so the op table's rules run
+elementwise over all points at once: the same rules as `gradcalc eval`, not a copy.
+The two loops over the nodes are this module's own rather than run.forward/backward,
+because a batch needs what a whole-array run does not give:
+
+- per-point gradients (a gradient is never summed over points, even for a constant
+  binding shared by all rows);
+- the rows behind a failed domain test (`log` of a negative on row 3 of 10,000): the
+  failing rows are taken out and the others go on;
+- kink and overflow warnings counted per node over all rows, not repeated per row.
+
+Input and output are CSV or JSON Lines, read and written in chunks so that memory stays
+flat however long the input is; `-o FILE` is written to a temporary file and renamed
+only when the run succeeds.
+"""
+from __future__ import annotations
+
+import csv
+import io
+import json
+import os
+import re
+import sys
+import tempfile
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from functools import reduce
+from itertools import islice
+
+import numpy as np
+
+from .arith import FloatArith
+from .arrays import ArrayArith
+from .errors import BindingError, DomainError, GradcalcError, UndefinedNameError, UsageError
+from .lower import CONST, INPUT, Graph, lower
+from .parse import parse
+from .run import forward
+
+CHUNK = 65536  # points per pass: large enough that numpy, not Python, sets the pace
+ON_ERROR = ("stop", "skip", "null")
+SHOWN_PROBLEMS = 10  # bad rows listed one by one under --on-error skip|null
+
+
+# -- the vectorized pass ---------------------------------------------------------------
+
+class RowArith(ArrayArith):
+    """numpy arrays of points, and which points failed the last whole-array test.
+
+    The op table writes every domain and kink test as `xp.all(condition)`; a batch needs
+    the points behind a False, so the condition is kept in `failed`.
+    """
+
+    def __init__(self, ties: str = "split"):
+        super().__init__(ties)
+        self.failed = None
+
+    def all(self, condition) -> bool:
+        if np.all(condition):
+            return True
+        self.failed = condition
+        return False
+
+    @staticmethod
+    def zero(like):
+        # Batch graphs are elementwise: broadcasting gives a zero its shape, for free.
+        return np.float64(0)
+
+    # Of equal arguments (0.0 and -0.0), numpy's maximum returns the later one and
+    # Python's max, which gradcalc eval uses, the first: reversed, numpy agrees.
+    @staticmethod
+    def max(args):
+        return reduce(np.maximum, reversed(args))
+
+    @staticmethod
+    def min(args):
+        return reduce(np.minimum, reversed(args))
+
+    @staticmethod
+    def where(condition, if_true, if_false):
+        # where(c, 1, 0) is the op table's indicator (max routes, relu gates). numpy's
+        # where branches per element, several times slower than this cast on data
+        # whose condition changes at random from point to point.
+        if type(if_true) is int and type(if_false) is int and (if_true, if_false) == (1, 0):
+            return condition * 1.0
+        return np.where(condition, if_true, if_false)
+
+
+@dataclass
+class Outcome:
+    """One chunk through the graph. `rows` are the positions (in the chunk) that were
+    computed; the others failed a domain test, as `failures` says."""
+
+    rows: np.ndarray
+    value: np.ndarray
+    gradients: dict
+    failures: list = field(default_factory=list)  # (positions, the culprit's node id)
+    notes: list = field(default_factory=list)  # (node id, message, positions)
+
+
+class Engine:
+    """A lowered elementwise graph, ready to run on chunks of points.
+
+    `constants` are the values shared by all points (the other inputs vary per point);
+    `wrt` the inputs whose gradients are wanted, in output order.
+    """
+
+    def __init__(self, graph: Graph, constants: dict, wrt: list[str], ties: str):
+        self.graph = graph
+        self.constants = constants
+        self.wrt = wrt
+        self.xp = RowArith(ties)
+        nodes = graph.nodes
+        self.const_values = {n.id: self.xp.number(n.text) for n in nodes if n.kind == CONST}
+        # Backpropagate only through nodes that depend on a wanted input.
+        wanted = [False] * len(nodes)
+        for node in nodes:
+            wanted[node.id] = (node.name in wrt if node.kind == INPUT else
+                               any(wanted[i] for i in node.inputs))
+        self.wanted = wanted
+
+    def run(self, columns: dict, size: int) -> Outcome:
+        """Values and gradients at `size` points; `columns` maps each varying input to a
+        float64 array of length `size`."""
+        graph = self.graph
+        if size == 0:
+            return self._empty([], [])
+        with self.xp.quiet():
+            values, rows, failures, notes = self._forward(columns, size)
+            if rows.size == 0:
+                return self._empty(failures, notes)
+            grads = self._backward(values, rows, notes)
+        value = np.broadcast_to(values[graph.output], rows.shape)
+        gradients = {}
+        for name in self.wrt:
+            # `+ 0.0` turns a -0.0 into 0.0, as gradcalc eval's sum from 0 does.
+            grad = grads[graph.inputs[name]]
+            grad = np.broadcast_to(0.0 if grad is None else grad, rows.shape) + 0.0
+            finite = np.isfinite(grad)
+            if not finite.all():
+                notes.append((graph.inputs[name], f"the gradient for {name} is not finite "
+                               "(inf or nan)", rows[~finite]))
+            gradients[name] = grad
+        return Outcome(rows, value, gradients, failures, notes)
+
+    def _empty(self, failures: list, notes: list) -> Outcome:
+        empty = np.empty(0)
+        return Outcome(np.empty(0, dtype=np.intp), empty, {name: empty for name in self.wrt},
+                       failures, notes)
+
+    def _forward(self, columns: dict, size: int):
+        xp, graph = self.xp, self.graph
+        values = [None] * len(graph.nodes)
+        rows = np.arange(size)
+        failures, notes = [], []
+        for node in graph.nodes:
+            if node.kind == INPUT:
+                name = node.name
+                values[node.id] = columns[name] if name in columns else self.constants[name]
+                continue
+            if node.kind == CONST:
+                values[node.id] = self.const_values[node.id]
+                continue
+            op = node.op
+            args = [values[i] for i in node.inputs]
+            while op.domain is not None:
+                xp.failed = None
+                problem = op.domain(xp, *args)
+                if problem is None:
+                    break
+                good = xp.failed
+                if np.ndim(good) == 0 or good.all():  # not a matter of some points:
+                    # the expression or its shared bindings are at fault
+                    raise self.scalar_error({name: v[rows[0]] for name, v in columns.items()})
+                failures.append((rows[~good], node.inputs[problem[1]]))
+                rows = rows[good]
+                values = [v[good] if np.ndim(v) else v for v in values]
+                if rows.size == 0:
+                    return values, rows, failures, notes
+                args = [values[i] for i in node.inputs]
+            value = op.forward(xp, *args)
+            if not np.isfinite(value).all():
+                _note_overflow(node, op, value, args, rows, notes)
+            values[node.id] = value
+        return values, rows, failures, notes
+
+    def _backward(self, values: list, rows: np.ndarray, notes: list) -> list:
+        xp, nodes, wanted = self.xp, self.graph.nodes, self.wanted
+        grads = [None] * len(nodes)
+        grads[self.graph.output] = np.float64(1)
+        for node in reversed(nodes):
+            upstream = grads[node.id]
+            if node.kind == INPUT or not wanted[node.id] or upstream is None:
+                continue
+            op = node.op
+            args = [values[i] for i in node.inputs]
+            out = values[node.id]
+            slopes = op.local(xp, out, *args)
+            if op.kink is not None:
+                xp.failed = None
+                message = op.kink(xp, out, *args)
+                if message is not None:
+                    notes.append((node.id, message, _failed_rows(xp.failed, rows)))
+            for i, slope in zip(node.inputs, slopes):
+                if wanted[i]:
+                    part = _chain(upstream, slope)
+                    grads[i] = part if grads[i] is None else grads[i] + part
+            grads[node.id] = None  # used up: only the inputs' gradients are returned
+        return grads
+
+    def scalar_error(self, point: dict) -> GradcalcError:
+        """The error `gradcalc eval` gives at one point (floats, the same op table)."""
+        scalar = FloatArith(self.xp.ties)
+        values = {name: float(value) for name, value in {**self.constants, **point}.items()}
+        try:
+            forward(self.graph, values, scalar)
+        except GradcalcError as exc:
+            return exc
+        # numpy and the math module can disagree in the last digit right at a domain's
+        # edge; then only the vectorized pass saw the failure.
+        return DomainError("a value is outside a function's domain at this point",
+                           self.graph.source, None)
+
+    def columns_of(self, node_id: int) -> list[str]:
+        """The varying inputs a node depends on (an explicit-stack walk)."""
+        nodes, seen, found = self.graph.nodes, {node_id}, []
+        pending = [node_id]
+        while pending:
+            node = nodes[pending.pop()]
+            if node.kind == INPUT and node.name not in self.constants:
+                found.append(node.name)
+            for i in node.inputs:
+                if i not in seen:
+                    seen.add(i)
+                    pending.append(i)
+        order = list(self.graph.inputs)
+        return sorted(found, key=order.index)
+
+
+def _chain(upstream, slope):
+    """∂f/∂arg at every point = upstream × local slope, where an upstream of exactly 0
+    passes 0 on even through an infinite slope (as gradcalc eval does per point)."""
+    if type(slope) is int and slope in (1, -1):
+        return upstream if slope == 1 else -upstream
+    if not np.ndim(upstream) and upstream == 1:
+        return slope
+    part = upstream * slope
+    if np.ndim(part) and np.isnan(part.sum()):
+        part = np.where(upstream == 0, 0.0, part)
+    elif not np.ndim(part) and upstream == 0:
+        part = np.float64(0)
+    return part
+
+
+def _failed_rows(condition, rows: np.ndarray) -> np.ndarray:
+    if condition is None or np.ndim(condition) == 0:
+        return rows  # a test that does not vary by point: it holds for all of them
+    return rows[~np.broadcast_to(condition, rows.shape)]
+
+
+def _note_overflow(node, op, value, args, rows, notes) -> None:
+    """Points where this node became inf or nan from finite arguments, per kind."""
+    value = np.broadcast_to(value, rows.shape)
+    fresh = ~np.isfinite(value)
+    for arg in args:
+        fresh &= np.isfinite(arg)
+    for kind, where in (("inf", np.isposinf(value)), ("-inf", np.isneginf(value)),
+                        ("nan", np.isnan(value))):
+        hit = fresh & where
+        if hit.any():
+            notes.append((node.id, f"{op.name} overflowed to {kind} "
+                          "(values past ±1.8e308 are not representable)", rows[hit]))
+
+
+# -- planning: which names vary per point, which are shared ------------------------------
+
+@dataclass
+class Plan:
+    engine: Engine
+    varying: list[str]  # inputs read from each row, in the graph's order
+    warnings: list  # (node id or None, message) known before any row is read
+
+
+def plan(source: str, raw: dict, columns: list[str], *, wrt=None, ties: str = "split",
+         place: str = "the input") -> Plan:
+    """Lower `source` once. Its free names come from the input's `columns` or from the
+    shared bindings `raw` (which win); every free name must be one or the other."""
+    from .api import prepare  # api imports this module lazily, not the other way round
+
+    everything = lower(parse(source), bound=None)  # every free name is an input here
+    missing = [name for name in everything.inputs if name not in raw and name not in columns]
+    if missing:
+        shown = ", ".join(columns) if columns else "none"
+        raise UndefinedNameError(
+            f"no value for {', '.join(missing)}: not a column of {place} and not bound",
+            source, everything.nodes[everything.inputs[missing[0]]].span,
+            hint=f"the columns are {shown}; bind the others for all rows, "
+                 f"e.g. {missing[0]}=1")
+    stand_ins = {name: 0.0 for name in columns
+                 if name not in raw and name.isidentifier()}
+    graph, _, values, _ = prepare(source, {**stand_ins, **raw}, ties=ties, expand=True)
+    if graph.uses_arrays or any(np.ndim(values[name]) for name in raw):
+        raise UsageError("batch evaluates expressions of numbers at each point, and this "
+                         "one has vectors or matrices",
+                         hint="use gradcalc eval for vectors, or one column per element")
+    names = list(graph.inputs)
+    if wrt is None:
+        wrt = names
+    unknown = [name for name in wrt if name not in graph.inputs]
+    if unknown:
+        raise UsageError(f"--wrt names {', '.join(unknown)}, which "
+                         f"{'is not an input' if len(unknown) == 1 else 'are not inputs'}",
+                         hint=f"the inputs are {', '.join(names) or 'none'}")
+    warnings = list(graph.warnings)
+    warnings += [(None, f"the binding {name}=... is not used by the expression (a typo?)")
+                 for name in raw if name not in graph.inputs]
+    warnings += [(graph.inputs[name], f"{name} is bound for all rows; the column {name} "
+                  f"of {place} is not used") for name in raw
+                 if name in graph.inputs and name in columns]
+    constants = {name: values[name] for name in names if name in raw}
+    varying = [name for name in names if name not in raw]
+    return Plan(Engine(graph, constants, list(wrt), ties), varying, warnings)
+
+
+# -- one chunk: parse problems + domain failures, warnings tallied per node ---------------
+
+@dataclass
+class Computed:
+    """A chunk's answers: `rows` are the positions (in the chunk) computed; `bad` maps
+    the others to (column names, message) if unreadable, or (column names, node id) if
+    a value there, at that node, is outside a function's domain."""
+
+    rows: np.ndarray
+    value: np.ndarray
+    gradients: dict
+    bad: dict
+    notes: list
+
+
+def compute(engine: Engine, numbers: dict, size: int, problems: dict) -> Computed:
+    """Run the good rows of a chunk; rows in `problems` (position → (columns, message))
+    could not be read and are not run."""
+    if problems:
+        good = np.ones(size, dtype=bool)
+        good[list(problems)] = False
+        positions = np.flatnonzero(good)
+        numbers = {name: column[good] for name, column in numbers.items()}
+    else:
+        positions = None
+    outcome = engine.run(numbers, size - len(problems))
+    bad = dict(problems)
+    lift = (lambda rows: rows) if positions is None else (lambda rows: positions[rows])
+    for rows, culprit in outcome.failures:
+        columns = engine.columns_of(culprit)
+        for position in lift(rows).tolist():
+            bad[position] = (columns, culprit)
+    notes = [(node, message, lift(rows)) for node, message, rows in outcome.notes]
+    return Computed(lift(outcome.rows), outcome.value, outcome.gradients, bad, notes)
+
+
+class Tally:
+    """Warnings counted per node over all rows, and the rows that could not be computed."""
+
+    def __init__(self):
+        self.notes: dict = {}  # (node id, message) → [rows, first row's name]
+        self.bad_count = 0
+        self.bad_shown: list[str] = []
+
+    def note(self, node, message, count: int, first: str) -> None:
+        entry = self.notes.setdefault((node, message), [0, first])
+        entry[0] += count
+
+    def bad_lines(self, on_error: str) -> list[str]:
+        """What became of the rows that could not be computed (--on-error skip|null)."""
+        if not self.bad_count:
+            return []
+        was = "was" if self.bad_count == 1 else "were"
+        done = "left out" if on_error == "skip" else "written with empty values"
+        lines = [f"warning: {_rows(self.bad_count)} could not be computed and {was} {done} "
+                 f"(--on-error {on_error}):"]
+        lines += [f"  {text}" for text in self.bad_shown]
+        if self.bad_count > len(self.bad_shown):
+            lines.append(f"  ... and {self.bad_count - len(self.bad_shown):,} more")
+        return lines
+
+    def warnings(self) -> list:
+        return [(node, f"{message} — in {_rows(count)} (first: {first})")
+                for (node, message), (count, first) in self.notes.items()]
+
+
+def _rows(count: int) -> str:
+    return f"{count:,} row{'s' * (count != 1)}"
+
+
+def row_error(engine: Engine, computed_bad, where: str, point: dict,
+              go_on: str = "--on-error skip or --on-error null") -> GradcalcError:
+    """The error for one bad row, `where` naming it ("data.csv, line 4"); a domain error
+    is the one `gradcalc eval` gives at that point."""
+    columns, problem = computed_bad
+    place = where if not columns else \
+        f"{where}, column{'s' * (len(columns) > 1)} {', '.join(columns)}"
+    if isinstance(problem, str):
+        return UsageError(f"{place}: {problem}",
+                          hint=f"fix the row, or go on past bad rows with {go_on}")
+    exc = engine.scalar_error(point)
+    return type(exc)(f"{place}: {exc.message}", exc.source, exc.span, exc.hint)
+
+
+# -- numbers in text ------------------------------------------------------------------
+
+_NUMBER = re.compile(r"[+-]?(?:\d+\.?\d*|\.\d+)(?:[eE][+-]?\d+)?\Z", re.ASCII)
+
+
+def parse_number(text: str):
+    """A cell as a float, or the reason it is not one: (value, None) or (None, problem)."""
+    cell = text.strip()
+    if not cell:
+        return None, "the value is missing"
+    if not _NUMBER.match(cell):
+        return None, f"{cell!r} is not a number"
+    value = float(cell)
+    if not np.isfinite(value):
+        return None, f"{cell} is too large for a float"
+    return value, None
+
+
+def json_number(value):
+    """A JSON value as a float, or the reason it is not a usable number."""
+    if value is None:
+        return None, "the value is null"
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        shown = json.dumps(value, ensure_ascii=False)
+        if len(shown) > 40:
+            shown = shown[:37] + "..."
+        kind = {str: "a string", bool: "a boolean", list: "a list", dict: "an object"}
+        return None, f"{shown} is {kind[type(value)]}, not a number"
+    try:
+        number = float(value)
+    except OverflowError:
+        number = float("inf")
+    if not np.isfinite(number):
+        return None, f"{value} is not a finite number"
+    return number, None
+
+
+# -- reading --------------------------------------------------------------------------
+
+@dataclass
+class Chunk:
+    """Rows read from the input: per row its line number, the values of the varying
+    inputs (0.0 where a cell could not be read), and what is passed through."""
+
+    lines: np.ndarray
+    numbers: dict
+    problems: dict  # position → (columns, message)
+    records: list  # the rows as read: text lines (CSV), (text, object) pairs (JSON Lines)
+    plain: bool = False  # CSV lines of plain cells, one per column: passed on as they are
+
+    def __len__(self):
+        return len(self.lines)
+
+
+class CsvReader:
+    """CSV with a header row of names. Rows whose cells are all plain numbers in the
+    right places are parsed by numpy's loadtxt; a chunk with anything else (quotes, a
+    missing cell, text in a number column) is read row by row to say where."""
+
+    def __init__(self, stream, header: str, line: int, name: str):
+        self.stream, self.line, self.name = stream, line, name
+        try:
+            cells = next(csv.reader([header], strict=True))
+        except csv.Error as exc:
+            raise UsageError(f"{name}, line {line}: the header is not valid CSV ({exc})") \
+                from None
+        self.columns = [cell.strip() for cell in cells]
+        self.header = header
+        self.indices: dict[str, int] = {}
+
+    def use(self, names: list[str]) -> None:
+        """Read these columns as numbers."""
+        for name in names:
+            if self.columns.count(name) > 1:
+                raise UsageError(f"{self.name}: the column {name} appears twice in the header",
+                                 hint="rename one of them")
+        self.indices = {name: self.columns.index(name) for name in names}
+
+    def chunks(self, size: int):
+        while True:
+            texts = [text.rstrip("\n") for text in islice(self.stream, size)]
+            if not texts:
+                return
+            first, self.line = self.line + 1, self.line + len(texts)
+            yield self._quick(texts, first) or self._careful(texts, first)
+
+    def _quick(self, texts: list[str], first: int) -> Chunk | None:
+        commas = len(self.columns) - 1
+        if "" in texts or any(map(str.isspace, texts)) or '"' in "".join(texts) or \
+                set(map(str.count, texts, [","] * len(texts))) != {commas}:
+            return None
+        lines = np.arange(first, first + len(texts))
+        if not self.indices:
+            return Chunk(lines, {}, {}, texts, plain=True)
+        try:
+            table = np.loadtxt(texts, delimiter=",", usecols=list(self.indices.values()),
+                               comments=None, quotechar=None, dtype=np.float64, ndmin=2)
+        except ValueError:
+            return None
+        if not np.isfinite(table).all():
+            return None
+        table = np.ascontiguousarray(table.T)
+        return Chunk(lines, dict(zip(self.indices, table)), {}, texts, plain=True)
+
+    def _careful(self, texts: list[str], first: int) -> Chunk:
+        lines, records, problems = [], [], {}
+        numbers = {name: [] for name in self.indices}
+        for offset, text in enumerate(texts):
+            if not text.strip():
+                continue
+            position = len(records)
+            lines.append(first + offset)
+            records.append(text)
+            cells = self._cells(text)
+            if isinstance(cells, str):
+                problems[position] = ([], cells)
+                cells = []
+            for name, index in self.indices.items():
+                value, problem = parse_number(cells[index]) if index < len(cells) else \
+                    (None, None)
+                if problem is not None and position not in problems:
+                    problems[position] = ([name], problem)
+                numbers[name].append(0.0 if value is None else value)
+        arrays = {name: np.array(values, dtype=np.float64) for name, values in numbers.items()}
+        return Chunk(np.array(lines, dtype=np.int64), arrays, problems, records)
+
+    def _cells(self, text: str):
+        """The row's cells, or what is wrong with its shape."""
+        try:
+            cells = next(csv.reader([text], strict=True))
+        except csv.Error as exc:
+            return f"the row is not valid CSV ({exc}; a quoted cell cannot span lines)"
+        if len(cells) != len(self.columns):
+            return f"the row has {len(cells)} cells but the header has {len(self.columns)}"
+        return cells
+
+    # What is passed through, in each output format.
+    def kept_csv(self, record: str) -> str:
+        cells = self._cells(record)
+        if not isinstance(cells, str):
+            return record
+        cells = next(csv.reader([record]), [])[:len(self.columns)]
+        return ",".join(map(csv_cell, cells + [""] * (len(self.columns) - len(cells))))
+
+    def kept_json(self, record: str) -> str:
+        cells = self._cells(record)
+        if isinstance(cells, str):
+            return ""
+        items = []
+        for name, cell in zip(self.columns, cells):
+            value = parse_number(cell)[0] if name in self.indices else None
+            items.append(f"{json.dumps(name, ensure_ascii=False)}: " +
+                         (json.dumps(cell, ensure_ascii=False) if value is None else repr(value)))
+        return ", ".join(items)
+
+    def header_csv(self) -> str:
+        return self.header
+
+
+class JsonlReader:
+    """JSON Lines: one object per line; the first line's keys name the columns."""
+
+    def __init__(self, stream, first: str | None, line: int, name: str):
+        self.name = name
+        self.names: list[str] = []
+        self.clashes: set[str] = set()
+        self.stream, self.line, self.columns = stream, line, []
+        if first is None:  # an empty input: no rows, no columns
+            return
+        head, problem = _json_object(first)
+        if problem is not None:
+            raise UsageError(f"{name}, line {line}: {problem}",
+                             hint="JSON Lines has one object per line, e.g. "
+                                  '{"x": -2, "y": 5}; its keys are the variables')
+        self.columns = list(head)
+        self.stream = _prepend(first, stream)
+        self.line = line - 1
+
+    def use(self, names: list[str]) -> None:
+        self.names = names
+
+    def chunks(self, size: int):
+        while True:
+            texts = list(islice(self.stream, size))
+            if not texts:
+                return
+            first, self.line = self.line + 1, self.line + len(texts)
+            yield self._read(texts, first)
+
+    def _read(self, texts: list[str], first: int) -> Chunk:
+        lines, records, problems = [], [], {}
+        numbers = {name: [] for name in self.names}
+        for offset, text in enumerate(texts):
+            if not text.strip():
+                continue
+            position = len(records)
+            lines.append(first + offset)
+            row, problem = _json_object(text)
+            if problem is not None:
+                problems[position] = ([], problem)
+                row = {}
+            clash = self.clashes.intersection(row)
+            if clash and position not in problems:
+                problems[position] = ([], f"the object already has the key "
+                                      f"{sorted(clash)[0]!r}, which the output adds "
+                                      "(use --keep inputs or --keep none)")
+            records.append((text, row))
+            for name in self.names:
+                value, problem = json_number(row[name]) if name in row else \
+                    (None, "the key is missing")
+                if problem is not None and position not in problems:
+                    problems[position] = ([name], problem)
+                numbers[name].append(0.0 if value is None else value)
+        arrays = {name: np.array(values, dtype=np.float64) for name, values in numbers.items()}
+        return Chunk(np.array(lines, dtype=np.int64), arrays, problems, records)
+
+    def kept_json(self, record) -> str:
+        text, row = record
+        if not row:
+            return ""
+        return text.strip()[1:-1].strip()
+
+    def kept_csv(self, record) -> str:
+        row = record[1]
+        return ",".join(csv_cell(_csv_text(row[name])) if name in row else ""
+                        for name in self.columns)
+
+    def header_csv(self) -> str:
+        return ",".join(map(csv_cell, self.columns))
+
+
+def _json_object(text: str):
+    """A line as a JSON object, or what is wrong with it: (dict, None) or (None, problem).
+    (The error is kept as text: an exception kept in a local would be a reference cycle
+    through its traceback, and the CLI pauses the cycle collector.)"""
+    try:
+        value = json.loads(text)
+    except json.JSONDecodeError as exc:
+        return None, f"the line is not valid JSON ({exc.msg}, column {exc.colno})"
+    if not isinstance(value, dict):
+        return None, "the line is not a JSON object"
+    return value, None
+
+
+def _prepend(first: str, stream):
+    yield first
+    yield from stream
+
+
+def _csv_text(value) -> str:
+    """A JSON value in a CSV cell: numbers and text as themselves, the rest as JSON."""
+    if isinstance(value, str):
+        return value
+    if isinstance(value, float):
+        return repr(value)
+    if value is None:
+        return ""
+    return json.dumps(value, ensure_ascii=False)
+
+
+def csv_cell(text: str) -> str:
+    """A cell quoted as CSV needs it (RFC 4180)."""
+    if any(c in text for c in ',"\n\r') or text != text.strip():
+        return '"' + text.replace('"', '""') + '"'
+    return text
+
+
+# -- writing --------------------------------------------------------------------------
+
+class Writer:
+    """Rows out as CSV or JSON Lines: what is kept of the input, then the computed
+    columns, in the input's order. Numbers keep every digit (the shortest text that
+    reads back as the same float); JSON writes inf and nan as strings (SPEC §4)."""
+
+    SLICE = 8192  # rows formatted at a time: bounds the memory held by their text
+
+    def __init__(self, handle, fmt: str, reader, keep: bool, names: list[str]):
+        self.handle, self.fmt, self.reader, self.keep = handle, fmt, reader, keep
+        self.names = names
+        self.started = False
+        if fmt == "csv":
+            cells = ",".join(["%s"] * len(names))
+            self.template = ("%s," + cells if keep else cells) + "\n"
+        else:
+            keys = [json.dumps(name, ensure_ascii=False) for name in names]
+            self.template = "{%s" + ", ".join(f"{key}: %s" for key in keys) + "}\n"
+
+    def header(self) -> None:
+        if not self.started and self.fmt == "csv":
+            names = ",".join(map(csv_cell, self.names))
+            self.handle.write(f"{self.reader.header_csv()},{names}\n" if self.keep
+                              else names + "\n")
+        self.started = True
+
+    def write(self, records: list, plain: bool, columns: list, nulls=None) -> None:
+        """`records` as the reader gave them (`plain`: CSV lines to pass on as they are),
+        `columns` the float arrays to write, `nulls` the rows written without numbers."""
+        self.header()
+        for start in range(0, len(columns[0]) if columns else 0, self.SLICE):
+            stop = start + self.SLICE
+            cells = [self._cells(column[start:stop]) for column in columns]
+            if nulls is not None:
+                empty = "" if self.fmt == "csv" else "null"
+                for row in np.flatnonzero(nulls[start:stop]).tolist():
+                    for column in cells:
+                        column[row] = empty
+            if self.keep or self.fmt == "jsonl":
+                cells.insert(0, self._kept(records[start:stop], plain))
+            self.handle.write("".join([self.template % row for row in zip(*cells)]))
+
+    def _kept(self, records: list, plain: bool) -> list[str]:
+        if not self.keep:
+            return [""] * len(records)
+        if self.fmt == "csv":
+            return records if plain else [self.reader.kept_csv(r) for r in records]
+        kept = [self.reader.kept_json(record) for record in records]
+        return [text + ", " if text else "" for text in kept]
+
+    def _cells(self, column: np.ndarray) -> list[str]:
+        cells = list(map(repr, column.tolist()))
+        if self.fmt == "jsonl":
+            for row in np.flatnonzero(~np.isfinite(column)).tolist():
+                cells[row] = f'"{cells[row]}"'
+        return cells
+
+
+# -- the command: input file → output file ---------------------------------------------
+
+def chunk_size_for(graph: Graph) -> int:
+    """Points per chunk: CHUNK, fewer for a large graph, so that the values and gradients
+    of every node stay within about 64 MB."""
+    return max(256, min(CHUNK, (1 << 22) // max(len(graph.nodes), 1)))
+
+
+def run_files(source: str, raw: dict, *, input_path: str = "-", output_path: str = "-",
+              input_format: str | None = None, output_format: str | None = None,
+              wrt=None, keep: str = "all", on_error: str = "stop",
+              chunk_size: int | None = None, ties: str = "split") -> list[str]:
+    """`gradcalc batch`: read points, write values and gradients; returns the lines for
+    standard error (warnings, and the rows skipped or left empty)."""
+    from . import render
+
+    with _opened_input(input_path) as (stream, name, progress):
+        first, line = _first_line(stream)
+        fmt = input_format or _format_of(input_path) or \
+            ("jsonl" if first is not None and first.lstrip().startswith("{") else "csv")
+        if first is None and fmt == "csv":
+            raise UsageError(f"{name} is empty: a CSV input starts with a header row "
+                             "of variable names", hint="e.g. x,y,z")
+        reader = (CsvReader if fmt == "csv" else JsonlReader)(stream, first, line, name)
+        plan_ = plan(source, raw, reader.columns, wrt=wrt, ties=ties, place=name)
+        engine = plan_.engine
+        reader.use(plan_.varying)
+        inputs = plan_.varying if keep == "inputs" else []
+        computed_names = ["value"] + [f"grad_{n}" for n in engine.wrt]
+        kept = reader.columns if keep == "all" else inputs
+        clash = [n for n in computed_names if n in kept]
+        if clash:
+            raise UsageError(f"{name} already has a column {clash[0]}, which the output adds",
+                             hint="rename the column, or leave it out with --keep")
+        if isinstance(reader, JsonlReader) and keep == "all":
+            reader.clashes = set(computed_names)
+        out_format = output_format or _format_of(output_path) or fmt
+        size = chunk_size or chunk_size_for(engine.graph)
+        tally = Tally()
+        with _opened_output(output_path) as handle:
+            writer = Writer(handle, out_format, reader, keep == "all" and bool(reader.columns),
+                            inputs + computed_names)
+            for chunk in reader.chunks(size):
+                computed, nulls = _settle(engine, chunk, on_error, tally, name)
+                records, given = chunk.records, [chunk.numbers[n] for n in inputs]
+                if on_error == "skip" and computed.bad:
+                    kept_rows = computed.rows.tolist()
+                    records = [records[i] for i in kept_rows]
+                    given = [column[computed.rows] for column in given]
+                columns = given + [computed.value] + [computed.gradients[n] for n in engine.wrt]
+                writer.write(records, chunk.plain, columns, nulls)
+                progress(len(chunk))
+            writer.header()
+    lines = render.warning_lines(engine.graph, plan_.warnings + tally.warnings())
+    return lines + tally.bad_lines(on_error)
+
+
+def _settle(engine: Engine, chunk: Chunk, on_error: str, tally: Tally, name: str):
+    """Compute a chunk and deal with its bad rows as --on-error says: (computed, nulls)."""
+    computed = compute(engine, chunk.numbers, len(chunk), chunk.problems)
+
+    def error(position: int) -> GradcalcError:
+        point = {n: column[position] for n, column in chunk.numbers.items()}
+        return row_error(engine, computed.bad[position], f"{name}, line {chunk.lines[position]}",
+                         point)
+
+    for node, message, rows in computed.notes:
+        if len(rows):
+            tally.note(node, message, len(rows), f"line {chunk.lines[rows[0]]}")
+    if not computed.bad:
+        return computed, None
+    positions = sorted(computed.bad)
+    if on_error == "stop":
+        raise error(positions[0])
+    for position in positions[:SHOWN_PROBLEMS - len(tally.bad_shown)]:
+        tally.bad_shown.append(error(position).message)
+    tally.bad_count += len(positions)
+    if on_error == "skip":
+        return computed, None
+    # null: every row is written; the bad ones without numbers.
+    size = len(chunk)
+    spread = Computed(np.arange(size), _spread(computed.value, computed.rows, size),
+                      {n: _spread(g, computed.rows, size) for n, g in computed.gradients.items()},
+                      computed.bad, computed.notes)
+    nulls = np.ones(size, dtype=bool)
+    nulls[computed.rows] = False
+    return spread, nulls
+
+
+def _spread(values: np.ndarray, rows: np.ndarray, size: int) -> np.ndarray:
+    full = np.zeros(size)
+    full[rows] = values
+    return full
+
+
+_EXTENSIONS = {".csv": "csv", ".jsonl": "jsonl", ".ndjson": "jsonl", ".json": "jsonl"}
+
+
+def _format_of(path: str) -> str | None:
+    return None if path == "-" else _EXTENSIONS.get(os.path.splitext(path)[1].lower())
+
+
+def _first_line(stream):
+    """The first line with something on it, and its line number (None at the end)."""
+    for number, text in enumerate(stream, 1):
+        if text.strip():
+            return text.rstrip("\n"), number
+    return None, 0
+
+
+@contextmanager
+def _opened_input(path: str):
+    """The input as UTF-8 text (a byte-order mark is dropped), its name for messages, and
+    a progress callback: a Rich bar on standard error when that is a terminal."""
+    if path == "-":
+        binary, name = sys.stdin.buffer, "<stdin>"
+    else:
+        name = path
+        try:
+            binary = open(path, "rb")
+        except IsADirectoryError:
+            raise UsageError(f"{path} is a directory, not a file") from None
+        except OSError as exc:
+            raise UsageError(f"cannot read {path}: {exc.strerror}", hint="check the path") \
+                from None
+    stream = io.TextIOWrapper(binary, encoding="utf-8-sig", newline=None)
+    try:
+        with _progress(binary) as progress:
+            yield stream, name, progress
+    except UnicodeDecodeError:
+        raise UsageError(f"{name} is not UTF-8 text") from None
+    finally:
+        if path == "-":
+            stream.detach()
+        else:
+            stream.close()
+
+
+@contextmanager
+def _progress(binary):
+    """A progress bar on standard error when it is a terminal; silent otherwise."""
+    if not sys.stderr.isatty():
+        yield lambda rows: None
+        return
+    from rich.console import Console
+    from rich.progress import (BarColumn, Progress, TaskProgressColumn, TextColumn,
+                               TimeElapsedColumn, TimeRemainingColumn)
+
+    try:
+        total = os.fstat(binary.fileno()).st_size or None
+        position = binary.tell
+    except (OSError, ValueError, io.UnsupportedOperation):
+        total = position = None
+    if total is None:  # a pipe: rows so far, no end known
+        columns = [TextColumn("{task.completed:,} rows"), TimeElapsedColumn()]
+    else:
+        columns = [BarColumn(), TaskProgressColumn(), TextColumn("{task.fields[rows]:,} rows"),
+                   TimeRemainingColumn()]
+    with Progress(*columns, console=Console(stderr=True), transient=True) as bar:
+        task = bar.add_task("batch", total=total, rows=0)
+        done = [0]
+
+        def advance(rows: int) -> None:
+            done[0] += rows
+            if total is None:
+                bar.update(task, completed=done[0])
+            else:
+                bar.update(task, completed=position(), rows=done[0])
+        yield advance
+
+
+@contextmanager
+def _opened_output(path: str):
+    """Standard output, or a temporary file next to `path` renamed to it on success:
+    a run that stops leaves no partial file (and an older file stays as it was)."""
+    if path == "-":
+        handle = io.TextIOWrapper(sys.stdout.buffer, encoding="utf-8", newline="")
+        try:
+            yield handle
+            handle.flush()
+        finally:
+            try:
+                handle.detach()
+            except (BrokenPipeError, ValueError):
+                pass
+        return
+    if os.path.isdir(path):
+        raise UsageError(f"{path} is a directory", hint="give a file name with -o")
+    directory, base = os.path.split(os.path.abspath(path))
+    try:
+        fd, temporary = tempfile.mkstemp(dir=directory, prefix=f".{base}.", suffix=".part")
+    except OSError as exc:
+        raise UsageError(f"cannot write {path}: {exc.strerror}", hint="check the path") \
+            from None
+    try:
+        with open(fd, "w", encoding="utf-8", newline="") as handle:
+            yield handle
+        os.chmod(temporary, _mode_for(path))
+        os.replace(temporary, path)
+    except BaseException:
+        os.unlink(temporary)
+        raise
+
+
+def _mode_for(path: str) -> int:
+    """An existing file keeps its permissions; a new one gets the usual 0o666 - umask."""
+    try:
+        return os.stat(path).st_mode & 0o777
+    except OSError:
+        umask = os.umask(0)
+        os.umask(umask)
+        return 0o666 & ~umask
+
+
+# -- the Python API: columns in memory → arrays ----------------------------------------
+
+class BatchResult(dict):
+    """`gradcalc.batch`'s answer: a dict of numpy arrays, "value" and "grad_<name>", one
+    entry per row (a plain dict, so `pandas.DataFrame(result)` works).
+
+    `rows`: the positions of the rows computed (all of them unless on_error="skip");
+    `bad_rows`: the positions that could not be; `problems`: what was wrong with the
+    first few of them; `warnings`: [(node id or None, message)], counted per node."""
+
+    rows: np.ndarray
+    bad_rows: np.ndarray
+    problems: list
+    warnings: list
+
+
+def run_arrays(source: str, data, constants: dict, *, wrt=None, ties: str = "split",
+               on_error: str = "stop", chunk_size: int | None = None) -> BatchResult:
+    """`gradcalc.batch`: `data` maps names to columns (a dict of arrays, a DataFrame)."""
+    if on_error not in ON_ERROR:
+        raise UsageError(f"unknown on_error {on_error!r}", hint="use 'stop', 'skip' or 'null'")
+    try:
+        names = [str(name) for name in data.keys()]
+    except AttributeError:
+        raise BindingError(f"the points must be a mapping of names to columns (a dict of "
+                           f"arrays, a DataFrame), not {type(data).__name__}") from None
+    plan_ = plan(source, constants, names, wrt=wrt, ties=ties, place="the data")
+    engine = plan_.engine
+    columns = {name: _column(data, name) for name in plan_.varying}
+    lengths = {len(column) for column in columns.values()}
+    if len(lengths) > 1:
+        raise BindingError("the columns have different lengths: " + ", ".join(
+            f"{name} has {len(column)}" for name, column in columns.items()))
+    size = lengths.pop() if lengths else (len(data[names[0]]) if names else 0)
+    value = np.empty(size)
+    gradients = {name: np.empty(size) for name in engine.wrt}
+    done = np.zeros(size, dtype=bool)
+    tally = Tally()
+    step = chunk_size or chunk_size_for(engine.graph)
+    for start in range(0, size, step):
+        stop = min(start + step, size)
+        numbers = {name: column[start:stop] for name, column in columns.items()}
+        problems = {}
+        for name, column in numbers.items():
+            finite = np.isfinite(column)
+            if finite.all():
+                continue
+            for position in np.flatnonzero(~finite).tolist():
+                problems.setdefault(position, ([name], "the value is missing (NaN)"
+                                               if np.isnan(column[position]) else
+                                               f"{column[position]} is not a finite number"))
+        computed = compute(engine, numbers, stop - start, problems)
+        # A chunk with no bad row fills a slice; otherwise only its computed rows.
+        rows = slice(start, stop) if len(computed.rows) == stop - start else \
+            computed.rows + start
+        value[rows] = computed.value
+        for name, grad in computed.gradients.items():
+            gradients[name][rows] = grad
+        done[rows] = True
+        for node, message, where in computed.notes:
+            if len(where):
+                tally.note(node, message, len(where), f"row {start + where[0]}")
+        positions = sorted(computed.bad)
+        shown = positions[:1] if on_error == "stop" else \
+            positions[:SHOWN_PROBLEMS - len(tally.bad_shown)]
+        for position in shown:  # messages only for the rows named: each runs eval's pass
+            point = {name: column[position] for name, column in numbers.items()}
+            error = row_error(engine, computed.bad[position], f"row {start + position}", point,
+                              go_on='on_error="skip" or on_error="null"')
+            if on_error == "stop":
+                raise error
+            tally.bad_shown.append(error.message)
+        tally.bad_count += len(positions)
+    if not done.all():
+        for column in (value, *gradients.values()):
+            column[~done] = np.nan  # the rows without an answer (on_error="null")
+    keep = np.flatnonzero(done) if on_error == "skip" else slice(None)
+    result = BatchResult(value=value[keep], **{f"grad_{name}": grad[keep]
+                                               for name, grad in gradients.items()})
+    result.rows = np.flatnonzero(done) if on_error == "skip" else np.arange(size)
+    result.bad_rows = np.flatnonzero(~done)
+    result.problems = list(tally.bad_shown)
+    result.warnings = plan_.warnings + tally.warnings()
+    return result
+
+
+def _column(data, name: str) -> np.ndarray:
+    """One column as a 1-D float64 array (a list, an array, a pandas Series)."""
+    try:
+        column = np.asarray(data[name], dtype=np.float64)
+    except (TypeError, ValueError) as exc:
+        raise BindingError(f"the column {name} is not numbers: {exc}") from None
+    if column.ndim != 1:
+        raise BindingError(f"the column {name} has shape {column.shape}; batch takes one "
+                           "number per row", hint="give each input as a 1-D array")
+    return column

@@ -1,0 +1,61 @@
+"""What a cold `gradcalc eval` imports: only what its path needs (issue 7's start-up target).
+
+Each check runs the command in a fresh interpreter and lists the modules it loaded.
+Timing is left to benchmarks/ (a machine shared with other work makes timed tests flaky);
+these tests pin down the causes of a slow start instead.
+"""
+import json
+import subprocess
+import sys
+
+import pytest
+
+PROBE = """
+import io, json, sys
+from contextlib import redirect_stdout, redirect_stderr
+from gradcalc.cli import main
+out = io.StringIO()
+with redirect_stdout(out), redirect_stderr(io.StringIO()):
+    try:
+        main(json.loads(sys.argv[1]))
+    except SystemExit:
+        pass
+print(json.dumps({"modules": sorted(sys.modules), "stdout": out.getvalue()}))
+"""
+
+LECTURE = ["eval", "(x+y)*max(z,w)", "x=-2", "y=5", "z=-4", "w=1"]
+
+
+def _run(args):
+    done = subprocess.run([sys.executable, "-c", PROBE, json.dumps(args)],
+                          capture_output=True, text=True, check=True)
+    return json.loads(done.stdout)
+
+
+def _loaded(modules, package):
+    return [m for m in modules if m == package or m.startswith(package + ".")]
+
+
+def test_json_output_imports_neither_rich_nor_lark():
+    ran = _run([*LECTURE, "--json"])
+    assert json.loads(ran["stdout"])["value"] == 3
+    assert _loaded(ran["modules"], "rich") == []
+    assert _loaded(ran["modules"], "lark") == []  # the parse table is prebuilt
+    assert "pickle" not in ran["modules"]  # and it is JSON, not a pickled cache
+
+
+@pytest.mark.parametrize("args", [[*LECTURE, "--json"], LECTURE, ["eval", "x*y", "x=2", "y=3"]])
+def test_no_package_metadata_scan(args):
+    assert _loaded(_run(args)["modules"], "importlib.metadata") == []
+
+
+def test_error_suggestions_are_imported_only_for_the_error():
+    assert "difflib" not in _run([*LECTURE, "--json"])["modules"]
+    ran = _run(["eval", "sigmod(x)", "x=1", "--json"])
+    assert "difflib" in ran["modules"]
+    assert "did you mean sigmoid?" in json.loads(ran["stdout"])["error"]["hint"]
+
+
+def test_the_table_does_import_rich():
+    # The other side of the first test: the probe would notice rich if it were loaded.
+    assert _loaded(_run(LECTURE)["modules"], "rich") != []
