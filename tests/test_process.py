@@ -55,7 +55,8 @@ def test_a_closed_pipe_ends_quietly(program, mode):
     ignored", and exit code 0 (not 1, which means a failed check): the reader has what
     it wanted."""
     process = subprocess.Popen([*GRADCALC, "eval", program, "x=2", *mode],
-                               stdout=subprocess.PIPE,                               stderr=subprocess.PIPE, env=environment())
+                               stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                               env=environment())
     assert len(process.stdout.read(100)) == 100
     process.stdout.close()
     stderr = process.stderr.read().decode()

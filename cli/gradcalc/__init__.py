@@ -14,5 +14,5 @@ from .errors import (ArityError, BindingError, DomainError, GradcalcError,  # no
                      UsageError)
 
 __all__ = ["evaluate", "compile", "batch", "Circuit", "Result", "Limits", "GradcalcError",
-           "ParseError", "UndefinedNameError", "ArityError", "BindingError", "DomainError", "ShapeError",
-           "LimitError", "StrictError", "UsageError", "__version__"]
+           "ParseError", "UndefinedNameError", "ArityError", "BindingError", "DomainError",
+           "ShapeError", "LimitError", "StrictError", "UsageError", "__version__"]
