@@ -9,7 +9,9 @@ carrying its value and the upstream gradient the backward pass started from.
 """
 from __future__ import annotations
 
+import contextlib
 import json
+import sys
 from dataclasses import dataclass
 
 from .errors import UsageError
@@ -76,8 +78,11 @@ def edges(graph: Graph, run: Pass) -> list[Edge]:
             slope = local[position] if local is not None else None
             if upstream is None or slope is None:
                 grad = None
+            elif _all_zero(upstream):
+                grad = 0.0
             else:
-                grad = 0.0 if _all_zero(upstream) else upstream * slope
+                with _quiet_numpy():  # inf · 0 is nan on the edge as in the run, unannounced
+                    grad = upstream * slope
             found.append(labelled(tail, f"n{node.id}", grad))
     found.append(labelled(graph.output, "output", grads[graph.output]))
     return found
@@ -86,6 +91,12 @@ def edges(graph: Graph, run: Pass) -> list[Edge]:
 def _all_zero(value) -> bool:
     """Whether a gradient is 0 everywhere (a number, or every element of an array)."""
     return bool((value == 0).all()) if getattr(value, "ndim", 0) else value == 0
+
+
+def _quiet_numpy():
+    """numpy's floating-point warnings off, if numpy computed this run (else nothing)."""
+    numpy = sys.modules.get("numpy")
+    return numpy.errstate(all="ignore") if numpy is not None else contextlib.nullcontext()
 
 
 def _branch_points(picture_edges: list[Edge]) -> list[str]:
