@@ -265,5 +265,5 @@ def _domain_hint(op_name: str) -> str | None:
         "log": "log needs an argument > 0; check the bindings, or use log(abs(...))",
         "sqrt": "sqrt needs an argument ≥ 0; check the bindings, or use sqrt(abs(...))",
         "div": "choose bindings that make the divisor non-zero",
-        "pow": "use an integer exponent, or a base ≥ 0",
+        "pow": "a negative base needs an integer exponent, and a base of 0 an exponent ≥ 0",
     }.get(op_name)
