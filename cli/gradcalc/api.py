@@ -101,6 +101,22 @@ def _beyond_float_range(graph: Graph, xp) -> list:
     return warnings
 
 
+def check_wrt(graph: Graph, wrt) -> None:
+    """--wrt may name inputs only."""
+    unknown = [name for name in wrt if name not in graph.inputs]
+    if unknown:
+        raise UsageError(f"--wrt names {', '.join(unknown)}, which "
+                         f"{'is not an input' if len(unknown) == 1 else 'are not inputs'}",
+                         hint=f"the inputs are {', '.join(graph.inputs) or 'none'}")
+
+
+def program_warnings(graph: Graph, bound) -> list:
+    """The lowering's warnings, and one per binding the expression does not use."""
+    return list(graph.warnings) + [
+        (None, f"the binding {name}=... is not used by the expression (a typo?)")
+        for name in bound if name not in graph.inputs]
+
+
 def run_graph(graph: Graph, values: dict, *, xp, upstream=None, strict=False, wrt=None) -> Result:
     """Forward and backward over a lowered graph; the warnings of both, checked by --strict.
 
@@ -108,14 +124,8 @@ def run_graph(graph: Graph, values: dict, *, xp, upstream=None, strict=False, wr
     every gradient has the shape output.shape + node.shape.
     """
     if wrt is not None:
-        unknown = [name for name in wrt if name not in graph.inputs]
-        if unknown:
-            raise UsageError(f"--wrt names {', '.join(unknown)}, which "
-                             f"{'is not an input' if len(unknown) == 1 else 'are not inputs'}",
-                             hint=f"the inputs are {', '.join(graph.inputs) or 'none'}")
-    warnings = list(graph.warnings)
-    warnings += [(None, f"the binding {name}=... is not used by the expression (a typo?)")
-                 for name in values if name not in graph.inputs]
+        check_wrt(graph, wrt)
+    warnings = program_warnings(graph, values)
     run = forward(graph, values, xp)
     output_shape = getattr(run.values[graph.output], "shape", ())
     try:

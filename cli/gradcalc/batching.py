@@ -287,7 +287,7 @@ def plan(source: str, raw: dict, columns: list[str], *, wrt=None, ties: str = "s
          place: str = "the input") -> Plan:
     """Lower `source` once. Its free names come from the input's `columns` or from the
     shared bindings `raw` (which win); every free name must be one or the other."""
-    from .api import prepare  # api imports this module lazily, not the other way round
+    from .api import check_wrt, prepare, program_warnings  # api imports this module lazily, not the other way round
 
     everything = lower(parse(source), bound=None)  # every free name is an input here
     missing = [name for name in everything.inputs if name not in raw and name not in columns]
@@ -308,14 +308,8 @@ def plan(source: str, raw: dict, columns: list[str], *, wrt=None, ties: str = "s
     names = list(graph.inputs)
     if wrt is None:
         wrt = names
-    unknown = [name for name in wrt if name not in graph.inputs]
-    if unknown:
-        raise UsageError(f"--wrt names {', '.join(unknown)}, which "
-                         f"{'is not an input' if len(unknown) == 1 else 'are not inputs'}",
-                         hint=f"the inputs are {', '.join(names) or 'none'}")
-    warnings = list(graph.warnings)
-    warnings += [(None, f"the binding {name}=... is not used by the expression (a typo?)")
-                 for name in raw if name not in graph.inputs]
+    check_wrt(graph, wrt)
+    warnings = program_warnings(graph, raw)
     warnings += [(graph.inputs[name], f"{name} is bound for all rows; the column {name} "
                   f"of {place} is not used") for name in raw
                  if name in graph.inputs and name in columns]
