@@ -12,7 +12,7 @@ from . import render
 from .arith import ExactArith, ExactSizeError, FloatArith
 from .errors import LimitError, StrictError, UsageError, UndefinedNameError
 from .limits import DEFAULT, MAX_JACOBIAN, Limits, check_source
-from .lower import CONST, GATE, Graph, lower
+from .lower import CONST, Graph, lower
 from .parse import parse
 from .run import Pass, backward, forward, jacobian
 
@@ -81,23 +81,18 @@ def _beyond_float_range(graph: Graph, xp) -> list:
     (under --exact both are exact). Gate bodies too, warned about without a node."""
     if xp.name == "exact":
         return []
-    warnings, pending, seen = [], [(graph, True)], set()
-    while pending:
-        body, top = pending.pop()
-        for node in body.nodes:
-            if node.kind == GATE and id(node.op) not in seen:
-                seen.add(id(node.op))
-                pending.append((node.op.body, False))
-            if node.kind != CONST:
-                continue
-            value = float(node.text)
-            if math.isinf(value):
-                problem = "is past the largest float (about 1.8e308) and is taken as inf"
-            elif value == 0 and node.text.lower().partition("e")[0].strip("0.") != "":
-                problem = "is below the smallest float (about 5e-324) and is taken as 0"
-            else:
-                continue
-            warnings.append((node.id if top else None, f"the number {node.text} {problem}"))
+    warnings = []
+    for body, node in graph.walk():
+        if node.kind != CONST:
+            continue
+        value = float(node.text)
+        if math.isinf(value):
+            problem = "is past the largest float (about 1.8e308) and is taken as inf"
+        elif value == 0 and node.text.lower().partition("e")[0].strip("0.") != "":
+            problem = "is below the smallest float (about 5e-324) and is taken as 0"
+        else:
+            continue
+        warnings.append((node.id if body is graph else None, f"the number {node.text} {problem}"))
     return warnings
 
 

@@ -44,8 +44,9 @@ class Graph:
     warnings: list[tuple[int | None, str]] = field(default_factory=list)
     uses_arrays: bool = False  # has vectors or matrices: computed with numpy
 
-    def node_ops(self):
-        """Every op the graph uses, user gates' bodies included (an explicit-stack walk)."""
+    def walk(self):
+        """(graph, node) for every node, user gates' bodies included, each body once
+        (an explicit-stack walk: gates may call gates)."""
         pending, seen = [self], set()
         while pending:
             graph = pending.pop()
@@ -53,8 +54,7 @@ class Graph:
                 if node.kind == GATE and id(node.op) not in seen:
                     seen.add(id(node.op))
                     pending.append(node.op.body)
-                if node.op is not None:
-                    yield node.op
+                yield graph, node
 
     def label(self, node: Node, width: int = 48) -> str:
         """The node's name, or its source text (middle elided past `width` characters:
@@ -387,7 +387,7 @@ class _Lowering:
         inputs = {n.name: n.id for n in order if n.kind == INPUT}
         warnings = [(None if w is None else new_id.get(w), m) for w, m in self.warnings]
         graph = Graph(self.source, order, new_id[output], inputs, warnings)
-        graph.uses_arrays = any(op in ops.ARRAY_OPS for op in graph.node_ops())
+        graph.uses_arrays = any(node.op in ops.ARRAY_OPS for _, node in graph.walk())
         return graph
 
 
