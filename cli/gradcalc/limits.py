@@ -8,8 +8,6 @@ nesting depth and node count while lowering, an exact number's size in the arith
 """
 from __future__ import annotations
 
-from dataclasses import dataclass
-
 from .errors import LimitError, Span
 
 # Gates calling gates are evaluated one Python call per level, so their nesting stays
@@ -23,15 +21,45 @@ MAX_DIMENSIONS = 32
 # refused past this many numbers (80 MB); --upstream asks for one gradient instead.
 MAX_JACOBIAN = 10_000_000
 
+_set = object.__setattr__
 
-@dataclass(frozen=True)
+
 class Limits:
-    """The raisable limits (README, "Limits and guarantees"), each with its option."""
+    """The raisable limits (README, "Limits and guarantees"), each with its option.
 
-    source: int = 1_000_000  # characters of program text (--max-source)
-    depth: int = 100_000  # nesting depth of an expression (--max-depth)
-    nodes: int = 1_000_000  # graph nodes, user gates counted expanded (--max-nodes)
-    digits: int = 4_000  # digits of an exact numerator or denominator (--max-digits)
+    Immutable and compared by value. A plain slotted class, not a frozen dataclass: the
+    dataclass machinery compiles its methods at import, on every start of the command.
+    """
+
+    __slots__ = ("source", "depth", "nodes", "digits")
+
+    def __init__(self, source: int = 1_000_000, depth: int = 100_000, nodes: int = 1_000_000,
+                 digits: int = 4_000):
+        _set(self, "source", source)  # characters of program text (--max-source)
+        _set(self, "depth", depth)  # nesting depth of an expression (--max-depth)
+        _set(self, "nodes", nodes)  # graph nodes, user gates counted expanded (--max-nodes)
+        _set(self, "digits", digits)  # digits of an exact numerator or denominator (--max-digits)
+
+    def _values(self) -> tuple:
+        return tuple(getattr(self, name) for name in self.__slots__)
+
+    def __eq__(self, other):
+        if other.__class__ is not self.__class__:
+            return NotImplemented
+        return self._values() == other._values()
+
+    def __hash__(self):
+        return hash(self._values())
+
+    def __repr__(self):
+        return "Limits(" + ", ".join(f"{name}={getattr(self, name)!r}"
+                                     for name in self.__slots__) + ")"
+
+    def __setattr__(self, name, value):
+        raise AttributeError(f"cannot assign to field {name!r}: Limits are immutable")
+
+    def __delattr__(self, name):
+        raise AttributeError(f"cannot delete field {name!r}: Limits are immutable")
 
 
 DEFAULT = Limits()

@@ -8,8 +8,6 @@ oversized program stops before it is built.
 """
 from __future__ import annotations
 
-from dataclasses import dataclass, field
-
 from . import collector, ops
 from .errors import ArityError, LimitError, UndefinedNameError
 from .limits import DEFAULT, MAX_GATE_NESTING, Limits, exceeded
@@ -19,30 +17,43 @@ from .syntax import (Array, Assign, Binary, Call, Expr, GateDef, Index, Name, Nu
 INPUT, CONST, OP, GATE = "input", "const", "op", "gate"
 
 
-@dataclass(slots=True)
+# Node, Graph and Gate are plain classes rather than dataclasses, which compile their
+# methods when the module is imported, on every start of the command (see gradcalc.syntax).
 class Node:
-    id: int
-    kind: str  # INPUT, CONST, OP or GATE
-    op: object  # an ops.Op, a Gate, or None for leaves
-    inputs: tuple[int, ...]
-    span: Span
-    name: str | None = None  # an input's name, a constant's (pi), or an assigned name
-    text: str = ""  # a constant's literal
-    needs_grad: bool = False  # depends on some input, so ∂output/∂node is computed
+    __slots__ = ("id", "kind", "op", "inputs", "span", "name", "text", "needs_grad")
+
+    def __init__(self, id: int, kind: str, op: object, inputs: tuple[int, ...],  # noqa: A002
+                 span: Span, name: str | None = None, text: str = "",
+                 needs_grad: bool = False):
+        self.id = id
+        self.kind = kind  # INPUT, CONST, OP or GATE
+        self.op = op  # an ops.Op, a Gate, or None for leaves
+        self.inputs = inputs
+        self.span = span
+        self.name = name  # an input's name, a constant's (pi), or an assigned name
+        self.text = text  # a constant's literal
+        self.needs_grad = needs_grad  # depends on some input, so ∂output/∂node is computed
+
+    def __repr__(self):
+        return (f"Node(id={self.id!r}, kind={self.kind!r}, op={self.op!r}, "
+                f"inputs={self.inputs!r}, span={self.span!r}, name={self.name!r}, "
+                f"text={self.text!r}, needs_grad={self.needs_grad!r})")
 
     @property
     def op_name(self) -> str:
         return self.kind if self.op is None else self.op.name
 
 
-@dataclass
 class Graph:
-    source: str
-    nodes: list[Node]
-    output: int
-    inputs: dict[str, int]  # input name → node id, in order of first appearance
-    warnings: list[tuple[int | None, str]] = field(default_factory=list)
-    uses_arrays: bool = False  # has vectors or matrices: computed with numpy
+    def __init__(self, source: str, nodes: list[Node], output: int, inputs: dict[str, int],
+                 warnings: list[tuple[int | None, str]] | None = None,
+                 uses_arrays: bool = False):
+        self.source = source
+        self.nodes = nodes
+        self.output = output
+        self.inputs = inputs  # input name → node id, in order of first appearance
+        self.warnings = [] if warnings is None else warnings
+        self.uses_arrays = uses_arrays  # has vectors or matrices: computed with numpy
 
     def walk(self):
         """(graph, node) for every node, user gates' bodies included, each body once
@@ -70,16 +81,30 @@ class Graph:
         return " ".join(self.source[start:end].split())
 
 
-@dataclass(frozen=True, eq=False)  # compared and hashed by identity: one per definition
 class Gate:
     """A user gate `name(params) = body`: one node whose local gradient is backprop
-    through the body's own graph (gradcalc.run runs it)."""
+    through the body's own graph (gradcalc.run runs it). Immutable; compared and hashed
+    by identity: one per definition."""
 
-    name: str
-    body: Graph
-    params: tuple[str, ...]
-    size: int = 1  # nodes of one call with every gate inside expanded: the work it costs
-    nesting: int = 1  # 1 + the nesting of the gates its body calls
+    __slots__ = ("name", "body", "params", "size", "nesting")
+
+    def __init__(self, name: str, body: Graph, params: tuple[str, ...], size: int = 1,
+                 nesting: int = 1):
+        _set = object.__setattr__
+        _set(self, "name", name)
+        _set(self, "body", body)
+        _set(self, "params", params)
+        _set(self, "size", size)  # nodes of one call, every gate inside expanded: its work
+        _set(self, "nesting", nesting)  # 1 + the nesting of the gates its body calls
+
+    def __repr__(self):
+        return f"Gate(name={self.name!r}, params={self.params!r}, size={self.size!r})"
+
+    def __setattr__(self, name, value):
+        raise AttributeError(f"cannot assign to field {name!r} of a gate")
+
+    def __delattr__(self, name):
+        raise AttributeError(f"cannot delete field {name!r} of a gate")
 
     @property
     def arity(self):

@@ -8,33 +8,55 @@ op is undefined, `kink` where it has no derivative and a convention answers inst
 """
 from __future__ import annotations
 
-from dataclasses import dataclass
 from typing import Callable
 
 from .limits import MAX_DIMENSIONS
 
 
-@dataclass(frozen=True)
 class Op:
-    name: str
-    symbol: str
-    arity: int | None  # None: variadic, at least `min_arity` arguments
-    forward: Callable
-    local: Callable
-    rule: str
-    domain: Callable | None = None  # (xp, *args) -> (problem, culprit arg index) | None
-    kink: Callable | None = None  # (xp, out, *args) -> warning | None
-    # (xp, out, *args) -> a tuple that changes exactly where the op moves to another smooth
-    # piece (a kink, a pole): `gradcalc check` compares it at x-h, x, x+h.
-    branch: Callable | None = None
-    pattern: str = ""  # how the gate treats the upstream gradient, as the lecture says
-    min_arity: int = 1
-    # Array ops whose local gradient is a Jacobian rather than a factor per element give
-    # the chain rule directly: vjp(xp, g, out, *args) → ∂f/∂arg for each argument, where g
-    # is ∂f/∂out; `matrix_rule` writes it per argument for --steps ("{g} · {b}ᵀ").
-    vjp: Callable | None = None
-    matrix_rule: tuple[str, ...] = ()
-    sample: Callable | None = None  # rng → example arguments, for the generated tests
+    """One entry of the table. Immutable; compared and hashed by identity (each op is made
+    once, here). A plain slotted class: a frozen dataclass would compile its methods at
+    import, on every start of the command."""
+
+    __slots__ = ("name", "symbol", "arity", "forward", "local", "rule", "domain", "kink",
+                 "branch", "pattern", "min_arity", "vjp", "matrix_rule", "sample")
+
+    def __init__(self, name: str, symbol: str, arity: int | None, forward: Callable,
+                 local: Callable, rule: str, domain: Callable | None = None,
+                 kink: Callable | None = None, branch: Callable | None = None,
+                 pattern: str = "", min_arity: int = 1, vjp: Callable | None = None,
+                 matrix_rule: tuple[str, ...] = (), sample: Callable | None = None):
+        _set = object.__setattr__
+        _set(self, "name", name)
+        _set(self, "symbol", symbol)
+        _set(self, "arity", arity)  # None: variadic, at least `min_arity` arguments
+        _set(self, "forward", forward)
+        _set(self, "local", local)
+        _set(self, "rule", rule)
+        # (xp, *args) -> (problem, culprit arg index) | None
+        _set(self, "domain", domain)
+        _set(self, "kink", kink)  # (xp, out, *args) -> warning | None
+        # (xp, out, *args) -> a tuple that changes exactly where the op moves to another
+        # smooth piece (a kink, a pole): `gradcalc check` compares it at x-h, x, x+h.
+        _set(self, "branch", branch)
+        # how the gate treats the upstream gradient, as the lecture says
+        _set(self, "pattern", pattern)
+        _set(self, "min_arity", min_arity)
+        # Array ops whose local gradient is a Jacobian rather than a factor per element give
+        # the chain rule directly: vjp(xp, g, out, *args) → ∂f/∂arg for each argument, where
+        # g is ∂f/∂out; `matrix_rule` writes it per argument for --steps ("{g} · {b}ᵀ").
+        _set(self, "vjp", vjp)
+        _set(self, "matrix_rule", matrix_rule)
+        _set(self, "sample", sample)  # rng → example arguments, for the generated tests
+
+    def __repr__(self):
+        return f"Op({self.name!r})"
+
+    def __setattr__(self, name, value):
+        raise AttributeError(f"cannot assign to field {name!r} of an op")
+
+    def __delattr__(self, name):
+        raise AttributeError(f"cannot delete field {name!r} of an op")
 
 
 def _route(xp, out, args):

@@ -8,7 +8,6 @@ they can (benchmarks/ compares them with a bare loop that inlines the arithmetic
 """
 from __future__ import annotations
 
-from dataclasses import dataclass, field
 from functools import wraps
 
 from . import collector
@@ -19,15 +18,17 @@ from .lower import CONST, GATE, INPUT, OP, Graph
 Warning = tuple[int, str]  # (node id, message)
 
 
-@dataclass
 class Pass:
-    """What one forward (and then backward) pass found: per node, indexed by node id."""
+    """What one forward (and then backward) pass found: per node, indexed by node id.
+    (A plain class: a dataclass would compile its methods at import.)"""
 
-    values: list
-    grads: list | None = None  # None for nodes that depend on no input
-    local: list | None = None  # per node, ∂node/∂input per input (None: not needed)
-    warnings: list[Warning] = field(default_factory=list)
-    exact: bool = False  # computed in rationals (--exact); a float value there is approximate
+    def __init__(self, values: list, grads: list | None = None, local: list | None = None,
+                 warnings: list[Warning] | None = None, exact: bool = False):
+        self.values = values
+        self.grads = grads  # None for nodes that depend on no input
+        self.local = local  # per node, ∂node/∂input per input (None: not needed)
+        self.warnings = [] if warnings is None else warnings
+        self.exact = exact  # computed in rationals (--exact); a float value there is approximate
 
 
 def _quiet(function):
