@@ -14,8 +14,9 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from gradcalc import run
-from gradcalc.arith import ExactArith, FloatArith
+from gradcalc.arith import FloatArith
 from gradcalc.errors import GradcalcError
+from gradcalc.exact import ExactArith
 from gradcalc.lower import CONST, GATE, INPUT, lower
 from gradcalc.parse import parse
 

@@ -9,7 +9,7 @@ import math
 
 from . import bindings as binding_values
 from . import render
-from .arith import ExactArith, ExactSizeError, FloatArith
+from .arith import ExactSizeError, FloatArith
 from .errors import LimitError, StrictError, UsageError, UndefinedNameError
 from .limits import DEFAULT, MAX_JACOBIAN, Limits, check_source
 from .lower import CONST, Graph, lower
@@ -204,7 +204,10 @@ def number_system(ties: str, exact: bool = False, arrays: bool = False,
                              hint="drop --exact")
         from .arrays import ArrayArith  # numpy only when needed
         return ArrayArith(ties)
-    return ExactArith(ties, max_digits) if exact else FloatArith(ties)
+    if exact:
+        from .exact import ExactArith  # fractions and decimal only when needed
+        return ExactArith(ties, max_digits)
+    return FloatArith(ties)
 
 
 def _shape(value) -> str:

@@ -8,7 +8,6 @@ from __future__ import annotations
 import json
 import math
 import sys
-from fractions import Fraction
 
 from . import collector
 from .lower import CONST, INPUT, Graph
@@ -72,7 +71,7 @@ def json_number(value, exact: bool = False):
     """
     if value is None:
         return None
-    if exact and isinstance(value, (int, Fraction)):
+    if exact and _is_rational(value):
         return str(value)
     if getattr(value, "ndim", 0):
         return _json_nested(value.tolist())
@@ -80,6 +79,15 @@ def json_number(value, exact: bool = False):
     if math.isfinite(value):
         return value
     return "nan" if math.isnan(value) else ("inf" if value > 0 else "-inf")
+
+
+def _is_rational(value) -> bool:
+    """An int or a fractions.Fraction. Only --exact imports fractions (gradcalc.exact),
+    and no value can be a Fraction before it is imported."""
+    if isinstance(value, int):
+        return True
+    fractions = sys.modules.get("fractions")
+    return fractions is not None and isinstance(value, fractions.Fraction)
 
 
 def _json_nested(items: list) -> list:
@@ -99,7 +107,7 @@ def format_number(value, precision: int = 6, exact: bool = False, full: bool = F
     (first and last elements) unless `full`."""
     if value is None:
         return "—"
-    if isinstance(value, (int, Fraction)):  # exact: a rational, or an int from a rule
+    if _is_rational(value):  # exact: a rational, or an int from a rule
         return str(value)
     if getattr(value, "ndim", 0):
         return _format_array(value, precision, full)
@@ -203,7 +211,7 @@ def table_rows(graph: Graph, run: Pass, precision: int, show_all: bool = False,
             str(node.id),
             graph.label(node) + mark,
             _op_cell(node),
-            format_number(value, precision, exact and not isinstance(value, Fraction), full),
+            format_number(value, precision, exact and not _is_rational(value), full),
             _local_cell(graph, node, run.local[node.id], precision, exact, full),
             format_number(run.grads[node.id], precision, exact, full),
         ]

@@ -1,0 +1,201 @@
+"""Exact rational arithmetic for --exact: a number system with the names of
+gradcalc.arith.FloatArith over Python's fractions.
+
+A module of its own, imported only under --exact, so that every other run does not pay
+for importing fractions and decimal.
+"""
+from __future__ import annotations
+
+import math
+import sys
+from fractions import Fraction
+from functools import lru_cache
+
+from .arith import INF, ExactSizeError, FloatArith
+from .limits import DEFAULT, exceeded
+
+LOG10_2 = math.log10(2)
+
+
+class ExactArith(FloatArith):
+    """Rational arithmetic (--exact): `0.1` is 1/10 and answers print as `-4` or `1/3`.
+
+    +, -, *, / and integer powers stay rational. What cannot (exp, log, trig, the root of a
+    non-square) falls back to a float; run.forward marks and warns about such nodes.
+
+    Rationals can grow without bound (squaring doubles the digits), so every one is kept
+    to `max_digits` digits in its numerator and denominator (--max-digits): past it, an
+    operation raises ExactSizeError at once. Integer powers and number literals are
+    size-checked before they are computed: 2^10^10 and 1e999999 are clear errors, not a
+    hung process.
+    """
+
+    name = "exact"
+
+    def __init__(self, ties: str = "split", max_digits: int = DEFAULT.digits):
+        super().__init__(ties)
+        self.max_digits = max_digits
+        self.rational = _bounded_rational(max_digits)
+        # Python refuses to turn an int of more than 4,300 digits into text unless told
+        # to; a raised limit must still print (a process-wide setting, only ever raised).
+        current = getattr(sys, "get_int_max_str_digits", lambda: 0)()
+        if current and current < max_digits + 2:
+            sys.set_int_max_str_digits(max_digits + 2)
+
+    def number(self, text: str):
+        digits = literal_digits(text)
+        if digits > self.max_digits:
+            raise exceeded("digits", f"the number {text} would have about {digits:,} digits "
+                                     f"under --exact, over the limit of {self.max_digits:,}",
+                           hint="drop --exact to compute in floating point")
+        return self.rational(text)
+
+    def convert(self, value):
+        if isinstance(value, float):
+            return self.number(repr(value))  # 0.1 means 1/10, not the nearest double
+        return self.rational.adopt(Fraction(value))
+
+    def zero(self, like):
+        return self.rational(0)
+
+    @staticmethod
+    def show(value) -> str:
+        return str(value) if isinstance(value, Fraction) else FloatArith.show(value)
+
+    @staticmethod
+    def is_exact(value) -> bool:
+        return isinstance(value, Fraction)
+
+    def sqrt(self, a):
+        if isinstance(a, Fraction) and a >= 0:
+            num, den = math.isqrt(a.numerator), math.isqrt(a.denominator)
+            if num * num == a.numerator and den * den == a.denominator:
+                return self.rational(num, den)
+        return math.sqrt(_float(a))
+
+    def power(self, a, b):
+        if isinstance(a, Fraction) and isinstance(b, Fraction) and b.denominator == 1:
+            if a == 0 and b < 0:
+                return INF
+            return self.rational.adopt(a) ** b.numerator  # size-checked first
+        return FloatArith.power(_float(a), _float(b))
+
+    @staticmethod
+    def divide(a, b):
+        return FloatArith.divide(a, b) if b == 0 else a / b
+
+    # What cannot stay rational: computed from the nearest float (±inf past the float
+    # range, where float() of a huge rational raises OverflowError instead).
+    @staticmethod
+    def exp(a):
+        return FloatArith.exp(_float(a))
+
+    @staticmethod
+    def log(a):
+        if isinstance(a, Fraction) and a > 0:  # exact for huge numerators and denominators
+            return math.log(a.numerator) - math.log(a.denominator)
+        return math.log(a)
+
+    @staticmethod
+    def sin(a):
+        return FloatArith.sin(_float(a))
+
+    @staticmethod
+    def cos(a):
+        return FloatArith.cos(_float(a))
+
+    @staticmethod
+    def tan(a):
+        return FloatArith.tan(_float(a))
+
+    @staticmethod
+    def tanh(a):
+        return math.tanh(_float(a))
+
+    @staticmethod
+    def sigmoid(a):
+        return FloatArith.sigmoid(_float(a))
+
+    @staticmethod
+    def softplus(a):
+        return FloatArith.softplus(_float(a))
+
+    @staticmethod
+    def isfinite(a) -> bool:
+        return isinstance(a, Fraction) or math.isfinite(a)
+
+    @staticmethod
+    def is_integer(a) -> bool:
+        return a.denominator == 1 if isinstance(a, Fraction) else float(a).is_integer()
+
+
+def _float(a) -> float:
+    """The float nearest to a number; ±inf past the float range instead of OverflowError."""
+    try:
+        return float(a)
+    except OverflowError:
+        return INF if a > 0 else -INF
+
+
+def literal_digits(text: str) -> int:
+    """An upper bound on the digits of a number literal's numerator and denominator
+    (`1e999999` has 1,000,000), found without computing the number."""
+    mantissa, _, exponent = text.lower().partition("e")
+    if len(exponent.lstrip("+-0")) > 15:
+        return sys.maxsize
+    return len(mantissa) + abs(int(exponent or 0))
+
+
+class _BoundedRational(Fraction):
+    """A Fraction whose arithmetic refuses a result past `max_digits` digits (a subclass
+    per limit, made by _bounded_rational): the check runs in every operation, so no
+    chain of products can grow a number to millions of digits before anyone looks."""
+
+    __slots__ = ()
+    max_digits = DEFAULT.digits
+
+    @classmethod
+    def adopt(cls, value):
+        """A Fraction result as this type, size-checked; other results (floats,
+        NotImplemented) as they are."""
+        if not isinstance(value, Fraction):
+            return value
+        bits = max(abs(value.numerator), value.denominator).bit_length()
+        if bits * LOG10_2 > cls.max_digits:
+            raise ExactSizeError(round(bits * LOG10_2), cls.max_digits)
+        return value if type(value) is cls else cls(value)
+
+    def __pow__(self, other, *modulo):
+        if isinstance(other, int) or isinstance(other, Fraction) and other.denominator == 1:
+            base = max(abs(self.numerator), self.denominator)
+            if base > 1:  # 0, 1 and -1 to any power stay small
+                digits = math.log10(base) * abs(int(other))
+                if digits > self.max_digits:
+                    raise ExactSizeError(round(digits), self.max_digits)
+        return self.adopt(Fraction.__pow__(self, other))
+
+    def __rpow__(self, other, *modulo):
+        return self.adopt(Fraction(other)) ** self if isinstance(other, int) \
+            else Fraction.__rpow__(self, other)
+
+
+def _checked(name: str):
+    method = getattr(Fraction, name)
+    in_floats = getattr(float, name)
+
+    def checked(self, *other):
+        if other and isinstance(other[0], float):  # Fraction would raise OverflowError
+            return in_floats(_float(self), other[0])
+        return self.adopt(method(self, *other))
+    checked.__name__ = name
+    return checked
+
+
+for _name in ("__add__", "__radd__", "__sub__", "__rsub__", "__mul__", "__rmul__",
+              "__truediv__", "__rtruediv__", "__neg__", "__pos__", "__abs__"):
+    setattr(_BoundedRational, _name, _checked(_name))
+
+
+@lru_cache(maxsize=None)
+def _bounded_rational(max_digits: int) -> type:
+    return type("Rational", (_BoundedRational,), {"__slots__": (), "max_digits": max_digits})
