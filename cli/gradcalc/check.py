@@ -17,15 +17,11 @@ from dataclasses import dataclass
 from . import render
 from .api import Result, run_graph
 from .bindings import constant_value, read_json_object
+from .defaults import CHECK_STEP as STEP, CHECK_TOLERANCE as TOLERANCE
 from .errors import DomainError, UndefinedNameError, UsageError
 from .lower import CONST, GATE, OP, Graph
 from .run import forward
 
-# h = 1e-5: the error of a central difference is about h²·|f'''|/6 (truncation) plus
-# eps·|f|/h (rounding), smallest near h = (3·eps)^(1/3) ≈ 1e-5 for quantities of order 1,
-# where it is about 1e-10: four orders below the default tolerance. CS231n uses 1e-5 too.
-STEP = 1e-5
-TOLERANCE = 1e-6
 ZERO = 1e-12  # the floor of the relative error's denominator (SPEC §3): 0 vs 0 passes
 NOISE_ULPS = 4  # the rounding error of one evaluation of f, in units of eps·|f|
 

@@ -18,12 +18,15 @@ import click
 
 from . import __version__
 from . import bindings as binding_values
-from . import check as checking
-from . import collector, picture, render
+from . import collector, render
 from .api import TIES, prepare, run_graph
+from .defaults import CHECK_STEP, CHECK_TOLERANCE, GRAPH_FORMATS, GRAPH_MAX_NODES
 from .errors import GradcalcError, UsageError
 from .files import check_arguments, read_source, write_atomically
 from .limits import DEFAULT, Limits
+
+# A module that one command alone needs (check, picture, batching: numpy) is imported in
+# that command's function, so that the other commands do not wait for it at start-up.
 
 # Expressions may start with '-' ("-x^2"): unknown options are passed on as arguments
 # and reported by the binding reader if they are not an expression or a binding.
@@ -238,10 +241,10 @@ def eval_command(expr, bindings, json_mode, wrt, bindings_file, ties, expand, up
               help="Print the check report as JSON only (see the README).")
 @bindings_option
 @click.option("--step", metavar="H", type=click.FloatRange(0, min_open=True),
-              default=checking.STEP, show_default=True,
+              default=CHECK_STEP, show_default=True,
               help="The difference step h: the numerical gradient is "
                    "(f(x+h) - f(x-h)) / 2h.")
-@click.option("--tol", metavar="TOL", type=click.FloatRange(0), default=checking.TOLERANCE,
+@click.option("--tol", metavar="TOL", type=click.FloatRange(0), default=CHECK_TOLERANCE,
               show_default=True, help="The largest relative error that passes.")
 @click.option("--expect", multiple=True, metavar="NAME=VALUE",
               help="An answer to check (repeatable): value=... is the output's value, "
@@ -261,6 +264,8 @@ def check_command(expr, bindings, json_mode, bindings_file, step, tol, expect, a
       gradcalc check "(x+y)*z" x=-2 y=5 z=-4 --expect value=-12 --expect x=-4
     Exit code 1 when a gradient or an answer fails.
     """
+    from . import check as checking
+
     with reported(json_mode):
         raw = binding_values.collect(bindings, bindings_file)
         graph, xp, values, _ = prepare(read_source(expr, limits), raw, ties=ties, limits=limits)
@@ -344,7 +349,7 @@ def functions_command(json_mode):
 @cli.command("graph", cls=ExpressionCommand, context_settings=_ARGS)
 @click.argument("expr")
 @click.argument("bindings", nargs=-1)
-@click.option("--format", "fmt", type=click.Choice(picture.FORMATS),
+@click.option("--format", "fmt", type=click.Choice(GRAPH_FORMATS),
               help="DOT or Mermaid text, or SVG/PNG drawn by Graphviz "
                    "[default: from -o FILE's extension, else dot].")
 @click.option("-o", "--output", "output_path", metavar="FILE",
@@ -352,7 +357,7 @@ def functions_command(json_mode):
 @evaluation_options
 @click.option("--precision", type=click.IntRange(1, 17), default=3, show_default=True,
               help="Significant digits of the numbers on the edges.")
-@click.option("--max-nodes", type=click.IntRange(1), default=picture.MAX_NODES,
+@click.option("--max-nodes", type=click.IntRange(1), default=GRAPH_MAX_NODES,
               show_default=True, help="Refuse to draw a larger graph.")
 @limit_options(nodes=False)
 def graph_command(expr, bindings, fmt, output_path, bindings_file, ties, expand, upstream,
@@ -364,6 +369,8 @@ def graph_command(expr, bindings, fmt, output_path, bindings_file, ties, expand,
       gradcalc graph "(x+y)*z" x=-2 y=5 z=-4 -o circuit.png
     EXPR may be '-' (standard input) or @FILE.
     """
+    from . import picture
+
     if output_path == "-":
         output_path = None
     with reported(False):

@@ -19,10 +19,6 @@ from .lower import CONST, INPUT, Graph
 from .render import format_number, output_name
 from .run import Pass
 
-FORMATS = ("dot", "mermaid", "svg", "png")
-# Past this many nodes a picture is a hairball and Graphviz's layout gets slow; the
-# numbers are better read from `gradcalc eval` or its JSON (--max-nodes raises the limit).
-MAX_NODES = 150
 VALUE_COLOUR = "#1a7f37"
 GRAD_COLOUR = "#cf222e"
 MUTED_COLOUR = "#57606a"
