@@ -94,14 +94,15 @@ def reported(json_mode: bool):
 def _console():
     """Rich's console for the tables (imported only when one is drawn). Rich ends the
     process with exit code 1 on a closed pipe; gradcalc's entry point ends it instead,
-    as for every other write."""
+    as for every other write. gradcalc prints no emoji codes (`:smile:`): without them
+    Rich does not load its emoji table to look for them in every line printed."""
     from rich.console import Console
 
     class _Console(Console):
         def on_broken_pipe(self) -> None:
             raise BrokenPipeError()
 
-    return _Console()
+    return _Console(emoji=False)
 
 
 def _names(text: str | None) -> list[str] | None:
