@@ -59,3 +59,33 @@ def test_error_suggestions_are_imported_only_for_the_error():
 def test_the_table_does_import_rich():
     # The other side of the first test: the probe would notice rich if it were loaded.
     assert _loaded(_run(LECTURE)["modules"], "rich") != []
+
+
+# What only another command (check, graph), --exact (fractions, and decimal with it) or
+# the table (rich) needs; dataclasses compiles a class's methods when it is imported.
+ONLY_ELSEWHERE = ["rich", "fractions", "decimal", "dataclasses", "gradcalc.check",
+                  "gradcalc.picture", "gradcalc.exact"]
+
+
+def test_json_output_imports_only_its_own_path():
+    ran = _run([*LECTURE, "--json"])
+    assert json.loads(ran["stdout"])["value"] == 3
+    assert [m for package in ONLY_ELSEWHERE for m in _loaded(ran["modules"], package)] == []
+
+
+@pytest.mark.parametrize("args, module", [
+    ([*LECTURE, "--exact", "--json"], "gradcalc.exact"),
+    ([*LECTURE, "--exact", "--json"], "fractions"),
+    (["check", "(x+y)*z", "x=-2", "y=5", "z=-4"], "gradcalc.check"),
+    (["graph", "(x+y)*z", "x=-2", "y=5", "z=-4"], "gradcalc.picture"),
+])
+def test_the_paths_that_need_a_module_do_import_it(args, module):
+    # The other side of the test above: the probe sees these modules where they are used.
+    assert module in _run(args)["modules"]
+
+
+@pytest.mark.parametrize("args", [LECTURE, [*LECTURE, "--steps"]])
+def test_the_table_does_not_load_rich_emoji_table(args):
+    modules = _run(args)["modules"]
+    assert "rich.console" in modules
+    assert "rich._emoji_codes" not in modules
