@@ -25,6 +25,8 @@ from .errors import GradcalcError, UsageError
 from .files import check_arguments, read_source, write_atomically
 from .limits import DEFAULT, Limits
 
+collector.skip_final_collection()  # a command is the whole process
+
 # A module that one command alone needs (check, picture, batching: numpy) is imported in
 # that command's function, so that the other commands do not wait for it at start-up.
 
