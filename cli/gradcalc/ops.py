@@ -8,7 +8,7 @@ op is undefined, `kink` where it has no derivative and a convention answers inst
 """
 from __future__ import annotations
 
-from typing import Callable
+from collections.abc import Callable  # typing would cost `import gradcalc` ~3 ms
 
 from .limits import MAX_DIMENSIONS
 
