@@ -43,6 +43,7 @@ class Graph:
     inputs: dict[str, int]  # input name → node id, in order of first appearance
     warnings: list[tuple[int | None, str]] = field(default_factory=list)
     uses_arrays: bool = False  # has vectors or matrices: computed with numpy
+    plan: tuple | None = None  # the nodes as gradcalc.run's loops read them, built on first run
 
     def walk(self):
         """(graph, node) for every node, user gates' bodies included, each body once
