@@ -54,29 +54,27 @@ class Plan:
         # or more arguments, array-only ops). backward_steps: (id, local, kink, a, b, mask)
         # alike, in reverse, for the nodes that depend on an input; `mask` is None, or which
         # arguments depend on none (constants: their local gradient shows as None).
-        self.constants, self.steps, self.backward_steps = [], [], []
+        self.constants, steps, backward_steps = [], [], []
         self.needs_grad = needs = [node.needs_grad for node in graph.nodes]
-        self.constant_nodes = [node.id for node in graph.nodes
-                               if not node.needs_grad and node.id != graph.output]
+        self.constant_nodes = [i for i, needed in enumerate(needs)
+                               if not needed and i != graph.output]
         for node in graph.nodes:
-            ins, op = node.inputs, node.op
-            if node.kind == CONST:
-                self.constants.append((node.id, node.text))
-                continue
-            if node.kind == INPUT:
-                continue
-            if node.kind == OP and op.vjp is None and len(ins) <= 2:
+            kind, i, ins, op = node.kind, node.id, node.inputs, node.op
+            if kind == OP and len(ins) <= 2 and op.vjp is None:
                 a, b = ins[0], ins[1] if len(ins) == 2 else None
-                self.steps.append((node.id, op.forward, op.domain, a, b))
-                if node.needs_grad:
-                    mask = None if all(needs[k] for k in ins) else \
+                steps.append((i, op.forward, op.domain, a, b))
+                if needs[i]:
+                    mask = None if needs[a] and (b is None or needs[b]) else \
                         tuple(not needs[k] for k in ins)
-                    self.backward_steps.append((node.id, op.local, op.kink, a, b, mask))
-            else:
-                self.steps.append((node.id, None, None, None, None))
-                if node.needs_grad:
-                    self.backward_steps.append((node.id, None, None, None, None, None))
-        self.backward_steps.reverse()
+                    backward_steps.append((i, op.local, op.kink, a, b, mask))
+            elif kind == CONST:
+                self.constants.append((i, node.text))
+            elif kind != INPUT:
+                steps.append((i, None, None, None, None))
+                if needs[i]:
+                    backward_steps.append((i, None, None, None, None, None))
+        backward_steps.reverse()
+        self.steps, self.backward_steps = steps, backward_steps
 
 
 def plan_of(graph: Graph) -> Plan:
