@@ -40,9 +40,10 @@ COLD_SCRIPTS = {
                  "print(f.data, x.grad, y.grad, z.grad, w.grad)",
 }
 PEER_MODULES = {"sympy": "sympy", "torch": "torch", "jax": "jax", "micrograd": "micrograd"}
-# Largest graph each peer is asked to do: micrograd's recursive topological sort stops
-# near depth 1,000; SymPy (nested tanh above all) and unjitted JAX grow too slow for more.
-PEER_LIMIT = {"micrograd": 900, "torch": 100_000, "sympy": 1_000, "jax": 10_000}
+# Largest graph each peer is asked to do: SymPy (nested tanh above all) and unjitted JAX
+# grow too slow for more. micrograd's recursive topological sort stops at depth ~1,000
+# under Python's default recursion limit; the worker raises the limit for it.
+PEER_LIMIT = {"micrograd": 100_000, "torch": 100_000, "sympy": 1_000, "jax": 10_000}
 PEER_LIMIT_TANH = {"sympy": 100}
 
 
@@ -81,12 +82,15 @@ def _engine(tool: str, shape: str, n: int):
     """(node count, a function doing forward+backward once) for `tool` on a graph."""
     if tool in ("gradcalc", "baseline"):
         from gradcalc.arith import FloatArith
+        from gradcalc.limits import Limits
         from gradcalc.lower import lower
         from gradcalc.parse import parse
         from gradcalc.run import backward, forward
 
         values = {k: v for k, v in BINDINGS.items() if shape == "sum" or k == "x0"}
-        graph = lower(parse(source_of(shape, n)), bound=set(values))
+        # The default limits stop at 10^5 deep and 10^6 nodes: a benchmark may go past them.
+        limits = Limits(depth=n + 1, nodes=2 * n)
+        graph = lower(parse(source_of(shape, n)), bound=set(values), limits=limits)
         if tool == "baseline":
             sys.path.insert(0, HERE)
             import baseline
@@ -100,6 +104,7 @@ def _engine(tool: str, shape: str, n: int):
 
         if shape == "tanh":
             raise LookupError("micrograd has no tanh")
+        sys.setrecursionlimit(n + 1_000)
 
         def run():
             xs = [Value(BINDINGS[f"x{k}"]) for k in range(10)]
@@ -262,6 +267,8 @@ def end_to_end(python: str, sizes, repeats: int) -> list[str]:
                     handle.write(source_of(shape, n))
                 names = BINDINGS if shape == "sum" else {"x0": BINDINGS["x0"]}
                 args = [f"{k}={v}" for k, v in names.items()]
+                args += ["--max-depth", str(n + 1), "--max-nodes", str(2 * n),
+                         "--max-source", str(os.path.getsize(path) + 1)]
                 result = timed_process(command + ["eval", f"@{path}", *args, "--json"],
                                        repeats if n < 10**6 else max(1, repeats // 2))
                 median = statistics.median(result["times"])
@@ -293,7 +300,9 @@ def main() -> None:
                 lambda: end_to_end(options.python, sizes, 1 if quick else 3))
     for section in sections:
         print("\n".join(section()), end="\n\n", flush=True)
-    print("Batch: no `gradcalc batch` command yet, so no batch benchmark.")
+    print("## Batch (benchmarks/batch.py)\n", flush=True)
+    subprocess.run([sys.executable, os.path.join(HERE, "batch.py"),
+                    "--points", "100000" if quick else "1000000"], check=True)
 
 
 if __name__ == "__main__":

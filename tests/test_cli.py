@@ -163,6 +163,8 @@ BAD = [
     (["eval", "sum(" + "[" * 33 + "x" + "]" * 33 + ")", "x=1"], "at most 32 dimensions"),
     # shapes
     (["eval", "v + w", "v=[1,2]", "w=[1,2,3]"], "the shapes 2 and 3 do not fit together"),
+    # pow's domain check is the first to combine the two shapes
+    (["eval", "v ^ w", "v=[1,2]", "w=[1,2,3]"], "the shapes 2 and 3 do not fit together"),
     (["eval", "W@v", "W=[[1,2],[3,4]]", "v=[1,2,3]"], "columns of a to equal the rows of b"),
     # limits: each names the option that raises it
     (["eval", "x+1", "x=1", "--max-source", "2"], "--max-source"),

@@ -54,6 +54,7 @@ class Graph:
         self.inputs = inputs  # input name → node id, in order of first appearance
         self.warnings = [] if warnings is None else warnings
         self.uses_arrays = uses_arrays  # has vectors or matrices: computed with numpy
+        self.plan = None  # the nodes as gradcalc.run's loops read them, built on first run
 
     def walk(self):
         """(graph, node) for every node, user gates' bodies included, each body once

@@ -4,7 +4,8 @@ Both passes are plain loops over the node list (forward in order, backward in re
 so their cost is linear and no depth of nesting can reach Python's recursion limit.
 Every value and local gradient comes from the op table (gradcalc.ops); the loops only
 fetch the arguments, call the table and keep the books, with as little else per node as
-they can (benchmarks/ compares them with a bare loop that inlines the arithmetic).
+they can (benchmarks/ compares them with a bare loop that inlines the arithmetic). They
+read the graph through its Plan, a flat copy of the nodes made once per graph.
 """
 from __future__ import annotations
 
@@ -40,59 +41,125 @@ def _quiet(function):
     return run_quietly
 
 
+class Plan:
+    """A graph as the loops read it, built on its first run and kept with it: plain tuples
+    unpack several times faster than node attributes are read, and a compiled circuit
+    (gradcalc.compile) runs the same graph many times."""
+
+    __slots__ = ("constants", "steps", "backward_steps", "needs_grad", "constant_nodes")
+
+    def __init__(self, graph: Graph):
+        # constants: (id, literal). steps: (id, forward, domain, a, b) per computed node in
+        # order, where a and b are the argument ids of a one- or two-argument op, b is None
+        # for one argument, and a is None for what the general case handles (gates, three
+        # or more arguments, array-only ops). backward_steps: (id, local, kink, a, b, mask)
+        # alike, in reverse, for the nodes that depend on an input; `mask` is None, or which
+        # arguments depend on none (constants: their local gradient shows as None).
+        self.constants, steps, backward_steps = [], [], []
+        self.needs_grad = needs = [node.needs_grad for node in graph.nodes]
+        self.constant_nodes = [i for i, needed in enumerate(needs)
+                               if not needed and i != graph.output]
+        for node in graph.nodes:
+            kind, i, ins, op = node.kind, node.id, node.inputs, node.op
+            if kind == OP and len(ins) <= 2 and op.vjp is None:
+                a, b = ins[0], ins[1] if len(ins) == 2 else None
+                steps.append((i, op.forward, op.domain, a, b))
+                if needs[i]:
+                    mask = None if needs[a] and (b is None or needs[b]) else \
+                        tuple(not needs[k] for k in ins)
+                    backward_steps.append((i, op.local, op.kink, a, b, mask))
+            elif kind == CONST:
+                self.constants.append((i, node.text))
+            elif kind != INPUT:
+                steps.append((i, None, None, None, None))
+                if needs[i]:
+                    backward_steps.append((i, None, None, None, None, None))
+        backward_steps.reverse()
+        self.steps, self.backward_steps = steps, backward_steps
+
+
+def plan_of(graph: Graph) -> Plan:
+    """The graph's plan, made on its first run."""
+    if graph.plan is None:
+        graph.plan = Plan(graph)
+    return graph.plan
+
+
 @collector.paused
 @_quiet
 def forward(graph: Graph, inputs: dict, xp) -> Pass:
     """Values of every node. `inputs` maps each input name to its value in `xp`'s numbers."""
     nodes = graph.nodes
+    plan = plan_of(graph)
     values = [None] * len(nodes)
-    warnings: list[Warning] = []
-    isfinite = xp.isfinite
-    exact, is_exact = xp.name == "exact", xp.is_exact
-    for node in nodes:
-        kind = node.kind
-        if kind == INPUT:
-            values[node.id] = inputs[node.name]
-            continue
-        if kind == CONST:
-            values[node.id] = xp.number(node.text)
-            continue
-        ins = node.inputs
-        op = node.op
-        if kind == GATE:
-            value, inner = run_gate(op, [values[i] for i in ins], xp)
-            warnings.extend((node.id, f"inside {op.name}: {m}") for _, m in inner)
-        else:
-            # One or two arguments go by position: a call through *args costs several
-            # times as much as the op itself.
-            arity = len(ins)
-            if arity == 1:
-                a = values[ins[0]]
-            elif arity == 2:
-                a, b = values[ins[0]], values[ins[1]]
+    for name, i in graph.inputs.items():
+        values[i] = inputs[name]
+    number = xp.number
+    for i, text in plan.constants:
+        values[i] = number(text)
+    gate_warnings: list[Warning] = []
+    try:
+        # One or two arguments go by position: a call through *args costs several times
+        # as much as the op itself.
+        for i, value_of, domain, a, b in plan.steps:
+            if b is not None:
+                a, b = values[a], values[b]
+                if domain is not None and (problem := domain(xp, a, b)) is not None:
+                    raise _domain_error(graph, xp, nodes[i], [a, b], *problem)
+                values[i] = value_of(xp, a, b)
+            elif a is not None:
+                a = values[a]
+                if domain is not None and (problem := domain(xp, a)) is not None:
+                    raise _domain_error(graph, xp, nodes[i], [a], *problem)
+                values[i] = value_of(xp, a)
             else:
-                args = [values[i] for i in ins]
-            if op.domain is not None:
-                problem = op.domain(xp, a) if arity == 1 else op.domain(xp, a, b) \
-                    if arity == 2 else op.domain(xp, *args)
-                if problem is not None:
-                    raise _domain_error(graph, xp, node, [values[i] for i in ins], *problem)
-            try:
-                value = op.forward(xp, a) if arity == 1 else op.forward(xp, a, b) \
-                    if arity == 2 else op.forward(xp, *args)
-            except ExactSizeError as exc:
-                raise LimitError(f"{exc} in {graph.label(node)}", graph.source, node.span,
-                                 hint="drop --exact to compute it in floating point") from None
-            except ValueError as exc:  # numpy: shapes that do not broadcast
-                raise _shape_error(graph, node, [values[i] for i in ins], exc) from None
-        values[node.id] = value
-        if exact and not is_exact(value) and all(is_exact(values[i]) for i in ins):
-            warnings.append((node.id, f"{op.name} cannot stay rational here; "
-                                      "computed in floating point (≈)"))
-        if not isfinite(value) and all(isfinite(values[i]) for i in ins):
-            warnings.append((node.id, f"{op.name} overflowed to {xp.show(value)} "
-                                      "(values past ±1.8e308 are not representable)"))
-    return Pass(values, warnings=warnings, exact=exact)
+                values[i] = _forward_other(graph, nodes[i], values, xp, gate_warnings)
+    except ExactSizeError as exc:
+        raise LimitError(f"{exc} in {graph.label(nodes[i])}", graph.source, nodes[i].span,
+                         hint="drop --exact to compute it in floating point") from None
+    except ValueError as exc:  # numpy: shapes that do not broadcast
+        node = nodes[i]
+        raise _shape_error(graph, node, [values[k] for k in node.inputs], exc) from None
+    return Pass(values, warnings=_number_warnings(graph, values, xp, gate_warnings),
+                exact=xp.name == "exact")
+
+
+def _forward_other(graph: Graph, node, values: list, xp, warnings: list):
+    """A node the fast cases leave: a user gate, three or more arguments, an array op."""
+    op = node.op
+    args = [values[i] for i in node.inputs]
+    if node.kind == GATE:
+        value, inner = run_gate(op, args, xp)
+        warnings.extend((node.id, f"inside {op.name}: {m}") for _, m in inner)
+        return value
+    if op.domain is not None and (problem := op.domain(xp, *args)) is not None:
+        raise _domain_error(graph, xp, node, args, *problem)
+    return op.forward(xp, *args)
+
+
+def _number_warnings(graph: Graph, values: list, xp, warnings: list) -> list[Warning]:
+    """`warnings` (from inside gates) with, in node order, every node whose value left its
+    arguments' number system: overflow to ±inf or nan, or --exact falling back to floating
+    point. A pass of its own, taken only when some value is not finite or --exact is on."""
+    exact = xp.name == "exact"
+    isfinite = xp.isfinite
+    if not exact and all(map(isfinite, values)):
+        return warnings
+    is_exact = xp.is_exact
+    found = []
+    for node in graph.nodes:
+        if node.kind in (INPUT, CONST):
+            continue
+        value, args = values[node.id], [values[i] for i in node.inputs]
+        name = node.op.name
+        if exact and not is_exact(value) and all(map(is_exact, args)):
+            found.append((node.id, f"{name} cannot stay rational here; "
+                                   "computed in floating point (≈)"))
+        if not isfinite(value) and all(map(isfinite, args)):
+            found.append((node.id, f"{name} overflowed to {xp.show(value)} "
+                                   "(values past ±1.8e308 are not representable)"))
+    # A stable sort: at one node, the warnings from inside its gate stay first.
+    return sorted(warnings + found, key=lambda warning: warning[0])
 
 
 @collector.paused
@@ -106,90 +173,91 @@ def backward(graph: Graph, run: Pass, xp, upstream=1.0) -> Pass:
     """
     nodes = graph.nodes
     values = run.values
-    zero, is_all = xp.zero, xp.all
-    # None marks the nodes that depend on no input: no gradient flows to them.
-    grads = [zero(value) if node.needs_grad else None for node, value in zip(nodes, values)]
+    plan = plan_of(graph)
+    arrays = xp.name == "array"
+    # Every node starts at 0; the ones that depend on no input take what flows to them
+    # without a check per edge, and are set to None (no gradient) at the end.
+    grads = [xp.zero(value) for value in values] if arrays else [xp.zero(0.0)] * len(nodes)
     grads[graph.output] = upstream
     local = [None] * len(nodes)
     warnings = run.warnings
-    arrays = xp.name == "array"
-    for node in reversed(nodes):
-        if not node.needs_grad:
+    needs_grad = plan.needs_grad
+    for i, local_of, kink, a, b, mask in plan.backward_steps:
+        if a is None or arrays:
+            _backward_other(graph, nodes[i], values, grads, local, warnings, xp, needs_grad)
             continue
-        ins = node.inputs
-        arity = len(ins)
-        if not arity:  # an input
-            continue
-        op = node.op
-        out = values[node.id]
-        upstream_grad = grads[node.id]
-        silent = is_all(upstream_grad == 0)
-        if node.kind == OP and op.vjp is None and not arrays and arity <= 2:
-            # Scalars through a local gradient per edge, nearly every node: the arguments
-            # by position, as in forward. The general case below does the same work.
-            if arity == 1:
-                (a,) = ins
-                (slope_a,) = slopes = op.local(xp, out, values[a])
-                if op.kink is not None:
-                    _note(warnings, node, op.kink(xp, out, values[a]))
-                if grads[a] is None:
-                    slopes = (None,)
-                elif not silent:
-                    grads[a] = grads[a] + upstream_grad * slope_a
-            else:
-                a, b = ins
-                slope_a, slope_b = slopes = op.local(xp, out, values[a], values[b])
-                if op.kink is not None:
-                    _note(warnings, node, op.kink(xp, out, values[a], values[b]))
-                grad_a, grad_b = grads[a], grads[b]
-                if grad_a is None or grad_b is None:
-                    slopes = (None if grad_a is None else slope_a,
-                              None if grad_b is None else slope_b)
-                if not silent and grad_a is not None:
-                    grads[a] = grad_a + upstream_grad * slope_a
-                if not silent and grad_b is not None:  # read again: x*x has a == b
-                    grads[b] = grads[b] + upstream_grad * slope_b
-            local[node.id] = slopes
-            continue
-        args = [values[i] for i in ins]
-        # Either local gradients (a factor per edge), or, for array ops and gates on
-        # arrays, the contributions ∂f/∂arg straight from a vector-Jacobian product.
-        slopes = contributions = None
-        if node.kind == GATE:
-            if arrays:
-                contributions, inner = (None, []) if silent else \
-                    gate_vjp(op, args, upstream_grad, xp)
-            else:
-                slopes, inner = gate_local(op, args, xp)
-            warnings.extend((node.id, f"inside {op.name}: {m}") for _, m in inner)
+        # A scalar through a local gradient per edge, nearly every node: the arguments
+        # by position, as in forward; `_backward_other` does the same work in general.
+        out = values[i]
+        upstream_grad = grads[i]  # falsy exactly when 0: then no contribution flows
+        if b is None:
+            slopes = local_of(xp, out, values[a])
+            if kink is not None:
+                _note(warnings, i, kink(xp, out, values[a]))
+            if upstream_grad:
+                grads[a] = grads[a] + upstream_grad * slopes[0]
         else:
-            if op.vjp is None:
-                slopes = op.local(xp, out, *args)
-            elif not silent:
-                contributions = op.vjp(xp, upstream_grad, out, *args)
-            if op.kink is not None:
-                _note(warnings, node, op.kink(xp, out, *args))
-        if slopes is not None:
-            slopes = tuple(None if grads[i] is None else s for i, s in zip(ins, slopes))
-            local[node.id] = slopes
-        if silent:
-            continue
-        if contributions is None:
-            contributions = [None if s is None else upstream_grad * s for s in slopes]
-            if arrays:
-                contributions = [c if c is None else xp.unbroadcast(c, a)
-                                 for c, a in zip(contributions, args)]
-        for i, contribution in zip(ins, contributions):
-            if contribution is not None and grads[i] is not None:
-                grads[i] = grads[i] + contribution
+            slope_a, slope_b = slopes = local_of(xp, out, values[a], values[b])
+            if kink is not None:
+                _note(warnings, i, kink(xp, out, values[a], values[b]))
+            if upstream_grad:
+                grads[a] = grads[a] + upstream_grad * slope_a
+                grads[b] = grads[b] + upstream_grad * slope_b  # read again: x*x has a == b
+            if mask is not None:
+                slopes = tuple(None if constant else s for constant, s in zip(mask, slopes))
+        local[i] = slopes
+    for i in plan.constant_nodes:
+        grads[i] = None
     run.grads = grads
     run.local = local
     return run
 
 
-def _note(warnings: list, node, message: str | None) -> None:
+def _backward_other(graph: Graph, node, values: list, grads: list, local: list,
+                    warnings: list, xp, needs_grad: list) -> None:
+    """One node of the backward pass in general: any op, gate or number system."""
+    ins = node.inputs
+    op = node.op
+    out = values[node.id]
+    upstream_grad = grads[node.id]
+    silent = xp.all(upstream_grad == 0)
+    arrays = xp.name == "array"
+    args = [values[i] for i in ins]
+    # Either local gradients (a factor per edge), or, for array ops and gates on
+    # arrays, the contributions ∂f/∂arg straight from a vector-Jacobian product.
+    slopes = contributions = None
+    if node.kind == GATE:
+        if arrays:
+            contributions, inner = (None, []) if silent else \
+                gate_vjp(op, args, upstream_grad, xp)
+        else:
+            slopes, inner = gate_local(op, args, xp)
+        warnings.extend((node.id, f"inside {op.name}: {m}") for _, m in inner)
+    else:
+        if op.vjp is None:
+            slopes = op.local(xp, out, *args)
+        elif not silent:
+            contributions = op.vjp(xp, upstream_grad, out, *args)
+        if op.kink is not None:
+            _note(warnings, node.id, op.kink(xp, out, *args))
+    if slopes is not None:
+        slopes = tuple(s if needs_grad[i] else None for i, s in zip(ins, slopes))
+        local[node.id] = slopes
+    if silent:
+        return
+    if contributions is None:
+        contributions = [None if s is None else upstream_grad * s for s in slopes]
+        if arrays:
+            contributions = [c if c is None else xp.unbroadcast(c, a)
+                             for c, a in zip(contributions, args)]
+    for i, contribution in zip(ins, contributions):
+        if contribution is not None and needs_grad[i]:
+            grads[i] = grads[i] + contribution
+
+
+def _note(warnings: list, node_id: int, message: str | None) -> None:
     if message is not None:
-        warnings.append((node.id, message))
+        warnings.append((node_id, message))
 
 
 def jacobian(graph: Graph, run: Pass, xp) -> Pass:
