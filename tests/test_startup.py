@@ -97,3 +97,14 @@ def test_the_objects_left_at_exit_are_frozen_not_collected_again():
     done = subprocess.run([sys.executable, "-c", f"{report}; import gradcalc.cli"],
                           capture_output=True, text=True, check=True)
     assert int(done.stdout) > 10_000  # Click's and gradcalc's objects, left out of it
+
+
+def test_the_command_line_is_imported_with_the_cycle_collector_off():
+    # The console script's entry: not one collection while Click and gradcalc.cli load.
+    probe = ("import gc, sys\nimport gradcalc.__main__ as entry\n"
+             "before = gc.get_stats()[0]['collections']\nsys.argv = ['gradcalc', '--version']\n"
+             "try:\n    entry.main()\nexcept SystemExit:\n    pass\n"
+             "print(gc.get_stats()[0]['collections'] - before, 'click' in sys.modules)")
+    done = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True,
+                          check=True)
+    assert done.stdout.split()[-2:] == ["0", "True"]
