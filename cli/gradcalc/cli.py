@@ -226,13 +226,14 @@ def eval_command(expr, bindings, json_mode, wrt, bindings_file, ties, expand, up
             click.echo("\n".join(f"- {line}" for line in render.steps(graph, run, precision)))
     else:
         console = _console()
-        console.print(render.rich_table(graph, run, precision, show_all, full))
+        # crop=False: the table fits the width already (a big one would pay to be measured)
+        console.print(render.rich_table(graph, run, precision, show_all, full), crop=False)
         console.print(render.summary(graph, run, precision, _names(wrt)),
                       highlight=False, markup=False)
         if steps:
             console.print("\nChain rule, backwards:", style="bold")
-            for line in render.steps(graph, run, precision):
-                console.print("  " + line, highlight=False, markup=False, soft_wrap=True)
+            console.print("\n".join("  " + line for line in render.steps(graph, run, precision)),
+                          highlight=False, markup=False, soft_wrap=True)
     for line in render.warning_lines(graph, result.warnings):
         click.echo(line, err=True)
 
