@@ -38,6 +38,28 @@ def test_json_document(gradcalc_cli):
     assert doc["warnings"] == []
 
 
+@pytest.mark.parametrize("program,bindings,options", [
+    ("(x+y)*max(z,w)", dict(x=-2, y=5, z=-4, w=1), {}),
+    ("exp(x) + 1/3*x", dict(x=1000), {}),
+    ("x/3 + max(x, 1)", dict(x=1), {"exact": True}),
+    ("sum(W@v)", dict(W=[[1, 2], [3, 4]], v=[1, -1]), {}),
+    ("+".join(f"x*{k} + relu(x-{k})" for k in range(2500)), dict(x=7), {"wrt": ["x"]}),
+], ids=["lecture", "overflow", "exact", "matrix", "three chunks"])
+def test_json_written_in_pieces_is_the_whole_document(program, bindings, options):
+    """The CLI writes --json a few thousand nodes at a time: json.dumps of the whole
+    document is the oracle, byte for byte."""
+    import io
+
+    from gradcalc import evaluate, render
+
+    result = evaluate(program, **bindings, **options)
+    assert len(result.graph.nodes) < 100 or len(result.graph.nodes) > 2 * render.JSON_CHUNK
+    written = io.StringIO()
+    result.write_json(written)
+    assert written.getvalue() == json.dumps(result.to_dict(), ensure_ascii=False)
+    strict_json(written.getvalue())
+
+
 def test_json_nonfinite_numbers_are_strings(gradcalc_cli):
     ran = gradcalc_cli("eval", "exp(x)", "x=1000", "--json")
     doc = ran.json()

@@ -46,6 +46,10 @@ class Result:
     def to_json(self) -> str:
         return render.dumps(self.to_dict())
 
+    def write_json(self, file) -> None:
+        """to_json()'s text written to `file` piece by piece: for big graphs, in bounded memory."""
+        render.write_json(self.graph, self.run, self.warnings, file.write, self.wrt)
+
 
 def prepare(source: str, raw: dict, *, ties: str = "split", exact: bool = False,
             expand: bool = False, upstream=None, limits: Limits = DEFAULT):

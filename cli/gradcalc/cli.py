@@ -216,7 +216,9 @@ def eval_command(expr, bindings, json_mode, wrt, bindings_file, ties, expand, up
                                   strict, wrt=_names(wrt), exact=exact, limits=limits)
     run = result.run
     if json_mode:
-        click.echo(result.to_json())
+        stdout = click.get_text_stream("stdout")
+        result.write_json(stdout)
+        stdout.write("\n")
     elif fmt == "markdown":
         click.echo(render.markdown_table(graph, run, precision, show_all, full))
         click.echo()

@@ -16,10 +16,11 @@ from .run import Pass
 SCHEMA = 1
 
 
-def node_rows(graph: Graph, run: Pass) -> list[dict]:
-    """One dict per node in forward order, with the keys of SPEC §4 and raw numbers."""
+def node_rows(graph: Graph, run: Pass, start: int = 0, stop: int | None = None) -> list[dict]:
+    """One dict per node (of nodes[start:stop]) in forward order, with the keys of SPEC §4
+    and raw numbers."""
     rows = []
-    for node in graph.nodes:
+    for node in graph.nodes[start:stop]:
         local = run.local[node.id] if run.local is not None else None
         rows.append({
             "id": node.id,
@@ -46,22 +47,46 @@ def warning_rows(graph: Graph, warnings) -> list[dict]:
 @collector.paused
 def json_document(graph: Graph, run: Pass, warnings, wrt=None) -> dict:
     """The --json document: strict JSON, non-finite numbers as "inf", "-inf", "nan"."""
+    return {**_json_head(graph, run, wrt), "nodes": _json_rows(graph, run),
+            "warnings": warning_rows(graph, warnings)}
+
+
+JSON_CHUNK = 4096  # nodes per piece of the document that write_json writes
+
+
+@collector.paused
+def write_json(graph: Graph, run: Pass, warnings, write, wrt=None) -> None:
+    """dumps(json_document(...)), the same text, handed to `write` a few thousand nodes at
+    a time: a big graph's rows are never all in memory at once, nor the whole text."""
+    head = dumps(_json_head(graph, run, wrt))
+    write(head[:-1] + ', "nodes": [')
+    for start in range(0, len(graph.nodes), JSON_CHUNK):
+        rows = dumps(_json_rows(graph, run, start, start + JSON_CHUNK))
+        write((", " if start else "") + rows[1:-1])
+    write('], "warnings": ' + dumps(warning_rows(graph, warnings)) + "}")
+
+
+def _json_head(graph: Graph, run: Pass, wrt=None) -> dict:
+    """The document's keys before "nodes", in their order."""
     exact = run.exact
-    nodes = node_rows(graph, run)
-    for row in nodes:
-        row["value"] = json_number(row["value"], exact)
-        row["local"] = [json_number(v, exact) for v in row["local"]]
-        row["grad"] = json_number(row["grad"], exact)
     return {
         "schema": SCHEMA,
         "expression": graph.source,
-        "exact": run.exact,
+        "exact": exact,
         "value": json_number(run.values[graph.output], exact),
         "gradients": {k: json_number(v, exact) for k, v in gradients(graph, run, wrt).items()},
         "output": graph.output,
-        "nodes": nodes,
-        "warnings": warning_rows(graph, warnings),
     }
+
+
+def _json_rows(graph: Graph, run: Pass, start: int = 0, stop: int | None = None) -> list[dict]:
+    exact = run.exact
+    rows = node_rows(graph, run, start, stop)
+    for row in rows:
+        row["value"] = json_number(row["value"], exact)
+        row["local"] = [json_number(v, exact) for v in row["local"]]
+        row["grad"] = json_number(row["grad"], exact)
+    return rows
 
 
 def json_number(value, exact: bool = False):
