@@ -253,8 +253,11 @@ def engine(sizes, repeats: int) -> list[str]:
     return lines
 
 
-def end_to_end(python: str, sizes, repeats: int) -> list[str]:
-    lines = ["## Text to --json: `gradcalc eval @FILE ... --json`, a fresh process (µs per node)",
+def end_to_end(python: str, sizes, repeats: int, output: str = "--json") -> list[str]:
+    """Text to `output` (--json, or --all: the table with every row), a fresh process."""
+    what = "--json" if output == "--json" else "the table with every row (--all)"
+    lines = [f"## Text to {what}: `gradcalc eval @FILE ... {output}`, a fresh process "
+             "(µs per node)",
              "", "| graph | nodes | median | min | max | time × previous size | peak memory |",
              "|---|---|---:|---:|---:|---:|---:|"]
     command = gradcalc_command(python)
@@ -269,7 +272,7 @@ def end_to_end(python: str, sizes, repeats: int) -> list[str]:
                 args = [f"{k}={v}" for k, v in names.items()]
                 args += ["--max-depth", str(n + 1), "--max-nodes", str(2 * n),
                          "--max-source", str(os.path.getsize(path) + 1)]
-                result = timed_process(command + ["eval", f"@{path}", *args, "--json"],
+                result = timed_process(command + ["eval", f"@{path}", *args, output],
                                        repeats if n < 10**6 else max(1, repeats // 2))
                 median = statistics.median(result["times"])
                 growth = f"{median / previous:.1f}" if previous else ""
@@ -296,8 +299,9 @@ def main() -> None:
           f"{platform.python_version()}, {os.cpu_count()} cores, {platform.machine()}, "
           f"{time.strftime('%Y-%m-%d')}\n")
     sections = (lambda: cold_start(options.python, 5 if quick else 11),
-                lambda: engine(sizes if quick else sizes[:3], 3),
-                lambda: end_to_end(options.python, sizes, 1 if quick else 3))
+                lambda: engine(sizes, 3),
+                lambda: end_to_end(options.python, sizes, 1 if quick else 3),
+                lambda: end_to_end(options.python, sizes[:3], 1 if quick else 3, "--all"))
     for section in sections:
         print("\n".join(section()), end="\n\n", flush=True)
     print("## Batch (benchmarks/batch.py)\n", flush=True)
