@@ -9,6 +9,7 @@ nesting depth and node count while lowering, an exact number's size in the arith
 from __future__ import annotations
 
 from .errors import LimitError, Span
+from .frozen import FrozenValue
 
 # Gates calling gates are evaluated one Python call per level, so their nesting stays
 # well inside the interpreter's recursion limit (about 1,000 frames). --expand inlines
@@ -24,12 +25,9 @@ MAX_JACOBIAN = 10_000_000
 _set = object.__setattr__
 
 
-class Limits:
-    """The raisable limits (README, "Limits and guarantees"), each with its option.
-
-    Immutable and compared by value. A plain slotted class, not a frozen dataclass: the
-    dataclass machinery compiles its methods at import, on every start of the command.
-    """
+class Limits(FrozenValue):
+    """The raisable limits (README, "Limits and guarantees"), each with its option;
+    immutable and compared by value."""
 
     __slots__ = ("source", "depth", "nodes", "digits")
 
@@ -39,27 +37,6 @@ class Limits:
         _set(self, "depth", depth)  # nesting depth of an expression (--max-depth)
         _set(self, "nodes", nodes)  # graph nodes, user gates counted expanded (--max-nodes)
         _set(self, "digits", digits)  # digits of an exact numerator or denominator (--max-digits)
-
-    def _values(self) -> tuple:
-        return tuple(getattr(self, name) for name in self.__slots__)
-
-    def __eq__(self, other):
-        if other.__class__ is not self.__class__:
-            return NotImplemented
-        return self._values() == other._values()
-
-    def __hash__(self):
-        return hash(self._values())
-
-    def __repr__(self):
-        return "Limits(" + ", ".join(f"{name}={getattr(self, name)!r}"
-                                     for name in self.__slots__) + ")"
-
-    def __setattr__(self, name, value):
-        raise AttributeError(f"cannot assign to field {name!r}: Limits are immutable")
-
-    def __delattr__(self, name):
-        raise AttributeError(f"cannot delete field {name!r}: Limits are immutable")
 
 
 DEFAULT = Limits()

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from . import collector, ops
 from .errors import ArityError, LimitError, UndefinedNameError
+from .frozen import Frozen
 from .limits import DEFAULT, MAX_GATE_NESTING, Limits, exceeded
 from .syntax import (Array, Assign, Binary, Call, Expr, GateDef, Index, Name, Number, Program,
                      Span, Unary)
@@ -82,10 +83,10 @@ class Graph:
         return " ".join(self.source[start:end].split())
 
 
-class Gate:
+class Gate(Frozen):
     """A user gate `name(params) = body`: one node whose local gradient is backprop
-    through the body's own graph (gradcalc.run runs it). Immutable; compared and hashed
-    by identity: one per definition."""
+    through the body's own graph (gradcalc.run runs it). Immutable; compared by identity:
+    one per definition."""
 
     __slots__ = ("name", "body", "params", "size", "nesting")
 
@@ -100,12 +101,6 @@ class Gate:
 
     def __repr__(self):
         return f"Gate(name={self.name!r}, params={self.params!r}, size={self.size!r})"
-
-    def __setattr__(self, name, value):
-        raise AttributeError(f"cannot assign to field {name!r} of a gate")
-
-    def __delattr__(self, name):
-        raise AttributeError(f"cannot delete field {name!r} of a gate")
 
     @property
     def arity(self):

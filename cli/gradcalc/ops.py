@@ -10,13 +10,13 @@ from __future__ import annotations
 
 from collections.abc import Callable  # typing would cost `import gradcalc` ~3 ms
 
+from .frozen import Frozen
 from .limits import MAX_DIMENSIONS
 
 
-class Op:
-    """One entry of the table. Immutable; compared and hashed by identity (each op is made
-    once, here). A plain slotted class: a frozen dataclass would compile its methods at
-    import, on every start of the command."""
+class Op(Frozen):
+    """One entry of the table; immutable, and compared by identity (each op is made once,
+    here)."""
 
     __slots__ = ("name", "symbol", "arity", "forward", "local", "rule", "domain", "kink",
                  "branch", "pattern", "min_arity", "vjp", "matrix_rule", "sample")
@@ -52,11 +52,6 @@ class Op:
     def __repr__(self):
         return f"Op({self.name!r})"
 
-    def __setattr__(self, name, value):
-        raise AttributeError(f"cannot assign to field {name!r} of an op")
-
-    def __delattr__(self, name):
-        raise AttributeError(f"cannot delete field {name!r} of an op")
 
 
 def _route(xp, out, args):

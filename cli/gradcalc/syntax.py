@@ -1,42 +1,23 @@
 """The AST: small immutable nodes, each with its [start, end) span in the source text.
 
 The parser builds these and nothing else; lowering turns them into graph nodes. They are
-plain slotted classes rather than dataclasses: `@dataclass(frozen=True, slots=True)`
-compiles half a dozen methods per class when the module is imported, which made this
-module alone cost most of a bare `python -c pass` at every start of the command.
+plain slotted classes (gradcalc.frozen) rather than dataclasses: `@dataclass(frozen=True,
+slots=True)` compiles half a dozen methods per class when the module is imported, which
+made this module alone cost most of a bare `python -c pass` at every start of the command.
 """
 from __future__ import annotations
+
+from .frozen import FrozenValue
 
 Span = tuple[int, int]
 
 _set = object.__setattr__
 
 
-class _Node:
+class _Node(FrozenValue):
     """Immutable; equal when of the same type with equal fields; hashable."""
 
     __slots__ = ()
-
-    def _fields(self) -> tuple:
-        return tuple(getattr(self, name) for name in self.__slots__)
-
-    def __eq__(self, other):
-        if other.__class__ is not self.__class__:
-            return NotImplemented
-        return self._fields() == other._fields()
-
-    def __hash__(self):
-        return hash(self._fields())
-
-    def __repr__(self):
-        fields = ", ".join(f"{name}={getattr(self, name)!r}" for name in self.__slots__)
-        return f"{type(self).__name__}({fields})"
-
-    def __setattr__(self, name, value):
-        raise AttributeError(f"cannot assign to field {name!r} of an AST node")
-
-    def __delattr__(self, name):
-        raise AttributeError(f"cannot delete field {name!r} of an AST node")
 
     def with_span(self, span: Span):
         """The same node covering another stretch of text (`(x+y)` with its parentheses)."""
