@@ -230,6 +230,39 @@ def test_branch_totals_match_central_differences(gradcalc_cli):
         central_difference(source, "x", point), rel=1e-5)
 
 
+@pytest.mark.parametrize("source,point", [
+    ("sum(v * s)", dict(v=[1.0, 2.0], s=3.0)),
+    ("sum(W @ x + b)", dict(W=[[1.0, 2.0], [3.0, -4.0]], x=[1.0, -1.0], b=5.0)),
+    ("a = W@x; sum(a) + max(a) * a[0]", dict(W=[[1.0, 2.0], [3.0, 4.0]], x=[1.0, 0.5])),
+    ("sum(M * r) + norm(r)", dict(M=[[1.0, 2.0], [3.0, 4.0]], r=[10.0, -20.0])),
+], ids=["scalar times vector", "bias", "branch", "row"])
+def test_vector_arrows_carry_the_gradient_of_their_own_value(source, point):
+    """An arrow's gradient has the shape of the value it carries (a scalar broadcast over
+    a vector gets the sum), and the arrows out of an input add up to what central
+    differences give, element by element."""
+    import numpy as np
+
+    result = gradcalc.evaluate(source, **point)
+    edges = picture.edges(result.graph, result.run)
+    for edge in edges:
+        if edge.grad is not None and edge.value is not None and not picture._all_zero(edge.grad):
+            assert np.shape(edge.grad) == np.shape(edge.value), edge
+    for name, node in result.graph.inputs.items():
+        leaving = [e for e in edges if e.tail in (f"n{node}", f"b{node}")
+                   and e.head != f"b{node}"]
+        total = sum(np.asarray(e.grad, dtype=float) for e in leaving)
+        base = np.asarray(point[name], dtype=float)
+        numeric = np.zeros_like(base)
+        for index in np.ndindex(base.shape):
+            up, down = base.copy(), base.copy()
+            up[index] += 1e-6
+            down[index] -= 1e-6
+            numeric[index] = (gradcalc.evaluate(source, **{**point, name: up.tolist()}).value
+                              - gradcalc.evaluate(source, **{**point, name: down.tolist()}).value
+                              ) / 2e-6
+        assert np.allclose(total, numeric, rtol=1e-5, atol=1e-6), (name, total, numeric)
+
+
 @needs_dot
 def test_upstream_scales_every_gradient(gradcalc_cli):
     drawn = draw(gradcalc_cli, *LECTURE, "--upstream", "2")

@@ -70,12 +70,15 @@ def edges(graph: Graph, run: Pass) -> list[Edge]:
     for node in nodes:
         local = run.local[node.id] if run.local is not None else None
         upstream = grads[node.id]
+        shares = run.shares.get(node.id)  # vectors: what the backward pass sent each way
         for position, tail in enumerate(node.inputs):
             slope = local[position] if local is not None else None
-            if upstream is None or slope is None:
+            if upstream is None or (slope is None and shares is None):
                 grad = None
             elif _all_zero(upstream):
                 grad = 0.0
+            elif shares is not None:
+                grad = shares[position]
             else:
                 with _quiet_numpy():  # inf · 0 is nan on the edge as in the run, unannounced
                     grad = upstream * slope

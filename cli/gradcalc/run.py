@@ -30,6 +30,10 @@ class Pass:
         self.local = local  # per node, ∂node/∂input per input (None: not needed)
         self.warnings = [] if warnings is None else warnings
         self.exact = exact  # computed in rationals (--exact); a float value there is approximate
+        # ∂output/∂argument through each edge into a node, where it is not simply the
+        # node's gradient × the edge's local gradient: summed back to the argument's shape
+        # (broadcasting), or from a vector-Jacobian product (array ops, gates on arrays).
+        self.shares: dict[int, list] = {}
 
 
 def _quiet(function):
@@ -184,7 +188,8 @@ def backward(graph: Graph, run: Pass, xp, upstream=1.0) -> Pass:
     needs_grad = plan.needs_grad
     for i, local_of, kink, a, b, mask in plan.backward_steps:
         if a is None or arrays:
-            _backward_other(graph, nodes[i], values, grads, local, warnings, xp, needs_grad)
+            _backward_other(graph, nodes[i], values, grads, local, warnings, xp, needs_grad,
+                            run.shares)
             continue
         # A scalar through a local gradient per edge, nearly every node: the arguments
         # by position, as in forward; `_backward_other` does the same work in general.
@@ -214,7 +219,7 @@ def backward(graph: Graph, run: Pass, xp, upstream=1.0) -> Pass:
 
 
 def _backward_other(graph: Graph, node, values: list, grads: list, local: list,
-                    warnings: list, xp, needs_grad: list) -> None:
+                    warnings: list, xp, needs_grad: list, shares: dict) -> None:
     """One node of the backward pass in general: any op, gate or number system."""
     ins = node.inputs
     op = node.op
@@ -250,6 +255,8 @@ def _backward_other(graph: Graph, node, values: list, grads: list, local: list,
         if arrays:
             contributions = [c if c is None else xp.unbroadcast(c, a)
                              for c, a in zip(contributions, args)]
+    if arrays:
+        shares[node.id] = [c if needs_grad[i] else None for i, c in zip(ins, contributions)]
     for i, contribution in zip(ins, contributions):
         if contribution is not None and needs_grad[i]:
             grads[i] = grads[i] + contribution
