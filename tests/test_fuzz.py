@@ -281,6 +281,8 @@ REGRESSIONS = [
     ["eval", "\ud800"],
     # found by the long run: numpy's RuntimeWarning (inf · 0 on an edge) printed by graph
     ["graph", "exp(max(x, 1e3))", "x=-2", "v=[1, -2, 3]"],
+    # found by the long run: a warning showing a matrix spread over several lines
+    ["graph", "y**v", "y=-2", "v=[1, -2, 3]"],
 ]
 
 

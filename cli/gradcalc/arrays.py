@@ -48,10 +48,12 @@ class ArrayArith(FloatArith):
 
     @staticmethod
     def show(value) -> str:
+        """A value for a message, on one line: a warning or an error is one line each."""
         if np.ndim(value) == 0:
             return FloatArith.show(float(value))
-        return np.array2string(np.asarray(value), separator=", ", threshold=12, edgeitems=2,
+        text = np.array2string(np.asarray(value), separator=", ", threshold=12, edgeitems=2,
                                formatter={"float_kind": lambda v: FloatArith.show(float(v))})
+        return " ".join(text.split())
 
     exp = staticmethod(np.exp)
     log = staticmethod(np.log)
