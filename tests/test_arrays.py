@@ -1,7 +1,6 @@
 """Vectors and matrices: the lecture's vectorized example, Jacobians, --upstream, an affine
-layer against its closed-form gradients, shape errors, and numpy staying out of scalar runs."""
-import subprocess
-import sys
+layer against its closed-form gradients, and shape errors (numpy staying out of scalar runs:
+test_startup.py)."""
 
 import numpy as np
 import pytest
@@ -98,12 +97,3 @@ def test_shape_errors(gradcalc_cli, args, message):
     ran = gradcalc_cli("eval", *args)
     assert ran.code == 2 and message in ran.stderr, ran.stderr
     assert "Traceback" not in ran.stderr
-
-
-def test_scalar_eval_does_not_import_numpy():
-    code = ("import sys; from gradcalc.cli import main; "
-            "sys.argv = ['gradcalc', 'eval', '(x+y)*max(z,w)', 'x=-2', 'y=5', 'z=-4', 'w=1', "
-            "'--json']\ntry: main()\nexcept SystemExit: pass\n"
-            "assert 'numpy' not in sys.modules, 'numpy was imported'")
-    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
-    assert done.returncode == 0, done.stderr

@@ -44,6 +44,16 @@ def test_json_output_imports_neither_rich_nor_lark():
     assert "pickle" not in ran["modules"]  # and it is JSON, not a pickled cache
 
 
+def test_a_scalar_eval_does_not_import_numpy():
+    assert _loaded(_run([*LECTURE, "--json"])["modules"], "numpy") == []
+
+
+def test_check_as_json_does_not_import_rich():
+    ran = _run(["check", "x*y", "x=1", "y=2", "--json"])
+    assert _loaded(ran["modules"], "rich") == []
+    assert json.loads(ran["stdout"])["passed"] is True
+
+
 @pytest.mark.parametrize("args", [[*LECTURE, "--json"], LECTURE, ["eval", "x*y", "x=2", "y=3"]])
 def test_no_package_metadata_scan(args):
     assert _loaded(_run(args)["modules"], "importlib.metadata") == []
