@@ -1,6 +1,8 @@
-"""Shared helpers: run the CLI in-process (Click's CliRunner) and parse strict JSON."""
+"""Shared helpers: run the CLI in-process (Click's CliRunner), parse strict JSON, read what
+a process showed on a pseudo-terminal."""
 import json
 import os
+import select
 
 import pytest
 from click.testing import CliRunner
@@ -76,3 +78,18 @@ def run_main(*args, stdin: bytes = b"", env=None) -> Exited:
 def gradcalc_main():
     """Call as gradcalc_main("eval", "x*y", "x=2", "y=3", stdin=b"")."""
     return run_main
+
+
+def read_terminal(leader: int, timeout: float) -> bytes:
+    """Everything written to a pseudo-terminal, read from its leader side until the
+    process on the other side closes it (or `timeout` seconds pass with nothing new)."""
+    shown = b""
+    while True:
+        ready, _, _ = select.select([leader], [], [], timeout)
+        try:
+            chunk = os.read(leader, 65536) if ready else b""
+        except OSError:  # the other side closed
+            chunk = b""
+        if not chunk:
+            return shown
+        shown += chunk

@@ -7,7 +7,6 @@ import json
 import math
 import os
 import pty
-import select
 import subprocess
 import sys
 import textwrap
@@ -19,7 +18,7 @@ from hypothesis import strategies as st
 
 import gradcalc
 from click.testing import CliRunner
-from conftest import strict_json
+from conftest import read_terminal, strict_json
 from gradcalc.cli import cli
 
 EXPR = "(x+y)*max(z,w) + sigmoid(x*w)"
@@ -590,16 +589,7 @@ def test_progress_bar_only_on_a_terminal(tmp_path):
                     str(tmp_path / "o.csv"), "--chunk-size", "1000", stderr=terminal,
                     env={**os.environ, "COLUMNS": "100"})
     os.close(terminal)
-    seen = b""
-    while True:
-        ready, _, _ = select.select([main], [], [], 60)
-        try:
-            data = os.read(main, 4096) if ready else b""
-        except OSError:  # the other side closed
-            data = b""
-        if not data:
-            break
-        seen += data
+    seen = read_terminal(main, 60)
     assert run.wait(timeout=60) == 0
     os.close(main)
     assert b"rows" in seen and b"%" in seen, seen[-500:]

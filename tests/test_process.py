@@ -7,7 +7,6 @@ signals and what reaches the terminal are the real ones."""
 import os
 import pty
 import re
-import select
 import signal
 import stat
 import subprocess
@@ -16,6 +15,7 @@ import time
 
 import pytest
 
+from conftest import read_terminal
 from gradcalc import files
 from gradcalc.errors import UsageError
 
@@ -228,16 +228,7 @@ def on_a_terminal(*args, **env) -> bytes:
                                stdin=subprocess.DEVNULL,
                                env=environment(TERM="xterm-256color", COLUMNS="100", **env))
     os.close(follower)
-    shown = b""
-    while True:
-        ready, _, _ = select.select([leader], [], [], 30)
-        try:
-            chunk = os.read(leader, 65536) if ready else b""
-        except OSError:  # the terminal closed
-            chunk = b""
-        if not chunk:
-            break
-        shown += chunk
+    shown = read_terminal(leader, 30)
     process.wait(timeout=30)
     os.close(leader)
     return shown
