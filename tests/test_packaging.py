@@ -30,4 +30,4 @@ def test_built_wheel_contains_the_grammar(tmp_path):
     schemas = {f"gradcalc/schemas/{name}.schema.json"
                for name in ("eval", "check", "error", "functions", "batch-row")}
     assert schemas <= set(names), schemas - set(names)
-    assert "gradcalc/cli.py" in names and "gradcalc/ops.py" in names
+    assert "gradcalc/cli.py" in names and "gradcalc/ops/__init__.py" in names

@@ -1,0 +1,43 @@
+"""The op table: every operation's forward value and local gradients, in one place.
+
+The entries live in one module per family, each registering into the one table
+(gradcalc.ops.base.TABLE): `scalar` (arithmetic and elementwise functions), `reductions`
+(sum, mean, norm, max/min of one array), `shapes` (the matrix product, transpose,
+indexing, list literals). This module gathers them and says how the language reaches
+them: operators, function names, the constants.
+"""
+from __future__ import annotations
+
+from . import reductions, scalar, shapes  # noqa: F401 - each registers its entries
+from .base import TABLE, Op
+
+OPS: list[Op] = TABLE
+BY_NAME = {op.name: op for op in OPS}
+
+# How the language reaches the table: operators, and the built-in function names.
+BINARY = {"+": BY_NAME["add"], "-": BY_NAME["sub"], "*": BY_NAME["mul"],
+          "/": BY_NAME["div"], "^": BY_NAME["pow"], "@": BY_NAME["matmul"]}
+NEGATE = BY_NAME["neg"]
+FUNCTIONS = {name: op for op in OPS for name in op.functions}
+# max(v) and min(v) of one argument reduce over it; of several they are elementwise.
+REDUCERS = {"max": BY_NAME["max_of"], "min": BY_NAME["min_of"]}
+INDEX, ARRAY = BY_NAME["index"], BY_NAME["array"]
+# Ops that only make sense on arrays: an expression using one is computed with numpy.
+ARRAY_OPS = {op for op in OPS if op.vjp is not None}
+
+CONSTANTS = {"pi": "3.141592653589793", "e": "2.718281828459045"}
+
+
+def spellings(op: Op) -> list[str]:
+    """How the language writes an op: `a + b`, `-a`, `log(a)` / `ln(a)`, `max(a, b, ...)`."""
+    written = [f"a {symbol} b" for symbol, entry in BINARY.items() if entry is op]
+    if op is NEGATE:
+        written.append("-a")
+    params = {1: "a", 2: "a, b", None: "a, b, ..."}[op.arity]
+    written += [f"{name}({params})" for name in op.functions]
+    written += [f"{name}(v)" for name, entry in REDUCERS.items() if entry is op]
+    if op is INDEX:
+        written += ["v[i]", "M[i, j]"]
+    if op is ARRAY:
+        written += ["[a, b, ...]", "[[a, b], [c, d]]"]
+    return written

@@ -1,0 +1,109 @@
+"""The op table's entry type, and the one list every family of operations registers into.
+
+Each family (gradcalc.ops.scalar, .reductions, .shapes, ...) is a module of entries, a few
+lines each, as in micrograd's engine: `forward(xp, *args)` gives the value,
+`local(xp, out, *args)` gives ∂out/∂arg for each argument (`out` is the forward value, so
+exp and tanh reuse it), or, for array operations whose local gradient is a Jacobian,
+`vjp(xp, g, out, *args)` gives ∂f/∂arg from g = ∂f/∂out directly. `xp` is a number system
+(gradcalc.arith, gradcalc.arrays, gradcalc.exact). `domain` says where an op is undefined,
+`kink` where it has no derivative and a convention answers instead. The per-op gradient
+tests, `gradcalc functions` and the docs all read this table.
+
+Keyword arguments (`sum(S, axis=1)`) are an op's static attributes: constants known when
+the program is lowered. `Op.bind` gives the entry with them filled in, so the engine runs a
+bound op exactly as any other and never special-cases an attribute.
+"""
+from __future__ import annotations
+
+from collections.abc import Callable  # typing would cost `import gradcalc` ~3 ms
+from functools import partial
+
+from ..frozen import Frozen
+
+TABLE: list = []  # every Op, in the order the families register them
+
+
+def register(*ops: Op) -> None:
+    TABLE.extend(ops)
+
+
+class Op(Frozen):
+    """One entry of the table; immutable, and compared by identity (each entry is made
+    once, in its family's module; `bind` makes a bound copy whose `base` is the entry)."""
+
+    __slots__ = ("name", "symbol", "arity", "forward", "local", "rule", "domain", "kink",
+                 "branch", "pattern", "min_arity", "vjp", "matrix_rule", "sample",
+                 "functions", "keywords", "constant_args", "attrs", "base", "family")
+
+    def __init__(self, name: str, symbol: str, arity: int | None, forward: Callable,
+                 local: Callable | None, rule: str, domain: Callable | None = None,
+                 kink: Callable | None = None, branch: Callable | None = None,
+                 pattern: str = "", min_arity: int = 1, vjp: Callable | None = None,
+                 matrix_rule: tuple[str, ...] = (), sample: Callable | None = None,
+                 functions: tuple[str, ...] = (), keywords: dict | None = None,
+                 constant_args: tuple[int, ...] = (), family: str = ""):
+        _set = object.__setattr__
+        _set(self, "name", name)
+        _set(self, "symbol", symbol)
+        _set(self, "arity", arity)  # None: variadic, at least `min_arity` arguments
+        _set(self, "forward", forward)
+        _set(self, "local", local)
+        _set(self, "rule", rule)
+        # (xp, *args) -> (problem, culprit arg index) | None
+        _set(self, "domain", domain)
+        _set(self, "kink", kink)  # (xp, out, *args) -> warning | None
+        # (xp, out, *args) -> a tuple that changes exactly where the op moves to another
+        # smooth piece (a kink, a pole): `gradcalc check` compares it at x-h, x, x+h.
+        _set(self, "branch", branch)
+        # how the gate treats the upstream gradient, as the lecture says
+        _set(self, "pattern", pattern)
+        _set(self, "min_arity", min_arity)
+        # Array ops whose local gradient is a Jacobian rather than a factor per element give
+        # the chain rule directly: vjp(xp, g, out, *args) → ∂f/∂arg for each argument, where
+        # g is ∂f/∂out (None for an argument that takes no gradient); `matrix_rule` writes
+        # it per argument for --steps ("{g} · {b}ᵀ").
+        _set(self, "vjp", vjp)
+        _set(self, "matrix_rule", matrix_rule)
+        _set(self, "sample", sample)  # rng → example arguments, for the generated tests
+        _set(self, "functions", functions)  # the names that call it: log(a), ln(a)
+        # static attributes, each with its default: {"axis": None, "keepdims": False}
+        _set(self, "keywords", dict(keywords or {}))
+        # arguments that take no gradient at all (an index, a label, a shape): an input
+        # used only there has no ∂f/∂input (shown as —, JSON null)
+        _set(self, "constant_args", constant_args)
+        _set(self, "attrs", ())  # the bound attributes, as (name, value) pairs
+        _set(self, "base", self)  # the table entry this op is (a bound copy's entry)
+        _set(self, "family", family)
+
+    def __repr__(self):
+        attrs = "".join(f", {k}={v!r}" for k, v in self.attrs)
+        return f"Op({self.name!r}{attrs})"
+
+    def replace(self, **fields) -> Op:
+        """A copy with some fields changed (a broken rule in a test, a bound copy)."""
+        copy = object.__new__(Op)
+        for name in Op.__slots__:
+            object.__setattr__(copy, name, fields.get(name, getattr(self, name)))
+        return copy
+
+    def bind(self, **attrs) -> Op:
+        """This entry with static attributes filled in (`axis=1`): every function of the
+        entry receives them as keyword arguments. Attributes left out keep their default."""
+        if not attrs:
+            return self
+        values = {**self.keywords, **attrs}
+        functions = {name: partial(function, **values) for name in
+                     ("forward", "local", "domain", "kink", "branch", "vjp")
+                     if (function := getattr(self, name)) is not None}
+        return self.replace(attrs=tuple(values.items()), **functions)
+
+    @property
+    def attributes(self) -> dict:
+        """The static attributes in force: the bound ones, else the defaults."""
+        return dict(self.attrs) if self.attrs else dict(self.keywords)
+
+
+def shape_text(a) -> str:
+    """A shape as the table writes it: `2×3`, or `scalar`."""
+    shape = getattr(a, "shape", ())
+    return "×".join(map(str, shape)) if shape else "scalar"
