@@ -81,7 +81,9 @@ def _away_from_kinks(arity):
 
 
 # Scalar functions: check runs on scalar inputs (array ops are checked in test_ops.py).
-@pytest.mark.parametrize("name", sorted(n for n, op in ops.FUNCTIONS.items() if op.vjp is None))
+# detach passes no gradient by design (PyTorch's convention), so differences disagree.
+@pytest.mark.parametrize("name", sorted(n for n, op in ops.FUNCTIONS.items()
+                                        if op.vjp is None and n != "detach"))
 @given(data=st.data())
 def test_every_builtin_agrees_with_central_differences_away_from_kinks(name, data):
     op = ops.FUNCTIONS[name]

@@ -180,7 +180,7 @@ BAD = [
     (["eval", "x^0.5", "x=-8"], "negative base to a non-integer power"),
     (["eval", "0^x", "x=-1"], "0 to a negative power"),
     (["eval", "max(x)", "x=1"], "for two numbers write max(a, b)"),
-    (["eval", "v[5]", "v=[1,2]"], "index 5 is out of range for length 2"),
+    (["eval", "v[5]", "v=[1,2]"], "index 5 is out of range for axis 0 of length 2"),
     (["eval", "x @ y", "x=1", "y=2"], "use * for a scalar"),
     (["eval", "sum(" + "[" * 33 + "x" + "]" * 33 + ")", "x=1"], "at most 32 dimensions"),
     # shapes

@@ -124,6 +124,7 @@ def test_random_bindings_and_arguments(name, value, more):
 SCALAR_FUNCTIONS = ["exp", "log", "ln", "sqrt", "abs", "sin", "cos", "tan", "tanh", "sigmoid",
                     "relu", "softplus"]
 BINARY_OPERATORS = ["+", "-", "*", "/", "^", "**"]
+COMPARISONS = ["<", "<=", ">", ">=", "==", "!="]
 NUMBERS = ["0", "1", "2", "3", "0.5", ".5", "2.5", "1e-3", "1e3", "0.1", "1e308", "pi", "e"]
 
 
@@ -145,6 +146,11 @@ def scalar_expressions(names: tuple):
                 lambda t: f"({t[0]} {t[1]} {t[2]})"),
             st.tuples(st.sampled_from(SCALAR_FUNCTIONS), inner).map(lambda t: _call(*t)),
             two.map(lambda t: _call("pow", *t)),
+            # masks: a comparison gives 1 or 0, where() picks a branch, detach() cuts
+            st.tuples(inner, st.sampled_from(COMPARISONS), inner).map(
+                lambda t: f"({t[0]} {t[1]} {t[2]})"),
+            three.map(lambda t: f"where({t[0]} > {t[1]}, {t[1]}, {t[2]})"),
+            inner.map(lambda t: _call("detach", t)),
             st.tuples(st.sampled_from(["max", "min"]), st.lists(inner, min_size=2, max_size=3))
             .map(lambda t: _call(t[0], *t[1])),
             # array built-ins, each ending in a scalar
@@ -233,9 +239,9 @@ def test_the_programs_use_every_built_in():
     """The strategy above writes every function and operator of the op table, so a new
     built-in must be added to the fuzzing (this fails until it is)."""
     written = set(SCALAR_FUNCTIONS) | {"pow", "max", "min", "sum", "mean", "norm", "dot",
-                                       "transpose"}
+                                       "transpose", "where", "detach"}
     assert written == set(ops.FUNCTIONS)
-    assert set(ops.BINARY) <= set(BINARY_OPERATORS) | {"@"}
+    assert set(ops.BINARY) <= set(BINARY_OPERATORS) | set(COMPARISONS) | {"@"}
     reached = {ops.FUNCTIONS[name].name for name in written} | \
         {ops.BINARY[symbol].name for symbol in ops.BINARY} | \
         {ops.NEGATE.name, ops.INDEX.name, ops.ARRAY.name} | \

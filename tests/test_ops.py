@@ -16,7 +16,8 @@ XP = FloatArith()
 H = 1e-6
 
 
-SCALAR_OPS = [op for op in ops.OPS if op.vjp is None]
+# detach passes no gradient by design (PyTorch's convention): no difference agrees with it.
+SCALAR_OPS = [op for op in ops.OPS if op.vjp is None and op.name != "detach"]
 ARRAY_OPS = [op for op in ops.OPS if op.vjp is not None]
 
 
@@ -140,7 +141,8 @@ def _broadcast_args(op, rng):
             if op.domain is None else rng.uniform(0.2, 2.5, size=shape) for shape in shapes]
 
 
-@pytest.mark.parametrize("op", ops.OPS, ids=lambda op: op.name)
+@pytest.mark.parametrize("op", [op for op in ops.OPS if op.name != "detach"],
+                         ids=lambda op: op.name)
 def test_array_rules_match_central_differences_element_by_element(op):
     xp = _array_xp()
     rng = np.random.default_rng(zlib.crc32(op.name.encode()))

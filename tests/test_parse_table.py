@@ -54,9 +54,8 @@ def _oracle_parser(source):
         return callback
 
     oracle = type("Oracle", (lark.Transformer,), {
-        name: wrap(getattr(gc_parse._Builder, name)) for name in (
-            "number", "name", "call", "args", "group", "array", "index", "binary", "unary",
-            "stmt", "program")})
+        name: wrap(getattr(gc_parse._Builder, name)) for name in vars(gc_parse._Builder)
+        if not name.startswith("_")})
     return lark.Lark(GRAMMAR, start="program", parser="lalr", transformer=oracle(),
                      maybe_placeholders=False)
 

@@ -142,7 +142,7 @@ def run_graph(graph: Graph, values: dict, *, xp, upstream=None, strict=False, wr
                          hint="drop --exact to compute it in floating point") from None
     warnings += run.warnings
     for name, grad in render.gradients(graph, run).items():
-        if not xp.isfinite(grad):
+        if grad is not None and not xp.isfinite(grad):
             warnings.append((graph.inputs[name], f"the gradient for {name} is {xp.show(grad)}"))
     if strict and warnings:
         node, message = warnings[0]

@@ -12,8 +12,8 @@ from . import collector, ops
 from .errors import ArityError, LimitError, UndefinedNameError
 from .frozen import Frozen
 from .limits import DEFAULT, MAX_GATE_NESTING, Limits, exceeded
-from .syntax import (Array, Assign, Binary, Call, Expr, GateDef, Index, Name, Number, Program,
-                     Span, Unary)
+from .syntax import (Array, Assign, Binary, Call, Expr, GateDef, Index, Keyword, Name, Number,
+                     Program, Slice, Span, Tuple, Unary)
 
 INPUT, CONST, OP, GATE = "input", "const", "op", "gate"
 
@@ -21,11 +21,12 @@ INPUT, CONST, OP, GATE = "input", "const", "op", "gate"
 # Node, Graph and Gate are plain classes rather than dataclasses, which compile their
 # methods when the module is imported, on every start of the command (see gradcalc.syntax).
 class Node:
-    __slots__ = ("id", "kind", "op", "inputs", "span", "name", "text", "needs_grad")
+    __slots__ = ("id", "kind", "op", "inputs", "span", "name", "text", "needs_grad",
+                 "keyword_spans")
 
     def __init__(self, id: int, kind: str, op: object, inputs: tuple[int, ...],  # noqa: A002
                  span: Span, name: str | None = None, text: str = "",
-                 needs_grad: bool = False):
+                 needs_grad: bool = False, keyword_spans: dict | None = None):
         self.id = id
         self.kind = kind  # INPUT, CONST, OP or GATE
         self.op = op  # an ops.Op, a Gate, or None for leaves
@@ -34,6 +35,7 @@ class Node:
         self.name = name  # an input's name, a constant's (pi), or an assigned name
         self.text = text  # a constant's literal
         self.needs_grad = needs_grad  # depends on some input, so ∂output/∂node is computed
+        self.keyword_spans = keyword_spans  # where each static attribute (axis=1) is written
 
     def __repr__(self):
         return (f"Node(id={self.id!r}, kind={self.kind!r}, op={self.op!r}, "
@@ -215,15 +217,21 @@ class _Lowering:
         if isinstance(expr, Unary):
             # Unary plus is the identity: it makes no node.
             return args[0] if expr.op == "+" else self.emit(OP, ops.NEGATE, args, expr.span)
-        if isinstance(expr, Array):
+        if isinstance(expr, (Array, Tuple)):
             return self.emit(OP, ops.ARRAY, args, expr.span)
         if isinstance(expr, Index):
-            return self.emit(OP, ops.INDEX, args, expr.span)
+            return self.emit(OP, ops.INDEX.bind(spec=_index_spec(expr)), args, expr.span)
         return self.call(expr, args)
 
     def call(self, expr: Call, args: tuple[int, ...]) -> int:
+        keywords = [arg for arg in expr.args if isinstance(arg, Keyword)]
+        positional = len(args)
         gate = self.gates.get(expr.func)
         if gate is not None:
+            if keywords:
+                raise ArityError(f"gate '{gate.name}' takes no keyword arguments",
+                                 self.source, keywords[0].span,
+                                 hint=f"call it as {gate.name}({', '.join(gate.params)})")
             self.check_arity(expr, len(gate.params), None)
             if self.size + gate.size > self.limits.nodes:
                 raise self.too_many_nodes(expr.span)  # before copying or running the body
@@ -236,15 +244,31 @@ class _Lowering:
                     expr.func_span, hint="--expand inlines the gates and has no such limit")
             return self.emit(GATE, gate, args, expr.span)
         op = ops.FUNCTIONS.get(expr.func)
-        if len(args) == 1 and expr.func in ops.REDUCERS:
+        if positional == 1 and expr.func in ops.REDUCERS:
             op = ops.REDUCERS[expr.func]
         if op is None:
             raise self.unknown_function(expr)
-        self.check_arity(expr, op.arity, op.min_arity)
-        return self.emit(OP, op, args, expr.span)
+        self.check_arity(expr, op.arity, op.min_arity, positional)
+        attrs = self.static_attributes(expr, op, keywords)
+        spans = {keyword.name: keyword.span for keyword in keywords} or None
+        return self.emit(OP, op.bind(**attrs), args, expr.span, spans)
 
-    def check_arity(self, expr: Call, arity: int | None, min_arity: int | None) -> None:
-        given = len(expr.args)
+    def static_attributes(self, expr: Call, op, keywords: list[Keyword]) -> dict:
+        """`axis=1, keepdims=True` as constants, each a keyword the op takes."""
+        attrs = {}
+        for keyword in keywords:
+            if keyword.name not in op.keywords:
+                taken = ", ".join(f"{name}=" for name in op.keywords)
+                raise ArityError(
+                    f"{expr.func}() takes no keyword '{keyword.name}'", self.source,
+                    keyword.name_span, hint=f"the keywords of {expr.func}() are {taken}"
+                    if taken else f"{expr.func}() takes no keywords; see `gradcalc functions`")
+            attrs[keyword.name] = _constant(keyword.value, self.source)
+        return attrs
+
+    def check_arity(self, expr: Call, arity: int | None, min_arity: int | None,
+                    given: int | None = None) -> None:
+        given = len(expr.args) if given is None else given
         if arity is not None and given != arity:
             wanted = f"{arity} argument{'s' * (arity != 1)}"
         elif arity is None and given < min_arity:
@@ -275,6 +299,10 @@ class _Lowering:
     # -- names ----------------------------------------------------------------------
     def name(self, expr: Name) -> int:
         name = expr.id
+        if name == "None" and name not in (self.bound or ()):
+            raise UndefinedNameError("None is a new axis inside an index (c[:, None]), "
+                                     "not a value", self.source, expr.span,
+                                     hint="write c[:, None] to add an axis")
         if name in self.names:
             return self.names[name]
         if name in self.gates:
@@ -354,7 +382,8 @@ class _Lowering:
                 if inner.kind == CONST:
                     mapping[inner.id] = self.leaf(CONST, inner.text, inner.name, inner.span)
                 else:
-                    mapping[inner.id] = self.emit(inner.kind, inner.op, inputs, inner.span)
+                    mapping[inner.id] = self.emit(inner.kind, inner.op, inputs, inner.span,
+                                                  inner.keyword_spans)
             else:
                 frames.pop()
                 if not frames:
@@ -369,11 +398,13 @@ class _Lowering:
         self.nodes.append(Node(len(self.nodes), kind, None, (), span, name, text))
         return len(self.nodes) - 1
 
-    def emit(self, kind: str, op, args: tuple[int, ...], span: Span) -> int:
+    def emit(self, kind: str, op, args: tuple[int, ...], span: Span,
+             keyword_spans: dict | None = None) -> int:
         self.size += op.size if kind == GATE else 1  # a gate call costs its expanded body
         if self.size > self.limits.nodes:
             raise self.too_many_nodes(span)
-        self.nodes.append(Node(len(self.nodes), kind, op, args, span))
+        self.nodes.append(Node(len(self.nodes), kind, op, args, span,
+                               keyword_spans=keyword_spans))
         return len(self.nodes) - 1
 
     def too_many_nodes(self, span: Span):
@@ -404,12 +435,33 @@ class _Lowering:
         for node in order:
             node.id = new_id[node.id]
             node.inputs = tuple(new_id[i] for i in node.inputs)
-            node.needs_grad = node.kind == INPUT or any(order[i].needs_grad for i in node.inputs)
+        _mark_needs_grad(order, new_id[output], keep_inputs)
         inputs = {n.name: n.id for n in order if n.kind == INPUT}
         warnings = [(None if w is None else new_id.get(w), m) for w, m in self.warnings]
         graph = Graph(self.source, order, new_id[output], inputs, warnings)
-        graph.uses_arrays = any(node.op in ops.ARRAY_OPS for _, node in graph.walk())
+        graph.uses_arrays = any(getattr(node.op, "base", None) in ops.ARRAY_OPS
+                                for _, node in graph.walk())
         return graph
+
+
+def _mark_needs_grad(order: list[Node], output: int, keep_inputs: bool) -> None:
+    """A node needs ∂output/∂node when it depends on an input through arguments that take
+    a gradient; an input used only as an index, a label or a shape takes none (its
+    gradient shows as —), unless it is the output itself or a gate's parameter."""
+    differentiable = [False] * len(order)
+    differentiable[output] = True
+    for node in order:
+        skip = getattr(node.op, "constant_args", ())
+        for position, i in enumerate(node.inputs):
+            if position not in skip:
+                differentiable[i] = True
+    for node in order:
+        if node.kind == INPUT:
+            node.needs_grad = differentiable[node.id] or keep_inputs
+        else:
+            skip = getattr(node.op, "constant_args", ())
+            node.needs_grad = any(order[i].needs_grad for position, i in enumerate(node.inputs)
+                                  if position not in skip)
 
 
 def _children(expr: Expr) -> tuple[Expr, ...]:
@@ -417,11 +469,61 @@ def _children(expr: Expr) -> tuple[Expr, ...]:
         return expr.left, expr.right
     if isinstance(expr, Unary):
         return (expr.operand,)
-    if isinstance(expr, (Call, Array)):
-        return expr.args if isinstance(expr, Call) else expr.items
+    if isinstance(expr, Call):
+        args = expr.args
+        if args and isinstance(args[0], Array) and ops.takes_sequence(expr.func):
+            args = (*args[0].items, *args[1:])  # concatenate([a, b], axis=1)
+        return tuple(arg for arg in args if not isinstance(arg, Keyword))
+    if isinstance(expr, (Array, Tuple)):
+        return expr.items
     if isinstance(expr, Index):
-        return (expr.target, *expr.indices)
+        parts = [expr.target]
+        for index in expr.indices:
+            if isinstance(index, Slice):
+                parts += [part for part in (index.start, index.stop, index.step) if part]
+            elif not _is_new_axis(index):
+                parts.append(index)
+        return tuple(parts)
     return ()
+
+
+def _is_new_axis(index) -> bool:
+    return isinstance(index, Name) and index.id == "None"
+
+
+def _index_spec(expr: Index) -> tuple:
+    """How the index's arguments make numpy's key: per index "i" (an integer or an integer
+    array argument), "n" (None, a new axis), or ("s", start?, stop?, step?) saying which
+    parts of a slice are given (each given part is the next argument)."""
+    spec = []
+    for index in expr.indices:
+        if isinstance(index, Slice):
+            spec.append(("s", index.start is not None, index.stop is not None,
+                         index.step is not None))
+        else:
+            spec.append("n" if _is_new_axis(index) else "i")
+    return tuple(spec)
+
+
+_LITERALS = {"True": True, "False": False, "None": None}
+
+
+def _constant(expr: Expr, source: str):
+    """A keyword's value: a number, True/False/None or a tuple of them, known when the
+    program is lowered (a static attribute: `axis=1`, `keepdims=True`, `axis=(0, 1)`)."""
+    if isinstance(expr, Tuple):
+        return tuple(_constant(item, source) for item in expr.items)
+    sign = 1
+    if isinstance(expr, Unary) and isinstance(expr.operand, Number):
+        sign, expr = (-1 if expr.op == "-" else 1), expr.operand
+    if isinstance(expr, Number):
+        value = float(expr.text)
+        return sign * int(value) if value.is_integer() and abs(value) < 2 ** 53 else sign * value
+    if isinstance(expr, Name) and expr.id in _LITERALS and sign == 1:
+        return _LITERALS[expr.id]
+    raise ArityError("a keyword's value must be a constant: a number, True, False, None or "
+                     "a tuple such as (0, 1)", source, expr.span,
+                     hint="write the number itself, e.g. axis=1")
 
 
 def _strip_parens(source: str, start: int, end: int) -> Span:

@@ -14,9 +14,14 @@ from functools import lru_cache
 
 from . import collector
 from .errors import GradcalcError, ParseError
-from .syntax import Array, Assign, Binary, Call, GateDef, Index, Name, Number, Program, Unary
+from .syntax import (Array, Assign, Binary, Call, GateDef, Index, Keyword, Name, Number, Program,
+                     Slice, Tuple, Unary)
 
 _OPERATOR = {"**": "^"}
+COMPARISONS = ("<", "<=", ">", ">=", "==", "!=")
+# `np.exp(x)`, `numpy.sum(S, axis=1)`: the module prefix of numpy's spelling names the
+# function itself (gradcalc has no modules).
+_NUMPY = ("np", "numpy")
 
 
 class _Builder:
@@ -36,11 +41,61 @@ class _Builder:
 
     @staticmethod
     def call(func, _lpar, args, rpar):
+        _keywords_last(args)
         return Call(func.group(), args, (func.start(), rpar.end()), func.span())
 
     @staticmethod
     def args(*exprs):
         return exprs
+
+    @staticmethod
+    def keyword(name, _equals, value):
+        return Keyword(name.group(), value, (name.start(), value.span[1]), name.span())
+
+    @staticmethod
+    def method(target, _dot, name, _lpar, args, rpar):
+        """`S.sum(axis=1)` is sum(S, axis=1); `np.exp(x)` is exp(x)."""
+        _keywords_last(args)
+        span = (target.span[0], rpar.end())
+        if isinstance(target, Name) and target.id in _NUMPY:
+            return Call(name.group(), args, span, (target.span[0], name.end()))
+        return Call(name.group(), (target, *args), span, name.span())
+
+    @staticmethod
+    def attribute(target, _dot, name):
+        if name.group() == "T":  # numpy's transpose
+            return Call("transpose", (target,), (target.span[0], name.end()), name.span())
+        raise ParseError(f"unknown attribute '.{name.group()}'", span=name.span(),
+                         hint="the attribute gradcalc knows is .T (the transpose); "
+                              f"for a function write {name.group()}(...)")
+
+    @staticmethod
+    def tuple(lpar, items, rpar):
+        return Tuple(items, (lpar.start(), rpar.end()))
+
+    @staticmethod
+    def tuple_items(*items):
+        return items
+
+    @staticmethod
+    def subscripts(*items):
+        return items
+
+    @staticmethod
+    def slice(*children):
+        """`a:b:c` with any part left out: the colons (tokens) separate the parts."""
+        parts: list = [None]
+        for child in children:
+            if isinstance(child, re.Match):
+                parts.append(None)
+            else:
+                parts[-1] = child
+        parts += [None] * (3 - len(parts))
+        first = children[0]
+        last = children[-1]
+        span = (first.start() if isinstance(first, re.Match) else first.span[0],
+                last.end() if isinstance(last, re.Match) else last.span[1])
+        return Slice(*parts, span)
 
     @staticmethod
     def group(lpar, expr, rpar):
@@ -49,6 +104,10 @@ class _Builder:
 
     @staticmethod
     def array(lsqb, items, rsqb):
+        for item in items:
+            if isinstance(item, Keyword):
+                raise ParseError(f"'{item.name}=' inside a list", span=item.span,
+                                 hint="a keyword goes in a function call: sum(S, axis=1)")
         if not items:
             raise ParseError("an empty list has no shape", span=(lsqb.start(), rsqb.end()),
                              hint="write at least one element, e.g. [0]")
@@ -64,6 +123,12 @@ class _Builder:
     @staticmethod
     def binary(left, op, right):
         op = op.group()
+        if op in COMPARISONS and isinstance(left, Binary) and left.op in COMPARISONS \
+                and left.span[0] == left.left.span[0]:  # not parenthesised: a chain
+            raise ParseError("a comparison chain: a < b < c is two comparisons",
+                             span=(left.span[0], right.span[1]),
+                             hint="write each comparison and multiply the masks: "
+                                  "(a < b) * (b < c)")
         return Binary(_OPERATOR.get(op, op), left, right, (left.span[0], right.span[1]))
 
     @staticmethod
@@ -87,6 +152,20 @@ class _Builder:
     @staticmethod
     def program(*statements):
         return tuple(s for s in statements if s is not None)
+
+
+def _keywords_last(args) -> None:
+    """Keyword arguments come after the positional ones, as in Python."""
+    seen = set()
+    for k, arg in enumerate(args):
+        if isinstance(arg, Keyword):
+            if arg.name in seen:
+                raise ParseError(f"the keyword '{arg.name}' is given twice", span=arg.span,
+                                 hint="give each keyword once")
+            seen.add(arg.name)
+        elif seen:
+            raise ParseError("a positional argument after a keyword argument",
+                             span=arg.span, hint="put the keywords last: sum(S, axis=1)")
 
 
 # How a reduction builds its value: pass the only child on, call the builder with the
@@ -294,7 +373,8 @@ def parse_expression(source: str) -> Program:
 _TOKEN_NAMES = {
     "NUMBER": "a number", "NAME": "a name", "LPAR": "'('", "RPAR": "')'",
     "LSQB": "'['", "RSQB": "']'", "ADD_OP": "'+' or '-'", "MUL_OP": "'*', '/' or '@'",
-    "POW_OP": "'^'", "EQUALS": "'='",
+    "POW_OP": "'^'", "EQUALS": "'='", "CMP_OP": "a comparison", "COLON": "':'",
+    "DOT": "'.'",
     "COMMA": "','", "_SEP": "';' or a new line", _END: "the end of the input",
 }
 

@@ -81,7 +81,10 @@ class Array(_Node):
 
 
 class Index(_Node):
-    """`target[i]` or `target[i, j]`: the indices are constant integers, 0-based."""
+    """`target[i]`, `M[i, j]`, `S[arange(N), y]`, `a[:, 0:H]`, `c[:, None]`: numpy's indexing.
+
+    Each index is an expression (an integer, or an array of integers), a Slice, or the
+    name None (a new axis)."""
 
     __slots__ = ("target", "indices", "span")
 
@@ -91,7 +94,41 @@ class Index(_Node):
         _set(self, "span", span)
 
 
-Expr = Number | Name | Unary | Binary | Call | Array | Index
+class Slice(_Node):
+    """`start:stop:step` inside an index; a part left out is None, as in Python."""
+
+    __slots__ = ("start", "stop", "step", "span")
+
+    def __init__(self, start: Expr | None, stop: Expr | None, step: Expr | None, span: Span):
+        _set(self, "start", start)
+        _set(self, "stop", stop)
+        _set(self, "step", step)
+        _set(self, "span", span)
+
+
+class Tuple(_Node):
+    """`(N, -1)`: a shape or a set of axes, as numpy writes them."""
+
+    __slots__ = ("items", "span")
+
+    def __init__(self, items: tuple[Expr, ...], span: Span):
+        _set(self, "items", items)
+        _set(self, "span", span)
+
+
+class Keyword(_Node):
+    """`axis=1` among a call's arguments: a static attribute of the operation."""
+
+    __slots__ = ("name", "value", "span", "name_span")
+
+    def __init__(self, name: str, value: Expr, span: Span, name_span: Span):
+        _set(self, "name", name)
+        _set(self, "value", value)
+        _set(self, "span", span)
+        _set(self, "name_span", name_span)
+
+
+Expr = Number | Name | Unary | Binary | Call | Array | Index | Tuple
 
 
 class Assign(_Node):

@@ -8,7 +8,7 @@ them: operators, function names, the constants.
 """
 from __future__ import annotations
 
-from . import reductions, scalar, shapes  # noqa: F401 - each registers its entries
+from . import masks, reductions, scalar, shapes  # noqa: F401 - each registers its entries
 from .base import TABLE, Op
 
 OPS: list[Op] = TABLE
@@ -16,7 +16,8 @@ BY_NAME = {op.name: op for op in OPS}
 
 # How the language reaches the table: operators, and the built-in function names.
 BINARY = {"+": BY_NAME["add"], "-": BY_NAME["sub"], "*": BY_NAME["mul"],
-          "/": BY_NAME["div"], "^": BY_NAME["pow"], "@": BY_NAME["matmul"]}
+          "/": BY_NAME["div"], "^": BY_NAME["pow"], "@": BY_NAME["matmul"],
+          **{op.symbol: op for op in OPS if op.family == "comparison"}}
 NEGATE = BY_NAME["neg"]
 FUNCTIONS = {name: op for op in OPS for name in op.functions}
 # max(v) and min(v) of one argument reduce over it; of several they are elementwise.
@@ -28,12 +29,23 @@ ARRAY_OPS = {op for op in OPS if op.vjp is not None}
 CONSTANTS = {"pi": "3.141592653589793", "e": "2.718281828459045"}
 
 
+def takes_sequence(name: str) -> bool:
+    """Whether the function `name` takes a list of arrays first (concatenate([a, b]))."""
+    op = FUNCTIONS.get(name)
+    return op is not None and op.sequence
+
+
 def spellings(op: Op) -> list[str]:
     """How the language writes an op: `a + b`, `-a`, `log(a)` / `ln(a)`, `max(a, b, ...)`."""
     written = [f"a {symbol} b" for symbol, entry in BINARY.items() if entry is op]
+    if op.family == "comparison":
+        written = [f"a {op.symbol} b"]
     if op is NEGATE:
         written.append("-a")
-    params = {1: "a", 2: "a, b", None: "a, b, ..."}[op.arity]
+    params = "a, b, ..." if op.arity is None else ", ".join("abcdefgh"[:op.arity])
+    if op.sequence:
+        params = "[a, b, ...]"
+    params += "".join(f", {key}={value!r}" for key, value in op.keywords.items())
     written += [f"{name}({params})" for name in op.functions]
     written += [f"{name}(v)" for name, entry in REDUCERS.items() if entry is op]
     if op is INDEX:

@@ -20,7 +20,9 @@ from functools import partial
 
 from ..frozen import Frozen
 
-TABLE: list = []  # every Op, in the order the families register them
+TABLE: list = []
+# The functions of an entry that receive its static attributes as keyword arguments.
+_TAKE_ATTRIBUTES = ("forward", "local", "domain", "kink", "branch", "vjp")  # every Op, in the order the families register them
 
 
 def register(*ops: Op) -> None:
@@ -33,7 +35,7 @@ class Op(Frozen):
 
     __slots__ = ("name", "symbol", "arity", "forward", "local", "rule", "domain", "kink",
                  "branch", "pattern", "min_arity", "vjp", "matrix_rule", "sample",
-                 "functions", "keywords", "constant_args", "attrs", "base", "family")
+                 "functions", "keywords", "constant_args", "attrs", "base", "family", "sequence")
 
     def __init__(self, name: str, symbol: str, arity: int | None, forward: Callable,
                  local: Callable | None, rule: str, domain: Callable | None = None,
@@ -41,7 +43,7 @@ class Op(Frozen):
                  pattern: str = "", min_arity: int = 1, vjp: Callable | None = None,
                  matrix_rule: tuple[str, ...] = (), sample: Callable | None = None,
                  functions: tuple[str, ...] = (), keywords: dict | None = None,
-                 constant_args: tuple[int, ...] = (), family: str = ""):
+                 constant_args: tuple[int, ...] = (), family: str = "", sequence: bool = False):
         _set = object.__setattr__
         _set(self, "name", name)
         _set(self, "symbol", symbol)
@@ -73,7 +75,14 @@ class Op(Frozen):
         _set(self, "constant_args", constant_args)
         _set(self, "attrs", ())  # the bound attributes, as (name, value) pairs
         _set(self, "base", self)  # the table entry this op is (a bound copy's entry)
-        _set(self, "family", family)
+        if keywords:  # the entry itself runs with the defaults
+            for name in _TAKE_ATTRIBUTES:
+                if (function := getattr(self, name)) is not None:
+                    _set(self, name, partial(function, **keywords))
+        _set(self, "family", family)  # "comparison" for the operators < <= > >= == !=
+        # takes a list of arrays as its first argument, concatenate([a, b], axis=1): the
+        # list's items are the op's leading arguments
+        _set(self, "sequence", sequence)
 
     def __repr__(self):
         attrs = "".join(f", {k}={v!r}" for k, v in self.attrs)
@@ -92,8 +101,7 @@ class Op(Frozen):
         if not attrs:
             return self
         values = {**self.keywords, **attrs}
-        functions = {name: partial(function, **values) for name in
-                     ("forward", "local", "domain", "kink", "branch", "vjp")
+        functions = {name: partial(function, **values) for name in _TAKE_ATTRIBUTES
                      if (function := getattr(self, name)) is not None}
         return self.replace(attrs=tuple(values.items()), **functions)
 

@@ -27,24 +27,80 @@ def _matmul_domain(xp, a, b):
     return None
 
 
-def _index_domain(xp, a, *indices):
-    if len(indices) != a.ndim:
-        return f"{len(indices)} ind{'ex' if len(indices) == 1 else 'ices'} for a value of " \
-            f"shape {_shape(a)}", 0
-    for k, (i, n) in enumerate(zip(indices, a.shape)):
-        if not float(i).is_integer() or not -n <= i < n:
-            return f"index {xp.show(i)} is out of range for length {n} (indices start at 0)", \
-                k + 1
+def _key(spec, indices):
+    """numpy's key for `a[...]` from the index's spec (gradcalc.lower._index_spec) and the
+    values of its arguments: integers, integer arrays, slice bounds."""
+    import numpy as np  # indexing runs on arrays only
+
+    given = iter(indices)
+    key = []
+    for item in spec:
+        if item == "n":
+            key.append(None)
+        elif item == "i":
+            index = next(given)
+            key.append(int(index) if np.ndim(index) == 0 else np.asarray(index).astype(np.intp))
+        else:
+            key.append(slice(*(int(next(given)) if present else None for present in item[1:])))
+    return tuple(key)
+
+
+def _index_domain(xp, a, *indices, spec):
+    """Each index an integer (or integer array) within its axis, slices with integer
+    bounds and a step other than 0, and no more indices than the value has axes."""
+    import numpy as np
+
+    used = sum(item != "n" for item in spec)
+    if used > np.ndim(a):
+        return f"{used} ind{'ex' if used == 1 else 'ices'} for a value of shape " \
+            f"{_shape(a)}", 0
+    given = iter(enumerate(indices, start=1))
+    axis, arrays = 0, []
+    for item in spec:
+        if item == "n":
+            continue
+        length = a.shape[axis]
+        axis += 1
+        roles = ["index"] if item == "i" else \
+            [role for role, present in zip(("start", "stop", "step"), item[1:]) if present]
+        for role in roles:
+            position, index = next(given)
+            values = np.asarray(index)
+            if role != "index" and values.ndim:
+                return "a slice's bounds are single integers, not arrays", position
+            whole = np.isfinite(values) & (np.mod(values, 1) == 0)
+            if not np.all(whole):
+                bad = values.flat[int(np.argmax(~whole))]
+                return f"an index must be a whole number, and {xp.show(bad)} is not", position
+            if role == "step" and values == 0:
+                return "a slice's step cannot be 0", position
+            if role == "index":
+                outside = (values < -length) | (values >= length)
+                if np.any(outside):
+                    bad = values.flat[int(np.argmax(outside))]
+                    return f"index {xp.show(bad)} is out of range for axis {axis - 1} of " \
+                        f"length {length} (indices start at 0; -1 is the last)", position
+                if values.ndim:
+                    arrays.append(values.shape)
+    try:
+        np.broadcast_shapes(*arrays)
+    except ValueError:
+        shapes = " and ".join("×".join(map(str, shape)) for shape in arrays)
+        return f"the index arrays have shapes {shapes}, which do not broadcast together", 1
     return None
 
 
-def _at(indices):
-    return tuple(int(i) for i in indices)
+def _index_forward(xp, a, *indices, spec):
+    return a[_key(spec, indices)]
 
 
-def _index_vjp(xp, g, out, a, *indices):
-    grad = xp.zero(a)
-    grad[_at(indices)] = g
+def _index_vjp(xp, g, out, a, *indices, spec):
+    """∂f/∂a: g scattered back to where the elements were taken, a repeated index adding
+    up its gradients (numpy's add.at)."""
+    import numpy as np
+
+    grad = np.zeros(np.shape(a))
+    np.add.at(grad, _key(spec, indices), g)
     return (grad,) + (None,) * len(indices)
 
 
@@ -70,9 +126,11 @@ register(
        vjp=lambda xp, g, out, a: (xp.convert(g).T,), matrix_rule=("{g}ᵀ",),
        sample=lambda rng: (rng.normal(size=(2, 3)),),
        functions=('transpose',)),
-    Op("index", "[]", None, lambda xp, a, *indices: a[_at(indices)], None,
-       "∂/∂a = 1 at the index, 0 elsewhere", domain=_index_domain, vjp=_index_vjp,
-       matrix_rule=("{g} scattered to the index",), min_arity=2,
+    Op("index", "[]", None, _index_forward, None,
+       "∂/∂a = 1 at each element taken (summed where an index repeats), 0 elsewhere",
+       domain=_index_domain, vjp=_index_vjp, matrix_rule=("{g} scattered to the index",),
+       min_arity=1, keywords={"spec": ("i", "i")},
+       constant_args=tuple(range(1, 33)),
        sample=lambda rng: (rng.normal(size=(2, 3)), 1.0, -1.0)),
     Op("array", "[ ]", None, lambda xp, *items: xp.stack(items), None,
        "∂/∂(element k) = ∂f/∂out[k]", domain=_array_domain,
