@@ -311,11 +311,17 @@ def gate_local(gate, args, xp):
     return slopes, inner.warnings[seen:]
 
 
-def _domain_error(graph: Graph, xp, node, args, problem: str, culprit: int) -> DomainError:
+def _domain_error(graph: Graph, xp, node, args, problem: str, culprit) -> DomainError:
+    """The error of a node outside its domain, with the caret under the culprit: an
+    argument (its position) or a static attribute (its keyword's name: axis=5)."""
+    where = graph.label(node)
+    if isinstance(culprit, str):
+        span = (node.keyword_spans or {}).get(culprit, node.span)
+        return DomainError(f"{problem} in {where}", graph.source, span,
+                           hint=_domain_hint(node.op.name))
     arg_node = graph.nodes[node.inputs[culprit]]
     label = graph.label(arg_node)
     value = args[culprit]
-    where = graph.label(node)
     shown = xp.show(value)
     message = f"{problem} in {where}" if label == shown else \
         f"{problem}: in {where}, {label} = {shown}"
