@@ -151,7 +151,8 @@ def scalar_expressions(names: tuple):
                 lambda t: f"({t[0]} {t[1]} {t[2]})"),
             three.map(lambda t: f"where({t[0]} > {t[1]}, {t[1]}, {t[2]})"),
             inner.map(lambda t: _call("detach", t)),
-            st.tuples(st.sampled_from(["max", "min"]), st.lists(inner, min_size=2, max_size=3))
+            st.tuples(st.sampled_from(["max", "min", "maximum", "minimum"]),
+                      st.lists(inner, min_size=2, max_size=3))
             .map(lambda t: _call(t[0], *t[1])),
             # array built-ins, each ending in a scalar
             three.map(lambda t: f"sum([{t[0]}, {t[1]}, {t[2]}])"),
@@ -239,7 +240,7 @@ def test_the_programs_use_every_built_in():
     """The strategy above writes every function and operator of the op table, so a new
     built-in must be added to the fuzzing (this fails until it is)."""
     written = set(SCALAR_FUNCTIONS) | {"pow", "max", "min", "sum", "mean", "norm", "dot",
-                                       "transpose", "where", "detach"}
+                                       "transpose", "where", "detach", "maximum", "minimum"}
     assert written == set(ops.FUNCTIONS)
     assert set(ops.BINARY) <= set(BINARY_OPERATORS) | set(COMPARISONS) | {"@"}
     reached = {ops.FUNCTIONS[name].name for name in written} | \

@@ -143,9 +143,9 @@ register(
     Op("max", "max", None, lambda xp, *args: xp.max(args), lambda xp, out, *args: _route(xp, out, args),
        "∂/∂winner = 1, others 0 (ties: --ties)", kink=_tie, pattern="routes", min_arity=2,
        branch=_winners,
-       functions=('max',)),
+       functions=('max', 'maximum')),
     Op("min", "min", None, lambda xp, *args: xp.min(args), lambda xp, out, *args: _route(xp, out, args),
        "∂/∂winner = 1, others 0 (ties: --ties)", kink=_tie, pattern="routes", min_arity=2,
        branch=_winners,
-       functions=('min',)),
+       functions=('min', 'minimum')),
 )
