@@ -316,3 +316,9 @@ def test_functions_lists_every_spelling(gradcalc_main):
                      "a @ b", "matmul(a, b)", "arange(start, stop, step)", "zeros((n, m))",
                      "eye(n, m)", "one_hot(a, b)"):
         assert spelling in written, spelling
+
+
+def test_the_readme_example_of_reshape():
+    result = gradcalc.evaluate("sum(x.reshape(2, -1) @ [1, 2, 3])", x=[1, 2, 3, 4, 5, 6])
+    assert result.value == 46
+    np.testing.assert_array_equal(result.gradients["x"], [1, 2, 3, 1, 2, 3])
