@@ -9,6 +9,8 @@ import re
 
 import numpy as np
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 import gradcalc
 
@@ -116,6 +118,17 @@ def test_transpose_with_axes_matches_numpy(source, axes):
 def test_bad_axes_are_refused(source, expected):
     with pytest.raises(gradcalc.GradcalcError, match=expected):
         gradcalc.evaluate(source, x=np.zeros((2, 3, 4)).tolist())
+
+
+@settings(max_examples=40, deadline=None)
+@given(shape=st.lists(st.integers(1, 3), min_size=1, max_size=4), data=st.data())
+def test_random_transposes_and_reshapes_match_numpy(shape, data):
+    axes = tuple(data.draw(st.permutations(range(len(shape)))))
+    count = int(np.prod(shape))
+    rows = data.draw(st.sampled_from([d for d in range(1, count + 1) if count % d == 0]))
+    target = data.draw(st.sampled_from([(rows, -1), (-1, rows), (rows, count // rows, 1)]))
+    _agrees(f"transpose(x, axes={axes}).reshape{target}",
+            lambda x: np.transpose(x, axes).reshape(target), x=tuple(shape))
 
 
 # -- concatenate and stack ---------------------------------------------------------------------
@@ -314,7 +327,7 @@ def test_functions_lists_every_spelling(gradcalc_main):
     for spelling in ("reshape(a, (N, -1))", "a.reshape(N, -1)", "transpose(a, axes=None)",
                      "a.T", "concatenate([a, b, ...], axis=0)", "stack([a, b, ...], axis=0)",
                      "a @ b", "matmul(a, b)", "arange(start, stop, step)", "zeros((n, m))",
-                     "eye(n, m)", "one_hot(a, b)"):
+                     "eye(n, m)", "one_hot(y, C)"):
         assert spelling in written, spelling
 
 

@@ -150,5 +150,6 @@ register(
        written=("eye(n)", "eye(n, m)")),
     Op("one_hot", "one_hot", 2, _one_hot_forward, None, _CONSTANT_RULE,
        domain=_one_hot_problem, vjp=_no_gradient, constant_args=(0, 1),
-       functions=("one_hot",), sample=lambda rng: (rng.integers(0, 3, size=4) + 0.0, 3.0)),
+       functions=("one_hot",), sample=lambda rng: (rng.integers(0, 3, size=4) + 0.0, 3.0),
+       written=("one_hot(y, C)",)),
 )
