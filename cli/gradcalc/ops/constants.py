@@ -7,6 +7,8 @@ by mistake is an error and not a memory exhaustion.
 """
 from __future__ import annotations
 
+import math
+
 from ..limits import MAX_DIMENSIONS, MAX_ELEMENTS
 from .base import Op, register
 from .base import shape_text as _shape
@@ -23,7 +25,8 @@ def _no_gradient(xp, g, out, *args):
 def _too_big(count: float, what: str) -> str | None:
     if count <= MAX_ELEMENTS:
         return None
-    return f"{what} would have {count:,.0f} elements, more than the {MAX_ELEMENTS:,} " \
+    shown = f"{count:,.0f}" if count < 1e15 else f"{count:.3g}"
+    return f"{what} would have {shown} elements, more than the {MAX_ELEMENTS:,} " \
         "gradcalc makes at once"
 
 
@@ -39,10 +42,7 @@ def _shape_problem(xp, args, name: str):
                       "dimensions", 0)
     if any(size < 0 for size in sizes):
         return None, (f"the shape {sizes} has a negative size", 0)
-    count = 1
-    for size in sizes:
-        count *= size
-    if problem := _too_big(count, f"{name}{sizes}"):
+    if problem := _too_big(math.prod(sizes), name):
         return None, (problem, 0)
     return sizes, None
 
@@ -96,7 +96,7 @@ def _eye_problem(xp, *args):
     for k, size in enumerate(sizes):
         if size < 0:
             return f"a size cannot be negative, and this is {size}", k
-    problem = _too_big(sizes[0] * sizes[-1], f"eye{sizes}")
+    problem = _too_big(sizes[0] * sizes[-1], "eye")
     return None if problem is None else (problem, 0)
 
 

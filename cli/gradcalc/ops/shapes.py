@@ -2,6 +2,8 @@
 axes, reshape, concatenate and stack, indexing and list literals."""
 from __future__ import annotations
 
+import math
+
 from .base import Op, register
 from ..limits import MAX_DIMENSIONS
 from .base import shape_text as _shape
@@ -86,13 +88,6 @@ def _written(sizes) -> str:
     return f"({sizes[0]},)" if len(sizes) == 1 else f"({', '.join(map(str, sizes))})"
 
 
-def _count(sizes) -> int:
-    count = 1
-    for size in sizes:
-        count *= size
-    return count
-
-
 def _reshape_target(xp, a, shape_args):
     """The shape reshape(a, shape) makes, its -1 worked out (numpy's rule).
     → (shape, None), or (None, (problem, culprit position))."""
@@ -107,7 +102,7 @@ def _reshape_target(xp, a, shape_args):
     if sizes.count(-1) > 1 or any(size < -1 for size in sizes):
         return None, (f"the shape {_written(sizes)} has a negative size other than one -1 "
                       "(which stands for the size that makes it fit)", 1)
-    count, known = np.size(a), _count(size for size in sizes if size != -1)
+    count, known = np.size(a), math.prod(size for size in sizes if size != -1)
     if -1 in sizes and known and count % known == 0:
         return tuple(count // known if size == -1 else size for size in sizes), None
     if -1 not in sizes and known == count:
