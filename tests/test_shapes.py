@@ -218,7 +218,8 @@ def test_batch_sizes_that_do_not_broadcast_are_refused():
 
 
 def test_dot_keeps_numpys_meaning_and_refuses_a_stack_on_the_right():
-    _agrees("dot(a, b)", lambda a, b: np.dot(a, b), a=(2, 3, 4), b=(4, 2))  # numpy's dot equals matmul here
+    # with a matrix on the right, numpy's dot is matmul
+    _agrees("dot(a, b)", lambda a, b: np.dot(a, b), a=(2, 3, 4), b=(4, 2))
     with pytest.raises(gradcalc.GradcalcError, match="write a @ b"):
         gradcalc.evaluate("dot(a, b)", a=np.zeros((2, 2, 2)).tolist(),
                           b=np.zeros((2, 2, 2)).tolist())

@@ -8,7 +8,8 @@ them: operators, function names, the constants.
 """
 from __future__ import annotations
 
-from . import constants, masks, reductions, scalar, shapes  # noqa: F401 - each registers its entries
+# each module registers its entries
+from . import constants, masks, reductions, scalar, shapes  # noqa: F401
 from .base import TABLE, Op
 
 OPS: list[Op] = TABLE
