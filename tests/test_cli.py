@@ -188,6 +188,20 @@ BAD = [
     # pow's domain check is the first to combine the two shapes
     (["eval", "v ^ w", "v=[1,2]", "w=[1,2,3]"], "the shapes 2 and 3 do not fit together"),
     (["eval", "W@v", "W=[[1,2],[3,4]]", "v=[1,2,3]"], "columns of a to equal the rows of b"),
+    # shapes and constants
+    (["eval", "reshape(x, (4, -1))", "x=[[1,2,3],[4,5,6]]"],
+     "cannot reshape a value of shape 2×3 (6 elements) into shape (4, -1)"),
+    (["eval", "x.reshape(4, 2)", "x=[1,2,3,4,5,6]"], "into shape (4, 2): it holds 8"),
+    (["eval", "transpose(x, axes=(0, 0))", "x=[[1,2],[3,4]]"], "name axis 0 twice"),
+    (["eval", "concatenate([x, y], axis=1)", "x=[[1,2]]", "y=[[1],[2]]"],
+     "shapes 1×2 and 2×1 differ on axis 0"),
+    (["eval", "concatenate([x, x], axis=2)", "x=[[1,2]]"],
+     "axis 2 is out of range for a value with 2 dimensions"),
+    (["eval", "concatenate(x)", "x=[[1,2]]"], "takes one list of arrays"),
+    (["eval", "stack([x, y])", "x=[1,2]", "y=[1,2,3]"], "stack needs values of one shape"),
+    (["eval", "a @ b", "a=[[[1]],[[1]]]", "b=[[[1]],[[1]],[[1]]]"], "batch sizes 2 and 3"),
+    (["eval", "one_hot(y, 3)", "y=[0,3]"], "label 3 is out of range for 3 classes"),
+    (["eval", "zeros((100000, 100000))"], "more than the 10,000,000"),
     # limits: each names the option that raises it
     (["eval", "x+1", "x=1", "--max-source", "2"], "--max-source"),
     (["eval", "-(-x)", "x=1", "--max-depth", "2"], "--max-depth"),

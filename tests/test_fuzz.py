@@ -168,6 +168,25 @@ def scalar_expressions(names: tuple):
                                               f"[{t[1][1]}]])[0]"),
             st.tuples(two, st.sampled_from(["0, 1", "1, 0"])).map(
                 lambda t: f"transpose([[{t[0][0]}, {t[0][1]}]])[{t[1]}]"),
+            # shapes and constants, each ending in a scalar
+            st.tuples(three, st.sampled_from(["(2, -1)", "(-1, 3)", "2, 3", "(4, -1)"])).map(
+                lambda t: f"sum(reshape([{t[0][0]}, {t[0][1]}, {t[0][2]}, {t[0][0]}, 1, 2], "
+                          f"{t[1]}) @ arange(3))"),
+            st.tuples(two, st.sampled_from(["", ", axes=(2, 0, 1)", ", (1, 0, 2)"])).map(
+                lambda t: f"sum(transpose([[[{t[0][0]}, {t[0][1]}]]]{t[1]})[0] * 2)"),
+            st.tuples(three, st.sampled_from(["0", "1", "-1", "None", "2"])).map(
+                lambda t: f"sum(concatenate([[[{t[0][0]}], [{t[0][1]}]], [[{t[0][2]}], [1]]], "
+                          f"axis={t[1]}) * [[1, 2], [3, 4]])"),
+            st.tuples(two, st.sampled_from(["0", "1", "-1", "3"])).map(
+                lambda t: f"sum(stack([[{t[0][0]}, 1], [{t[0][1]}, 2]], axis={t[1]}) @ "
+                          "ones(2))"),
+            st.tuples(three, st.sampled_from(["2", "3"])).map(
+                lambda t: f"sum(matmul([[[{t[0][0]}, {t[0][1]}]], [[{t[0][2]}, 1]]], "
+                          f"ones(({t[1]}, 1))))"),
+            st.tuples(inner, st.sampled_from(["2", "2, 3", "-1", "2.5"])).map(
+                lambda t: f"sum(eye({t[1]}) * {t[0]}) + sum(zeros(({t[1]},)))"),
+            st.tuples(inner, st.sampled_from(["[0, 2]", "[1]", "[3]", "[0.5]"])).map(
+                lambda t: f"sum(one_hot({t[1]}, 3) * {t[0]})"),
         )
     return st.recursive(leaves, extend, max_leaves=8)
 
@@ -176,6 +195,8 @@ ARRAY_OUTPUTS = [
     "W @ v + b", "relu(W @ v) * 2", "transpose(W) @ [1, 2]", "v * v - v / 2",
     "max(v, v * 0.5)", "exp(-v)", "[sum(v), mean(v), norm(v)]", "W[1, 2] * v",
     "sigmoid(W @ v)[0]", "dot(v, v)", "max(W)", "min(v)",
+    "reshape(W, (3, -1)) @ b", "concatenate([W, W.T @ W], axis=0)", "stack([v, v * 2], axis=1)",
+    "W.T[None] @ stack([b, b * x])[:, :, None]",
 ]
 
 
@@ -240,7 +261,9 @@ def test_the_programs_use_every_built_in():
     """The strategy above writes every function and operator of the op table, so a new
     built-in must be added to the fuzzing (this fails until it is)."""
     written = set(SCALAR_FUNCTIONS) | {"pow", "max", "min", "sum", "mean", "norm", "dot",
-                                       "transpose", "where", "detach", "maximum", "minimum"}
+                                       "transpose", "where", "detach", "maximum", "minimum", "reshape",
+                                       "concatenate", "stack", "matmul", "arange", "zeros",
+                                       "ones", "eye", "one_hot"}
     assert written == set(ops.FUNCTIONS)
     assert set(ops.BINARY) <= set(BINARY_OPERATORS) | set(COMPARISONS) | {"@"}
     reached = {ops.FUNCTIONS[name].name for name in written} | \

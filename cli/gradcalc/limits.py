@@ -21,6 +21,9 @@ MAX_DIMENSIONS = 32
 # The Jacobians of a non-scalar output (output size × node size numbers per node) are
 # refused past this many numbers (80 MB); --upstream asks for one gradient instead.
 MAX_JACOBIAN = 10_000_000
+# An array made from sizes alone (zeros((n, m)), eye(n), arange(n), one_hot(y, C)) has at
+# most this many elements (80 MB): a size typed by mistake is refused, not allocated.
+MAX_ELEMENTS = 10_000_000
 
 _set = object.__setattr__
 

@@ -248,6 +248,8 @@ class _Lowering:
             op = ops.REDUCERS[expr.func]
         if op is None:
             raise self.unknown_function(expr)
+        if op.sequence:
+            self.check_sequence(expr)
         self.check_arity(expr, op.arity, op.min_arity, positional)
         attrs = self.static_attributes(expr, op, keywords)
         spans = {keyword.name: keyword.span for keyword in keywords} or None
@@ -265,6 +267,18 @@ class _Lowering:
                     if taken else f"{expr.func}() takes no keywords; see `gradcalc functions`")
             attrs[keyword.name] = _constant(keyword.value, self.source)
         return attrs
+
+    def check_sequence(self, expr: Call) -> None:
+        """concatenate([a, b], axis=1): one list (or tuple) of arrays, then keywords."""
+        first, *rest = expr.args or (None,)
+        extra = [arg for arg in rest if not isinstance(arg, Keyword)]
+        if isinstance(first, (Array, Tuple)) and not extra:
+            return
+        span = extra[0].span if extra and isinstance(first, (Array, Tuple)) else expr.span
+        raise ArityError(f"{expr.func}() takes one list of arrays, then keywords",
+                         self.source, span,
+                         hint=f"write {expr.func}([a, b], axis=0): the arrays in one list, "
+                              "the axis as a keyword")
 
     def check_arity(self, expr: Call, arity: int | None, min_arity: int | None,
                     given: int | None = None) -> None:
@@ -450,11 +464,12 @@ def _mark_needs_grad(order: list[Node], output: int, keep_inputs: bool) -> None:
     gradient shows as —), unless it is the output itself or a gate's parameter."""
     differentiable = [False] * len(order)
     differentiable[output] = True
-    for node in order:
-        skip = getattr(node.op, "constant_args", ())
-        for position, i in enumerate(node.inputs):
-            if position not in skip:
-                differentiable[i] = True
+    for node in reversed(order):  # from the output back: `N` in reshape(x, (N, -1)) takes none
+        if differentiable[node.id]:
+            skip = getattr(node.op, "constant_args", ())
+            for position, i in enumerate(node.inputs):
+                if position not in skip:
+                    differentiable[i] = True
     for node in order:
         if node.kind == INPUT:
             node.needs_grad = differentiable[node.id] or keep_inputs
@@ -471,7 +486,7 @@ def _children(expr: Expr) -> tuple[Expr, ...]:
         return (expr.operand,)
     if isinstance(expr, Call):
         args = expr.args
-        if args and isinstance(args[0], Array) and ops.takes_sequence(expr.func):
+        if args and isinstance(args[0], (Array, Tuple)) and ops.takes_sequence(expr.func):
             args = (*args[0].items, *args[1:])  # concatenate([a, b], axis=1)
         return tuple(arg for arg in args if not isinstance(arg, Keyword))
     if isinstance(expr, (Array, Tuple)):

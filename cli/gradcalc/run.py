@@ -323,10 +323,17 @@ def _domain_error(graph: Graph, xp, node, args, problem: str, culprit) -> Domain
     label = graph.label(arg_node)
     value = args[culprit]
     shown = xp.show(value)
-    message = f"{problem} in {where}" if label == shown else \
+    message = f"{problem} in {where}" if _same_text(label, shown) else \
         f"{problem}: in {where}, {label} = {shown}"
     return DomainError(message, graph.source,
                        arg_node.span, hint=_domain_hint(node.op.name))
+
+
+def _same_text(label: str, shown: str) -> bool:
+    """Whether an argument's source text already shows its value: `(4, -1)` is [4, -1]."""
+    def bare(text):
+        return "".join(text.split()).replace("(", "[").replace(")", "]").strip("[]")
+    return bare(label) == bare(shown)
 
 
 def _shape_error(graph: Graph, node, args, exc: ValueError) -> ShapeError:

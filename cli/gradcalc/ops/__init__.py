@@ -8,7 +8,8 @@ them: operators, function names, the constants.
 """
 from __future__ import annotations
 
-from . import masks, reductions, scalar, shapes  # noqa: F401 - each registers its entries
+# each module registers its entries
+from . import constants, masks, reductions, scalar, shapes  # noqa: F401
 from .base import TABLE, Op
 
 OPS: list[Op] = TABLE
@@ -46,7 +47,7 @@ def spellings(op: Op) -> list[str]:
     if op.sequence:
         params = "[a, b, ...]"
     params += "".join(f", {key}={value!r}" for key, value in op.keywords.items())
-    written += [f"{name}({params})" for name in op.functions]
+    written += list(op.written) or [f"{name}({params})" for name in op.functions]
     written += [f"{name}(v)" for name, entry in REDUCERS.items() if entry is op]
     if op is INDEX:
         written += ["v[i]", "M[i, j]"]

@@ -35,7 +35,8 @@ class Op(Frozen):
 
     __slots__ = ("name", "symbol", "arity", "forward", "local", "rule", "domain", "kink",
                  "branch", "pattern", "min_arity", "vjp", "matrix_rule", "sample",
-                 "functions", "keywords", "constant_args", "attrs", "base", "family", "sequence")
+                 "functions", "keywords", "constant_args", "attrs", "base", "family", "sequence",
+                 "written")
 
     def __init__(self, name: str, symbol: str, arity: int | None, forward: Callable,
                  local: Callable | None, rule: str, domain: Callable | None = None,
@@ -43,7 +44,8 @@ class Op(Frozen):
                  pattern: str = "", min_arity: int = 1, vjp: Callable | None = None,
                  matrix_rule: tuple[str, ...] = (), sample: Callable | None = None,
                  functions: tuple[str, ...] = (), keywords: dict | None = None,
-                 constant_args: tuple[int, ...] = (), family: str = "", sequence: bool = False):
+                 constant_args: tuple[int, ...] = (), family: str = "", sequence: bool = False,
+                 written: tuple[str, ...] = ()):
         _set = object.__setattr__
         _set(self, "name", name)
         _set(self, "symbol", symbol)
@@ -83,6 +85,8 @@ class Op(Frozen):
         # takes a list of arrays as its first argument, concatenate([a, b], axis=1): the
         # list's items are the op's leading arguments
         _set(self, "sequence", sequence)
+        # how a call is written, where the arity alone cannot say: reshape(a, shape)
+        _set(self, "written", written)
 
     def __repr__(self):
         attrs = "".join(f", {k}={v!r}" for k, v in self.attrs)

@@ -1,5 +1,8 @@
-"""Indexing and shapes: the matrix product, transpose, indexing and list literals."""
+"""Indexing and shapes: the matrix product (batched, as numpy's matmul), transpose with
+axes, reshape, concatenate and stack, indexing and list literals."""
 from __future__ import annotations
+
+import math
 
 from .base import Op, register
 from ..limits import MAX_DIMENSIONS
@@ -7,24 +10,260 @@ from .base import shape_text as _shape
 
 
 def _matmul_vjp(xp, g, out, a, b):
-    """The backward of a @ b for matrices and vectors: ∂f/∂a = g·bᵀ, ∂f/∂b = aᵀ·g, with
-    numpy's rule that a vector operand counts as a row (left) or a column (right)."""
+    """The backward of a @ b, numpy's matmul: ∂f/∂a = g·bᵀ, ∂f/∂b = aᵀ·g per matrix of a
+    stack, summed over the batch dimensions an operand was broadcast along; a vector
+    operand counts as a row (left) or a column (right), as numpy's rule says."""
+    import numpy as np
+
     a2 = a[None, :] if a.ndim == 1 else a
     b2 = b[:, None] if b.ndim == 1 else b
-    g2 = xp.convert(g).reshape(a2.shape[0], b2.shape[1])
-    return (g2 @ b2.T).reshape(a.shape), (a2.T @ g2).reshape(b.shape)
+    g2 = np.asarray(g, dtype=np.float64)
+    if b.ndim == 1:
+        g2 = g2[..., None]
+    if a.ndim == 1:
+        g2 = g2[..., None, :]
+    grad_a = xp.unbroadcast(g2 @ np.swapaxes(b2, -1, -2), a2)
+    grad_b = xp.unbroadcast(np.swapaxes(a2, -1, -2) @ g2, b2)
+    return grad_a.reshape(a.shape), grad_b.reshape(b.shape)
 
 
 def _matmul_domain(xp, a, b):
+    """Vectors, matrices or stacks of matrices whose inner sizes agree and whose batch
+    dimensions broadcast (numpy's matmul)."""
+    import numpy as np
+
     if a.ndim == 0 or b.ndim == 0:
         return "@ needs vectors or matrices on both sides (use * for a scalar)", \
             0 if a.ndim == 0 else 1
-    if a.ndim > 2 or b.ndim > 2:
-        return "@ is defined here for vectors and matrices only", 0 if a.ndim > 2 else 1
-    if a.shape[-1] != b.shape[0]:
+    rows_of_b = b.shape[0] if b.ndim == 1 else b.shape[-2]
+    if a.shape[-1] != rows_of_b:
         return f"shapes {_shape(a)} and {_shape(b)} do not fit: a @ b needs the columns " \
             "of a to equal the rows of b", 1
+    try:
+        np.broadcast_shapes(a.shape[:-2], b.shape[:-2])
+    except ValueError:
+        return f"shapes {_shape(a)} and {_shape(b)} do not fit: the stacks of matrices " \
+            f"have batch sizes {_batch(a)} and {_batch(b)}, which do " \
+            "not broadcast (each size equal, or 1)", 1
     return None
+
+
+def _batch(a) -> str:
+    return "×".join(map(str, a.shape[:-2]))
+
+
+def _dot_domain(xp, a, b):
+    """As @, except that numpy's dot with a stack on the right is a different product."""
+    if getattr(b, "ndim", 0) > 2:
+        return f"dot(a, b) with b of shape {_shape(b)} is numpy's tensor dot, which " \
+            "gradcalc does not compute; for stacks of matrices write a @ b", 1
+    return _matmul_domain(xp, a, b)
+
+
+# -- reshape and transpose -------------------------------------------------------------
+def read_sizes(xp, args, offset: int):
+    """The whole numbers a shape or a set of axes is written with: one tuple or number
+    (`reshape(x, (2, -1))`, `zeros(3)`) or one number per argument (numpy's method
+    spelling `x.reshape(2, -1)`). `offset` is the position of args[0] among the op's
+    arguments. → (sizes, None), or (None, (problem, culprit position))."""
+    import numpy as np
+
+    if len(args) == 1 and np.ndim(args[0]) == 1:
+        values, positions = np.asarray(args[0]), [offset] * np.size(args[0])
+    else:
+        for k, arg in enumerate(args):
+            if np.ndim(arg) != 0:
+                return None, ("a shape is one tuple such as (2, 3), or one whole number per "
+                              f"size, and this is a value of shape {_shape(arg)}", offset + k)
+        values, positions = np.asarray(args, dtype=np.float64), range(offset, offset + len(args))
+    for value, position in zip(values, positions):
+        if not (np.isfinite(value) and value == int(value)):
+            return None, (f"a size or axis is a whole number, and {xp.show(value)} is not",
+                          position)
+    return tuple(int(value) for value in values), None
+
+
+def _written(sizes) -> str:
+    """A shape as numpy writes it: (2, -1), (6,)."""
+    return f"({sizes[0]},)" if len(sizes) == 1 else f"({', '.join(map(str, sizes))})"
+
+
+def _reshape_target(xp, a, shape_args):
+    """The shape reshape(a, shape) makes, its -1 worked out (numpy's rule).
+    → (shape, None), or (None, (problem, culprit position))."""
+    import numpy as np
+
+    sizes, problem = read_sizes(xp, shape_args, 1)
+    if problem:
+        return None, problem
+    if len(sizes) > MAX_DIMENSIONS:
+        return None, (f"a shape of {len(sizes)} sizes: values have at most {MAX_DIMENSIONS} "
+                      "dimensions", 1)
+    if sizes.count(-1) > 1 or any(size < -1 for size in sizes):
+        return None, (f"the shape {_written(sizes)} has a negative size other than one -1 "
+                      "(which stands for the size that makes it fit)", 1)
+    count, known = np.size(a), math.prod(size for size in sizes if size != -1)
+    if -1 in sizes and known and count % known == 0:
+        return tuple(count // known if size == -1 else size for size in sizes), None
+    if -1 not in sizes and known == count:
+        return sizes, None
+    why = f"{count} is not a multiple of {known}" if -1 in sizes else f"it holds {known}"
+    return None, (f"cannot reshape a value of shape {_shape(a)} ({count} elements) into shape "
+                  f"{_written(sizes)}: {why}; a shape that fits is, e.g., "
+                  f"{_written(_fitting(count, sizes, np.shape(a)))}", 1)
+
+
+def _fitting(count, sizes, shape):
+    """A shape holding `count` elements close to the one asked for: its first size that
+    divides `count` followed by -1, else the value's own first size and -1."""
+    for size in sizes:
+        if size > 0 and count % size == 0 and size != count:
+            return size, -1
+    return (shape[0], -1) if shape and shape[0] and count else (-1,)
+
+
+def _reshape_domain(xp, a, *shape):
+    return _reshape_target(xp, a, shape)[1]
+
+
+def _reshape_forward(xp, a, *shape):
+    import numpy as np
+
+    return np.reshape(a, _reshape_target(xp, a, shape)[0])
+
+
+def _reshape_vjp(xp, g, out, a, *shape):
+    import numpy as np
+
+    return (np.reshape(g, np.shape(a)),) + (None,) * len(shape)
+
+
+def _permutation(xp, a, positional, axes):
+    """The axes of transpose(a, ...) as numpy reads them, each in 0..ndim-1: from the
+    keyword `axes=`, from positional arguments (`a.transpose(1, 0, 2)`), or reversed
+    when neither is given (a.T). → (axes, None), or (None, (problem, culprit))."""
+    ndim = getattr(a, "ndim", 0)
+    if positional and axes is not None:
+        return None, ("the axes are given twice, by position and as axes=", "axes")
+    if not positional and axes is None:
+        return tuple(reversed(range(ndim))), None
+    culprit = 1 if positional else "axes"
+    given = positional if positional else (axes if isinstance(axes, tuple) else (axes,))
+    sizes, problem = read_sizes(xp, given, 1)
+    if problem:
+        return None, (problem[0], culprit if isinstance(culprit, str) else problem[1])
+    if len(sizes) != ndim:
+        return None, (f"the axes {_written(sizes)} name {len(sizes)} "
+                      f"ax{'i' if len(sizes) == 1 else 'e'}s, and a value of "
+                      f"shape {_shape(a)} has {ndim}: give each axis once", culprit)
+    for axis in sizes:
+        if problem := axis_problem(axis, ndim):
+            return None, (problem, culprit)
+    normal = tuple(axis % ndim for axis in sizes)
+    if len(set(normal)) != ndim:
+        repeated = next(axis for axis in normal if normal.count(axis) > 1)
+        return None, (f"the axes {_written(sizes)} name axis {repeated} twice: give each "
+                      "axis once", culprit)
+    return normal, None
+
+
+def axis_problem(axis, ndim: int) -> str | None:
+    """Why `axis` is not an axis of a value with `ndim` dimensions (negative counts from
+    the end, as in numpy), or None."""
+    if isinstance(axis, bool) or not isinstance(axis, int):
+        return f"an axis is a whole number, and {axis!r} is not"
+    if -ndim <= axis < ndim:
+        return None
+    if ndim == 0:
+        return f"axis {axis} is out of range: a single number has no axes"
+    return f"axis {axis} is out of range for a value with {ndim} dimension" \
+        f"{'s' * (ndim != 1)} (axes run 0 to {ndim - 1}; -1 is the last)"
+
+
+def _transpose_domain(xp, a, *positional, axes):
+    return _permutation(xp, a, positional, axes)[1]
+
+
+def _transpose_forward(xp, a, *positional, axes):
+    import numpy as np
+
+    return a if np.ndim(a) == 0 else np.transpose(a, _permutation(xp, a, positional, axes)[0])
+
+
+def _transpose_vjp(xp, g, out, a, *positional, axes):
+    import numpy as np
+
+    order = _permutation(xp, a, positional, axes)[0]
+    g = np.asarray(g, dtype=np.float64)
+    return (np.transpose(g, np.argsort(order)) if order else g,) + (None,) * len(positional)
+
+
+# -- joining arrays: concatenate and stack -----------------------------------------------
+def _concatenate_domain(xp, *items, axis):
+    """Arrays with the same number of dimensions and equal sizes off `axis` (numpy's
+    concatenate); axis=None flattens them first."""
+    if axis is None:
+        return None
+    for k, item in enumerate(items):
+        if getattr(item, "ndim", 0) == 0:
+            return "concatenate joins arrays along an axis, and this is a single number; " \
+                "a list [a, b] makes a vector of numbers", k
+    first = items[0]
+    if problem := axis_problem(axis, first.ndim):
+        return problem, "axis"
+    axis %= first.ndim
+    for k, item in enumerate(items[1:], start=1):
+        if item.ndim != first.ndim:
+            return f"concatenate needs arrays with as many dimensions as each other, and " \
+                f"shapes {_shape(first)} and {_shape(item)} differ (reshape adds an axis: " \
+                "reshape(b, (1, -1)) makes a row)", k
+        differ = [d for d in range(first.ndim) if d != axis and item.shape[d] != first.shape[d]]
+        if differ:
+            return f"concatenate along axis {axis} needs the other sizes equal, and shapes " \
+                f"{_shape(first)} and {_shape(item)} differ on axis {differ[0]}", k
+    return None
+
+
+def _concatenate_forward(xp, *items, axis):
+    import numpy as np
+
+    return np.concatenate(items, axis=axis)
+
+
+def _concatenate_vjp(xp, g, out, *items, axis):
+    """∂f/∂item k: the slice of g where item k was put."""
+    import numpy as np
+
+    g = np.asarray(g, dtype=np.float64)
+    if axis is None:
+        ends = np.cumsum([np.size(item) for item in items])[:-1]
+        return tuple(part.reshape(np.shape(item))
+                     for part, item in zip(np.split(g, ends), items))
+    ends = np.cumsum([item.shape[axis] for item in items])[:-1]
+    return tuple(np.split(g, ends, axis=axis))
+
+
+def _stack_domain(xp, *items, axis):
+    """Values of one shape, stacked along a new axis (numpy's stack)."""
+    first = items[0]
+    ndim = getattr(first, "ndim", 0)
+    if ndim + 1 > MAX_DIMENSIONS:
+        return f"stacking values of {ndim} dimensions: values have at most {MAX_DIMENSIONS}", 0
+    for k, item in enumerate(items[1:], start=1):
+        if getattr(item, "shape", ()) != getattr(first, "shape", ()):
+            return f"stack needs values of one shape, and {_shape(first)} and " \
+                f"{_shape(item)} differ; concatenate joins arrays along an axis they have", k
+    if problem := axis_problem(axis, ndim + 1):
+        return f"{problem}: the stack has one more dimension than its parts", "axis"
+    return None
+
+
+def _stack_vjp(xp, g, out, *items, axis):
+    """∂f/∂item k: g's slice k along the new axis."""
+    import numpy as np
+
+    parts = np.moveaxis(np.asarray(g, dtype=np.float64), axis, 0)
+    return tuple(parts[k] for k in range(len(items)))
 
 
 def _key(spec, indices):
@@ -118,14 +357,41 @@ def _array_domain(xp, *items):
 
 register(
     Op("matmul", "@", 2, lambda xp, a, b: xp.matmul(a, b), None,
-       "∂f/∂a = ∂f/∂out · bᵀ, ∂f/∂b = aᵀ · ∂f/∂out", domain=_matmul_domain,
+       "∂f/∂a = ∂f/∂out · bᵀ, ∂f/∂b = aᵀ · ∂f/∂out (per matrix of a stack, summed over "
+       "broadcast batch dimensions)", domain=_matmul_domain,
+       vjp=_matmul_vjp, matrix_rule=("{g} · {b}ᵀ", "{a}ᵀ · {g}"),
+       sample=lambda rng: (rng.normal(size=(2, 1, 2, 3)), rng.normal(size=(4, 3, 2))),
+       functions=("matmul",)),
+    Op("dot", "dot", 2, lambda xp, a, b: xp.matmul(a, b), None,
+       "∂f/∂a = ∂f/∂out · bᵀ, ∂f/∂b = aᵀ · ∂f/∂out", domain=_dot_domain,
        vjp=_matmul_vjp, matrix_rule=("{g} · {b}ᵀ", "{a}ᵀ · {g}"),
        sample=lambda rng: (rng.normal(size=(2, 3)), rng.normal(size=3)),
-       functions=('dot',)),
-    Op("transpose", "ᵀ", 1, lambda xp, a: a.T, None, "∂f/∂a = (∂f/∂out)ᵀ",
-       vjp=lambda xp, g, out, a: (xp.convert(g).T,), matrix_rule=("{g}ᵀ",),
-       sample=lambda rng: (rng.normal(size=(2, 3)),),
-       functions=('transpose',)),
+       functions=("dot",)),
+    Op("transpose", "ᵀ", None, _transpose_forward, None,
+       "∂f/∂a = (∂f/∂out)ᵀ: its axes put back in their order (the inverse permutation)",
+       domain=_transpose_domain, vjp=_transpose_vjp, matrix_rule=("{g}ᵀ",),
+       keywords={"axes": None}, constant_args=tuple(range(1, MAX_DIMENSIONS + 1)),
+       sample=lambda rng: (rng.normal(size=(2, 3, 4)), 2.0, 0.0, 1.0),
+       functions=("transpose",),
+       written=("transpose(a, axes=None)", "a.T", "a.transpose(1, 0, 2)")),
+    Op("reshape", "reshape", None, _reshape_forward, None,
+       "∂f/∂a = ∂f/∂out reshaped back to the shape of a", domain=_reshape_domain,
+       vjp=_reshape_vjp, matrix_rule=("{g} reshaped to the shape of {a}",), min_arity=2,
+       constant_args=tuple(range(1, MAX_DIMENSIONS + 1)),
+       sample=lambda rng: (rng.normal(size=(2, 3, 2)), rng.permutation([3.0, -1.0])),
+       functions=("reshape",), written=("reshape(a, (N, -1))", "a.reshape(N, -1)")),
+    Op("concatenate", "concatenate", None, _concatenate_forward, None,
+       "∂f/∂(part k) = the slice of ∂f/∂out where part k was put", domain=_concatenate_domain,
+       vjp=_concatenate_vjp, matrix_rule=("{g}'s slice {k} along the axis",),
+       keywords={"axis": 0}, sequence=True,
+       sample=lambda rng: (rng.normal(size=(2, 3)), rng.normal(size=(1, 3))),
+       functions=("concatenate",)),
+    Op("stack", "stack", None, lambda xp, *items, axis: xp.stack(items, axis=axis), None,
+       "∂f/∂(part k) = ∂f/∂out's slice k along the new axis", domain=_stack_domain,
+       vjp=_stack_vjp, matrix_rule=("{g}'s slice {k} along the new axis",),
+       keywords={"axis": 0}, sequence=True,
+       sample=lambda rng: (rng.normal(size=(2, 3)), rng.normal(size=(2, 3))),
+       functions=("stack",)),
     Op("index", "[]", None, _index_forward, None,
        "∂/∂a = 1 at each element taken (summed where an index repeats), 0 elsewhere",
        domain=_index_domain, vjp=_index_vjp, matrix_rule=("{g} scattered to the index",),
