@@ -311,22 +311,23 @@ def gate_local(gate, args, xp):
     return slopes, inner.warnings[seen:]
 
 
-def _domain_error(graph: Graph, xp, node, args, problem: str, culprit) -> DomainError:
+def _domain_error(graph: Graph, xp, node, args, problem: str, culprit,
+                  hint: str | None = None) -> DomainError:
     """The error of a node outside its domain, with the caret under the culprit: an
-    argument (its position) or a static attribute (its keyword's name: axis=5)."""
+    argument (its position) or a static attribute (its keyword's name: axis=5). An op's
+    domain may give the hint itself (the axes a value has); else the op's usual one."""
     where = graph.label(node)
+    hint = hint or _domain_hint(node.op.name)
     if isinstance(culprit, str):
         span = (node.keyword_spans or {}).get(culprit, node.span)
-        return DomainError(f"{problem} in {where}", graph.source, span,
-                           hint=_domain_hint(node.op.name))
+        return DomainError(f"{problem} in {where}", graph.source, span, hint=hint)
     arg_node = graph.nodes[node.inputs[culprit]]
     label = graph.label(arg_node)
     value = args[culprit]
     shown = xp.show(value)
     message = f"{problem} in {where}" if label == shown else \
         f"{problem}: in {where}, {label} = {shown}"
-    return DomainError(message, graph.source,
-                       arg_node.span, hint=_domain_hint(node.op.name))
+    return DomainError(message, graph.source, arg_node.span, hint=hint)
 
 
 def _shape_error(graph: Graph, node, args, exc: ValueError) -> ShapeError:
