@@ -8,7 +8,7 @@ them: operators, function names, the constants.
 """
 from __future__ import annotations
 
-from . import masks, reductions, scalar, shapes  # noqa: F401 - each registers its entries
+from . import masks, reductions, scalar, shapes, softmax  # noqa: F401 - each registers its entries
 from .base import TABLE, Op
 
 OPS: list[Op] = TABLE
