@@ -45,9 +45,9 @@ def spellings(op: Op) -> list[str]:
     params = "a, b, ..." if op.arity is None else ", ".join("abcdefgh"[:op.arity])
     if op.sequence:
         params = "[a, b, ...]"
-    params += "".join(f", {key}={value!r}" for key, value in op.keywords.items())
-    written += [f"{name}({params})" for name in op.functions]
-    written += [f"{name}(v)" for name, entry in REDUCERS.items() if entry is op]
+    keywords = "".join(f", {key}={value!r}" for key, value in op.keywords.items())
+    written += [f"{name}({params}{keywords})" for name in op.functions]
+    written += [f"{name}(v{keywords})" for name, entry in REDUCERS.items() if entry is op]
     if op is INDEX:
         written += ["v[i]", "M[i, j]"]
     if op is ARRAY:

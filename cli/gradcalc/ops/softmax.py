@@ -123,7 +123,7 @@ def _cross_entropy_domain(xp, scores, labels):
         hint = "for one-hot or probability rows Y write -mean(sum(Y * log_softmax(S), " \
             "axis=1))" if np.shape(labels) == np.shape(scores) else \
             "give the class index of each row, e.g. y=[0, 2]"
-        return f"cross_entropy needs {need}, and y has shape {have}", 1, hint
+        return f"cross_entropy needs {need}, and the labels have shape {have}", 1, hint
     values = np.asarray(labels, dtype=np.float64)
     whole = np.isfinite(values) & (np.mod(values, 1) == 0)
     if not np.all(whole):
@@ -158,7 +158,7 @@ register(
        matrix_rule=("{g} · softmax({a})",), keywords={"axis": None, "keepdims": False},
        sample=lambda rng: (3 * rng.normal(size=(2, 4)),), functions=("logsumexp",)),
     Op("cross_entropy", "cross_entropy", 2, _cross_entropy, None,
-       "∂/∂S = (softmax(S) − onehot(y)) / N; the labels y take none",
+       "∂/∂a = (softmax(a) − onehot(b)) / N for N rows of scores a; the labels b take none",
        domain=_cross_entropy_domain, vjp=_cross_entropy_vjp,
        matrix_rule=("{g} · (softmax({a}) − onehot({b})) / N",), constant_args=(1,),
        sample=lambda rng: (3 * rng.normal(size=(4, 3)),
