@@ -167,6 +167,7 @@ BAD = [
     (["eval", "g(t) = t; g(x, x)", "x=1"], "g() takes 1 argument, but got 2"),
     (["eval", "pow(x)", "x=1"], "pow() takes 2 arguments, but got 1"),
     (["eval", "softmax(S, keepdims=True)", "S=[1,2]"], "the keywords of softmax() are axis="),
+    (["eval", "max(S, 0, axis=1)", "S=[1,2]"], "over an axis give one argument: max(S, axis=1)"),
     # bindings
     (["eval", "x", "x=abc"], "in the binding x=abc"),
     (["eval", "x", "x="], "has no value"),

@@ -325,3 +325,13 @@ def test_the_one_hot_hint_of_cross_entropy_computes_the_same_loss(gradcalc_main)
     by_labels = gradcalc.evaluate("cross_entropy(S, y)", S=S, y=y)
     assert by_hint.value == pytest.approx(by_labels.value, rel=1e-15)
     np.testing.assert_allclose(by_hint.gradients["S"], by_labels.gradients["S"], rtol=1e-14)
+
+
+def test_softmax_jacobian_is_diag_s_minus_s_s_transposed():
+    """Without --upstream a vector output gets its Jacobian: the closed form of the notes."""
+    v = [0.5, -1.0, 2.0]
+    r = gradcalc.evaluate("softmax(v)", v=v)
+    s = np.exp(v) / np.sum(np.exp(v))
+    np.testing.assert_allclose(r.gradients["v"], np.diag(s) - np.outer(s, s), atol=1e-15)
+    log_r = gradcalc.evaluate("log_softmax(v)", v=v)
+    np.testing.assert_allclose(log_r.gradients["v"], np.eye(3) - s[None, :], atol=1e-15)

@@ -257,6 +257,11 @@ class _Lowering:
         """`axis=1, keepdims=True` as constants, each a keyword the op takes."""
         attrs = {}
         for keyword in keywords:
+            if keyword.name not in op.keywords and expr.func in ops.REDUCERS:
+                raise ArityError(
+                    f"{expr.func}() of several arguments is elementwise and takes no "
+                    f"keyword '{keyword.name}'", self.source, keyword.name_span,
+                    hint=f"over an axis give one argument: {expr.func}(S, axis=1)")
             if keyword.name not in op.keywords:
                 taken = ", ".join(f"{name}=" for name in op.keywords)
                 raise ArityError(
