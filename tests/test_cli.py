@@ -168,6 +168,8 @@ BAD = [
     (["eval", "pow(x)", "x=1"], "pow() takes 2 arguments, but got 1"),
     (["eval", "softmax(S, keepdims=True)", "S=[1,2]"], "the keywords of softmax() are axis="),
     (["eval", "max(S, 0, axis=1)", "S=[1,2]"], "over an axis give one argument: max(S, axis=1)"),
+    (["eval", "S.max(1)", "S=[[1,2]]"], "write max(S, axis=1) for the axis, or max(S, 1) for"),
+    (["eval", "np.sum(S - 1, -1)", "S=[[1,2]]"], "write sum(S - 1, axis=-1) for the axis"),
     # bindings
     (["eval", "x", "x=abc"], "in the binding x=abc"),
     (["eval", "x", "x="], "has no value"),
