@@ -335,3 +335,13 @@ def test_softmax_jacobian_is_diag_s_minus_s_s_transposed():
     np.testing.assert_allclose(r.gradients["v"], np.diag(s) - np.outer(s, s), atol=1e-15)
     log_r = gradcalc.evaluate("log_softmax(v)", v=v)
     np.testing.assert_allclose(log_r.gradients["v"], np.eye(3) - s[None, :], atol=1e-15)
+
+
+def test_reductions_over_no_elements():
+    """max and mean of nothing have no value; an empty result has an empty Jacobian."""
+    for source in ("max(v[3:])", "mean(v[3:])", "min(S[:, 5:], axis=1)"):
+        with pytest.raises(gradcalc.DomainError, match="over no elements has no value"):
+            gradcalc.evaluate(source, v=[1.0, 2.0], S=[[1.0, 2.0], [3.0, 4.0]])
+    assert gradcalc.evaluate("sum(v[3:])", v=[1.0, 2.0]).value == 0  # numpy's empty sum
+    r = gradcalc.evaluate("max(S[:, 5:], axis=0)", S=[[1.0, 2.0], [3.0, 4.0]])
+    assert np.shape(r.value) == (0,) and np.shape(r.gradients["S"]) == (0, 2, 2)

@@ -278,11 +278,14 @@ def jacobian(graph: Graph, run: Pass, xp) -> Pass:
         seed = np.zeros(out.size)
         seed[flat] = 1.0
         passes.append(backward(graph, Pass(run.values), xp, seed.reshape(out.shape)))
+    # An empty output (a slice past the end) has empty Jacobians: one pass with no seed
+    # still says which nodes have a gradient at all.
+    first = passes[0] if passes else backward(graph, Pass(run.values), xp, np.zeros(out.shape))
     run.grads = [None if grad is None else
-                 np.stack([p.grads[i] for p in passes]).reshape(out.shape + np.shape(grad))
-                 for i, grad in enumerate(passes[0].grads)]
-    run.local = passes[0].local
-    run.warnings += passes[0].warnings
+                 np.reshape([p.grads[i] for p in passes], out.shape + np.shape(grad))
+                 for i, grad in enumerate(first.grads)]
+    run.local = first.local
+    run.warnings += first.warnings
     return run
 
 

@@ -7,7 +7,7 @@ slice, ties as `--ties` says.
 """
 from __future__ import annotations
 
-from .base import Op, register
+from .base import Op, register, shape_text
 from .scalar import _tie_policy
 
 AXIS = {"axis": None, "keepdims": False}
@@ -46,14 +46,13 @@ def axis_problem(a, axis, keepdims=False):
         return "an axis is a whole number or a tuple of them", "axis", \
             "write axis=1, axis=-1 or axis=(0, 1)"
     ndim = getattr(a, "ndim", 0)
-    shape = "×".join(map(str, a.shape)) if ndim else "a single number"
     for k in given:
         if not -ndim <= k < ndim:
             if ndim == 0:
                 return f"axis {k} is out of range: a single number has no axes", "axis", \
                     "drop axis=, or reduce a vector or matrix"
             return f"axis {k} is out of range for a value with {ndim} " \
-                f"dimension{'s' * (ndim != 1)} (shape {shape})", "axis", \
+                f"dimension{'s' * (ndim != 1)} (shape {shape_text(a)})", "axis", \
                 f"axes run from 0 to {ndim - 1}, or from -1 to -{ndim} counting from the end"
     if len(set(reduced_axes(a, axis))) < len(given):
         return f"axis={axis} names an axis twice", "axis", "name each axis once"
@@ -70,10 +69,10 @@ def _mean_domain(xp, a, *, axis, keepdims):
 
 def _empty_problem(name, a, axis):
     """A reduction with no elements to reduce: max and mean have no value there."""
-    if getattr(a, "size", 1) and all(a.shape[k] for k in reduced_axes(a, axis)):
+    if all(a.shape[k] for k in reduced_axes(a, axis)):
         return None
-    return f"{name} over no elements has no value (shape " \
-        f"{'×'.join(map(str, a.shape))})", 0, "check the slice or the axis"
+    return f"{name} over no elements has no value (shape {shape_text(a)})", 0, \
+        "check the slice or the axis"
 
 
 def _extreme_domain(name):
