@@ -12,6 +12,8 @@ import jsonschema
 import mpmath
 import numpy as np
 import pytest
+from hypothesis import assume, given, settings
+from hypothesis import strategies as st
 
 import gradcalc
 from gradcalc import ops
@@ -345,3 +347,33 @@ def test_reductions_over_no_elements():
     assert gradcalc.evaluate("sum(v[3:])", v=[1.0, 2.0]).value == 0  # numpy's empty sum
     r = gradcalc.evaluate("max(S[:, 5:], axis=0)", S=[[1.0, 2.0], [3.0, 4.0]])
     assert np.shape(r.value) == (0,) and np.shape(r.gradients["S"]) == (0, 2, 2)
+
+
+REDUCE = {"sum": np.sum, "mean": np.mean, "max": np.max, "min": np.min,
+          "norm": lambda a, axis, keepdims: np.sqrt(np.sum(a * a, axis=axis, keepdims=keepdims)),
+          "logsumexp": lambda a, axis, keepdims: np.log(np.sum(np.exp(a), axis=axis,
+                                                               keepdims=keepdims))}
+
+
+@settings(max_examples=40, deadline=None)
+@given(name=st.sampled_from(sorted(REDUCE)), shape=st.lists(st.integers(1, 3), min_size=1,
+                                                             max_size=3),
+       picked=st.lists(st.booleans(), min_size=3, max_size=3), negative=st.booleans(),
+       keepdims=st.booleans(), seed=st.integers(0, 2**32 - 1))
+def test_any_axes_and_keepdims_against_numpy_and_central_differences(
+        name, shape, picked, negative, keepdims, seed):
+    """Random shapes, axes (a tuple, negative or not) and keepdims: the value is numpy's
+    (logsumexp unshifted, safe at these sizes), the gradient the central difference."""
+    assume(any(picked[:len(shape)]))  # the language has no empty tuple: axis=() is numpy's
+    rng = np.random.default_rng(seed)
+    a = rng.normal(size=shape)
+    axes = tuple(k - len(shape) if negative else k for k in range(len(shape)) if picked[k])
+    expected = REDUCE[name](a, axis=axes, keepdims=keepdims)
+    g = rng.normal(size=np.shape(expected))
+    r = gradcalc.evaluate(f"sum({name}(a, axis={axes}, keepdims={keepdims}) * g)",
+                          a=a.tolist(), g=g.tolist() if np.ndim(g) else float(g))
+    assert r.value == pytest.approx(float(np.sum(expected * g)), rel=1e-12, abs=1e-12)
+    op = ops.FUNCTIONS[name] if name not in ops.REDUCERS else ops.REDUCERS[name]
+    bound = op.bind(axis=axes, keepdims=keepdims)
+    numeric = _numeric(lambda v: bound.forward(ArrayArith(), v), [a], g, 0)
+    np.testing.assert_allclose(r.gradients["a"], numeric, rtol=1e-5, atol=1e-7)
