@@ -377,3 +377,14 @@ def test_any_axes_and_keepdims_against_numpy_and_central_differences(
     bound = op.bind(axis=axes, keepdims=keepdims)
     numeric = _numeric(lambda v: bound.forward(ArrayArith(), v), [a], g, 0)
     np.testing.assert_allclose(r.gradients["a"], numeric, rtol=1e-5, atol=1e-7)
+
+
+def test_branch_of_max_over_an_axis_changes_exactly_with_a_winner():
+    """`gradcalc check` compares an op's branch at x−h, x, x+h: for max over an axis it is
+    which element wins each slice."""
+    xp = ArrayArith()
+    op = ops.REDUCERS["max"].bind(axis=1)
+    pieces = [op.branch(xp, op.forward(xp, a), a) for a in
+              (np.array([[1.0, 2.0], [5.0, 3.0]]), np.array([[1.5, 2.0], [5.0, 4.0]]),
+               np.array([[2.5, 2.0], [5.0, 4.0]]))]
+    assert pieces[0] == pieces[1] == ((1, 0),) and pieces[2] == ((0, 0),)

@@ -59,7 +59,8 @@ def axis_problem(a, axis, keepdims=False):
     return None
 
 
-def _plain_domain(xp, a, *, axis, keepdims):
+def axis_domain(xp, a, *, axis, keepdims):
+    """The domain of a reduction defined for any axes: only the attributes can be wrong."""
     return axis_problem(a, axis, keepdims)
 
 
@@ -130,13 +131,13 @@ def _extreme_tie(xp, out, a, *, axis, keepdims):
     return f"elements tie for the winner{where}; the gradient is {_tie_policy(xp)}"
 
 
-def _extreme_branch(pick):
+def _extreme_branch(name):
     """Which element wins each slice: changes exactly where max or min switches winner."""
     def branch(xp, out, a, *, axis, keepdims):
         import numpy as np
 
         rows, _ = _slices_last(a, reduced_axes(a, axis))
-        return (tuple(np.ravel(pick(rows, axis=-1)).tolist()),)
+        return (tuple(np.ravel(getattr(rows, f"arg{name}")(axis=-1)).tolist()),)
     return branch
 
 
@@ -172,27 +173,19 @@ def _count(a, axis) -> int:
     return count
 
 
-def _extreme(name, symbol, numpy_name, pick, where):
-    return Op(f"{name}_of", symbol, 1,
-              lambda xp, a, *, axis, keepdims: getattr(a, numpy_name)(axis=axis,
-                                                                      keepdims=keepdims),
+def _extreme(name, where):
+    """max(v) or min(v), over all of v or an axis: numpy's a.max / a.min."""
+    return Op(f"{name}_of", name, 1,
+              lambda xp, a, *, axis, keepdims: getattr(a, name)(axis=axis, keepdims=keepdims),
               None, f"∂/∂({where} element) = 1, others 0 (ties: --ties)",
-              kink=_extreme_tie, domain=_extreme_domain(name), branch=_extreme_branch(pick),
+              kink=_extreme_tie, domain=_extreme_domain(name), branch=_extreme_branch(name),
               vjp=_extreme_vjp, matrix_rule=(f"{{g}} at the {where} element of {{a}}",),
               pattern="routes", keywords=AXIS, sample=lambda rng: (rng.normal(size=(3, 4)),))
 
 
-def _argmax(rows, axis):
-    return rows.argmax(axis=axis)
-
-
-def _argmin(rows, axis):
-    return rows.argmin(axis=axis)
-
-
 register(
     Op("sum", "Σ", 1, lambda xp, a, *, axis, keepdims: a.sum(axis=axis, keepdims=keepdims),
-       None, "∂/∂a = 1 for every element", domain=_plain_domain,
+       None, "∂/∂a = 1 for every element", domain=axis_domain,
        vjp=lambda xp, g, out, a, *, axis, keepdims: (restore(xp, g, a, axis),),
        matrix_rule=("{g} · 1",), keywords=AXIS,
        sample=lambda rng: (rng.normal(size=(2, 3)),), functions=('sum',)),
@@ -202,10 +195,8 @@ register(
        matrix_rule=("{g} · 1/n",), keywords=AXIS,
        sample=lambda rng: (rng.normal(size=(2, 3)),), functions=('mean',)),
     Op("norm", "‖·‖", 1, _norm, None, "∂/∂a = a / ‖a‖ (0 at a = 0)", kink=_norm_kink,
-       domain=_plain_domain,
-       branch=_norm_branch,
-       vjp=_norm_vjp, matrix_rule=("{g} · {a} / ‖{a}‖",), keywords=AXIS,
+       domain=axis_domain, branch=_norm_branch, vjp=_norm_vjp, matrix_rule=("{g} · {a} / ‖{a}‖",), keywords=AXIS,
        sample=lambda rng: (rng.normal(size=3),), functions=('norm',)),
-    _extreme("max", "max", "max", _argmax, "largest"),
-    _extreme("min", "min", "min", _argmin, "smallest"),
+    _extreme("max", "largest"),
+    _extreme("min", "smallest"),
 )

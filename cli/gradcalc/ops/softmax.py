@@ -9,7 +9,7 @@ labels, the mean over the rows of −log softmax(S)[i, y_i].
 from __future__ import annotations
 
 from .base import Op, register
-from .reductions import axis_problem, restore
+from .reductions import axis_domain, axis_problem, restore
 
 LAST_AXIS = {"axis": -1}
 
@@ -37,9 +37,7 @@ def _logsumexp(a, axis, keepdims):
 
 
 def _softmax(xp, a, *, axis):
-    import numpy as np
-
-    e = np.exp(_shifted(a, axis))
+    e = xp.exp(_shifted(a, axis))
     return e / e.sum(axis=axis, keepdims=True)
 
 
@@ -50,11 +48,11 @@ def _log_softmax(xp, a, *, axis):
 
 def _along_axis_domain(name):
     """softmax and log_softmax normalize along an axis: a single number has none."""
-    def domain(xp, a, *, axis, keepdims=False):
+    def domain(xp, a, *, axis):
         if getattr(a, "ndim", 0) == 0:
             return f"{name} normalizes along an axis of a vector or matrix, and this is a " \
                 "single number", 0, f"give {name} a vector, e.g. {name}([a, b, c])"
-        return axis_problem(a, axis, keepdims)
+        return axis_problem(a, axis)
     return domain
 
 
@@ -71,10 +69,6 @@ def _log_softmax_vjp(xp, g, out, a, *, axis):
 def _logsumexp_vjp(xp, g, out, a, *, axis, keepdims):
     """∂logsumexp/∂a = softmax(a) along the axes, times g broadcast back."""
     return (restore(xp, g, a, axis) * xp.exp(a - restore(xp, out, a, axis)),)
-
-
-def _logsumexp_domain(xp, a, *, axis, keepdims):
-    return axis_problem(a, axis, keepdims)
 
 
 # -- cross_entropy --------------------------------------------------------------------------
@@ -154,7 +148,7 @@ register(
        functions=("log_softmax",)),
     Op("logsumexp", "logsumexp", 1,
        lambda xp, a, *, axis, keepdims: _logsumexp(a, axis, keepdims), None,
-       "∂/∂a = softmax(a) along the axis", domain=_logsumexp_domain, vjp=_logsumexp_vjp,
+       "∂/∂a = softmax(a) along the axis", domain=axis_domain, vjp=_logsumexp_vjp,
        matrix_rule=("{g} · softmax({a})",), keywords={"axis": None, "keepdims": False},
        sample=lambda rng: (3 * rng.normal(size=(2, 4)),), functions=("logsumexp",)),
     Op("cross_entropy", "cross_entropy", 2, _cross_entropy, None,
