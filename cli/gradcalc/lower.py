@@ -260,8 +260,8 @@ class _Lowering:
         lecture's max(0, x)). Rather than guess, ask for the keyword."""
         func = expr.func
         numpy_spelling = "." in self.source[expr.span[0]:expr.func_span[1]]
-        extra = positional == 2 and ("axis" in op.keywords or func in ops.REDUCERS and
-                                     numpy_spelling)
+        reduction = op.arity == 1 and "axis" in op.keywords  # not concatenate([a, b])
+        extra = positional == 2 and (reduction or func in ops.REDUCERS and numpy_spelling)
         if not extra:
             return
         target, axis = (self.source[slice(*arg.span)] for arg in expr.args[:2])
