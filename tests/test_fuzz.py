@@ -132,6 +132,16 @@ def _call(name, *args):
     return f"{name}({', '.join(args)})"
 
 
+# {} is a 2×2 matrix: each template ends in a scalar
+AXIS_REDUCTIONS = ["sum({}, axis=0)[1]", "mean({}, axis=-1)[0]", "norm({}, axis=1)[1]",
+                   "max({}, axis=1, keepdims=True)[0, 0]", "min({}, axis=(0, 1))",
+                   "max({}, axis=0)[0]"]
+# {} is a vector of 3
+SOFTMAX_FAMILY = ["sum(softmax({}) * [1, 2, 3])", "log_softmax({}, axis=0)[1]",
+                  "logsumexp({})", "logsumexp([{0}, {0}], axis=1, keepdims=True)[1, 0]",
+                  "cross_entropy([{0}, {0}], [2, 0])", "cross_entropy({}, 1)"]
+
+
 @functools.lru_cache(maxsize=None)  # one strategy per set of names: building it is slow
 def scalar_expressions(names: tuple):
     """Expressions over scalar names; array built-ins appear inside, reduced to scalars."""
@@ -187,6 +197,11 @@ def scalar_expressions(names: tuple):
                 lambda t: f"sum(eye({t[1]}) * {t[0]}) + sum(zeros(({t[1]},)))"),
             st.tuples(inner, st.sampled_from(["[0, 2]", "[1]", "[3]", "[0.5]"])).map(
                 lambda t: f"sum(one_hot({t[1]}, 3) * {t[0]})"),
+            # reductions over an axis, and the softmax family
+            st.tuples(st.sampled_from(AXIS_REDUCTIONS), three).map(
+                lambda t: t[0].format(f"[[{t[1][0]}, {t[1][1]}], [{t[1][2]}, {t[1][0]}]]")),
+            st.tuples(st.sampled_from(SOFTMAX_FAMILY), three).map(
+                lambda t: t[0].format(f"[{t[1][0]}, {t[1][1]}, {t[1][2]}]")),
         )
     return st.recursive(leaves, extend, max_leaves=8)
 
@@ -197,6 +212,9 @@ ARRAY_OUTPUTS = [
     "sigmoid(W @ v)[0]", "dot(v, v)", "max(W)", "min(v)",
     "reshape(W, (3, -1)) @ b", "concatenate([W, W.T @ W], axis=0)", "stack([v, v * 2], axis=1)",
     "W.T[None] @ stack([b, b * x])[:, :, None]",
+    "softmax(W, axis=0)",
+    "max(W, axis=1)", "log_softmax(W) - logsumexp(W, axis=1, keepdims=True)",
+    "cross_entropy(W, [2, 0]) * v", "sum(W, axis=0) + mean(W, axis=0, keepdims=True)",
 ]
 
 
@@ -263,7 +281,8 @@ def test_the_programs_use_every_built_in():
     written = set(SCALAR_FUNCTIONS) | {"pow", "max", "min", "sum", "mean", "norm", "dot",
                                        "transpose", "where", "detach", "maximum", "minimum", "reshape",
                                        "concatenate", "stack", "matmul", "arange", "zeros",
-                                       "ones", "eye", "one_hot"}
+                                       "ones", "eye", "one_hot", "softmax",
+                                       "log_softmax", "logsumexp", "cross_entropy"}
     assert written == set(ops.FUNCTIONS)
     assert set(ops.BINARY) <= set(BINARY_OPERATORS) | set(COMPARISONS) | {"@"}
     reached = {ops.FUNCTIONS[name].name for name in written} | \

@@ -250,15 +250,39 @@ class _Lowering:
             raise self.unknown_function(expr)
         if op.sequence:
             self.check_sequence(expr)
+        self.refuse_positional_axis(expr, op, positional)
         self.check_arity(expr, op.arity, op.min_arity, positional)
         attrs = self.static_attributes(expr, op, keywords)
         spans = {keyword.name: keyword.span for keyword in keywords} or None
         return self.emit(OP, op.bind(**attrs), args, expr.span, spans)
 
+    def refuse_positional_axis(self, expr: Call, op, positional: int) -> None:
+        """numpy reads a second positional argument of a reduction as the axis: `S.sum(1)`,
+        and `np.max(S, 1)` or `S.max(1)`, where gradcalc's `max(S, 1)` is elementwise (the
+        lecture's max(0, x)). Rather than guess, ask for the keyword."""
+        func = expr.func
+        numpy_spelling = "." in self.source[expr.span[0]:expr.func_span[1]]
+        reduction = op.arity == 1 and "axis" in op.keywords  # not concatenate([a, b])
+        extra = positional == 2 and (reduction or func in ops.REDUCERS and numpy_spelling)
+        if not extra:
+            return
+        target, axis = (self.source[slice(*arg.span)] for arg in expr.args[:2])
+        fix = f"write {func}({target}, axis={axis}) for the axis"
+        if func in ops.REDUCERS:
+            fix += f", or {func}({target}, {axis}) for the elementwise {func}"
+        raise ArityError(f"numpy reads the second argument of {func}() as the axis, and "
+                         "gradcalc takes the axis only as a keyword", self.source,
+                         expr.args[1].span, hint=fix)
+
     def static_attributes(self, expr: Call, op, keywords: list[Keyword]) -> dict:
         """`axis=1, keepdims=True` as constants, each a keyword the op takes."""
         attrs = {}
         for keyword in keywords:
+            if keyword.name not in op.keywords and expr.func in ops.REDUCERS:
+                raise ArityError(
+                    f"{expr.func}() of several arguments is elementwise and takes no "
+                    f"keyword '{keyword.name}'", self.source, keyword.name_span,
+                    hint=f"over an axis give one argument: {expr.func}(S, axis=1)")
             if keyword.name not in op.keywords:
                 taken = ", ".join(f"{name}=" for name in op.keywords)
                 raise ArityError(

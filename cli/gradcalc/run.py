@@ -278,11 +278,14 @@ def jacobian(graph: Graph, run: Pass, xp) -> Pass:
         seed = np.zeros(out.size)
         seed[flat] = 1.0
         passes.append(backward(graph, Pass(run.values), xp, seed.reshape(out.shape)))
+    # An empty output (a slice past the end) has empty Jacobians: one pass with no seed
+    # still says which nodes have a gradient at all.
+    first = passes[0] if passes else backward(graph, Pass(run.values), xp, np.zeros(out.shape))
     run.grads = [None if grad is None else
-                 np.stack([p.grads[i] for p in passes]).reshape(out.shape + np.shape(grad))
-                 for i, grad in enumerate(passes[0].grads)]
-    run.local = passes[0].local
-    run.warnings += passes[0].warnings
+                 np.reshape([p.grads[i] for p in passes], out.shape + np.shape(grad))
+                 for i, grad in enumerate(first.grads)]
+    run.local = first.local
+    run.warnings += first.warnings
     return run
 
 
@@ -311,22 +314,23 @@ def gate_local(gate, args, xp):
     return slopes, inner.warnings[seen:]
 
 
-def _domain_error(graph: Graph, xp, node, args, problem: str, culprit) -> DomainError:
+def _domain_error(graph: Graph, xp, node, args, problem: str, culprit,
+                  hint: str | None = None) -> DomainError:
     """The error of a node outside its domain, with the caret under the culprit: an
-    argument (its position) or a static attribute (its keyword's name: axis=5)."""
+    argument (its position) or a static attribute (its keyword's name: axis=5). An op's
+    domain may give the hint itself (the axes a value has); else the op's usual one."""
     where = graph.label(node)
+    hint = hint or _domain_hint(node.op.name)
     if isinstance(culprit, str):
         span = (node.keyword_spans or {}).get(culprit, node.span)
-        return DomainError(f"{problem} in {where}", graph.source, span,
-                           hint=_domain_hint(node.op.name))
+        return DomainError(f"{problem} in {where}", graph.source, span, hint=hint)
     arg_node = graph.nodes[node.inputs[culprit]]
     label = graph.label(arg_node)
     value = args[culprit]
     shown = xp.show(value)
     message = f"{problem} in {where}" if _same_text(label, shown) else \
         f"{problem}: in {where}, {label} = {shown}"
-    return DomainError(message, graph.source,
-                       arg_node.span, hint=_domain_hint(node.op.name))
+    return DomainError(message, graph.source, arg_node.span, hint=hint)
 
 
 def _same_text(label: str, shown: str) -> bool:

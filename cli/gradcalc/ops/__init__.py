@@ -9,7 +9,7 @@ them: operators, function names, the constants.
 from __future__ import annotations
 
 # each module registers its entries
-from . import constants, masks, reductions, scalar, shapes  # noqa: F401
+from . import constants, masks, reductions, scalar, shapes, softmax  # noqa: F401
 from .base import TABLE, Op
 
 OPS: list[Op] = TABLE
@@ -46,9 +46,9 @@ def spellings(op: Op) -> list[str]:
     params = "a, b, ..." if op.arity is None else ", ".join("abcdefgh"[:op.arity])
     if op.sequence:
         params = "[a, b, ...]"
-    params += "".join(f", {key}={value!r}" for key, value in op.keywords.items())
-    written += list(op.written) or [f"{name}({params})" for name in op.functions]
-    written += [f"{name}(v)" for name, entry in REDUCERS.items() if entry is op]
+    keywords = "".join(f", {key}={value!r}" for key, value in op.keywords.items())
+    written += list(op.written) or [f"{name}({params}{keywords})" for name in op.functions]
+    written += [f"{name}(v{keywords})" for name, entry in REDUCERS.items() if entry is op]
     if op is INDEX:
         written += ["v[i]", "M[i, j]"]
     if op is ARRAY:
