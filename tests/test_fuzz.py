@@ -132,6 +132,13 @@ def _call(name, *args):
     return f"{name}({', '.join(args)})"
 
 
+# conv2d's filter (from the expression's first three parts) and keywords; max_pool2d's
+# keywords, some of them not allowed (an error, exit 2)
+CONV_OPTIONS = [("[[[[{2}]]]]", ""), ("[[[[{0}, {1}], [{2}, 1]]]]", ", pad=1"),
+                ("[[[[{1}]]]]", ", stride=2, pad=(1, 0)"), ("[[[[{0}]]]]", ", stride=0")]
+POOL_OPTIONS = ["", ", size=1", ", size=(1, 2), stride=1", ", size=3", ", stride=-1"]
+
+
 @functools.lru_cache(maxsize=None)  # one strategy per set of names: building it is slow
 def scalar_expressions(names: tuple):
     """Expressions over scalar names; array built-ins appear inside, reduced to scalars."""
@@ -167,6 +174,13 @@ def scalar_expressions(names: tuple):
                                               f"[{t[1][1]}]])[0]"),
             st.tuples(two, st.sampled_from(["0, 1", "1, 0"])).map(
                 lambda t: f"transpose([[{t[0][0]}, {t[0][1]}]])[{t[1]}]"),
+            # layers on one image of one channel, 2×2, with a 1×1 or 2×2 filter
+            st.tuples(three, st.sampled_from(CONV_OPTIONS)).map(
+                lambda t: f"sum(conv2d([[[[{t[0][0]}, {t[0][1]}], [{t[0][2]}, {t[0][0]}]]]], "
+                          f"{t[1][0].format(*t[0])}, [{t[0][1]}]{t[1][1]}))"),
+            st.tuples(three, st.sampled_from(POOL_OPTIONS)).map(
+                lambda t: f"sum(max_pool2d([[[[{t[0][0]}, {t[0][1]}], [{t[0][2]}, "
+                          f"{t[0][1]}]]]]{t[1]}))"),
         )
     return st.recursive(leaves, extend, max_leaves=8)
 
@@ -239,7 +253,7 @@ def test_the_programs_use_every_built_in():
     """The strategy above writes every function and operator of the op table, so a new
     built-in must be added to the fuzzing (this fails until it is)."""
     written = set(SCALAR_FUNCTIONS) | {"pow", "max", "min", "sum", "mean", "norm", "dot",
-                                       "transpose", "where", "detach"}
+                                       "transpose", "where", "detach", "conv2d", "max_pool2d"}
     assert written == set(ops.FUNCTIONS)
     assert set(ops.BINARY) <= set(BINARY_OPERATORS) | set(COMPARISONS) | {"@"}
     reached = {ops.FUNCTIONS[name].name for name in written} | \

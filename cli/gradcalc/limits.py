@@ -21,6 +21,9 @@ MAX_DIMENSIONS = 32
 # The Jacobians of a non-scalar output (output size × node size numbers per node) are
 # refused past this many numbers (80 MB); --upstream asks for one gradient instead.
 MAX_JACOBIAN = 10_000_000
+# conv2d and max_pool2d see their input as its windows; past this many numbers (160 MB)
+# that view is refused before any of it is computed.
+MAX_UNFOLDED = 20_000_000
 
 _set = object.__setattr__
 

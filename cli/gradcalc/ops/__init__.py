@@ -3,12 +3,12 @@
 The entries live in one module per family, each registering into the one table
 (gradcalc.ops.base.TABLE): `scalar` (arithmetic and elementwise functions), `reductions`
 (sum, mean, norm, max/min of one array), `shapes` (the matrix product, transpose,
-indexing, list literals). This module gathers them and says how the language reaches
-them: operators, function names, the constants.
+indexing, list literals), `nn` (conv2d and max_pool2d). This module gathers them and
+says how the language reaches them: operators, function names, the constants.
 """
 from __future__ import annotations
 
-from . import masks, reductions, scalar, shapes  # noqa: F401 - each registers its entries
+from . import masks, nn, reductions, scalar, shapes  # noqa: F401 - each registers its entries
 from .base import TABLE, Op
 
 OPS: list[Op] = TABLE

@@ -1,0 +1,275 @@
+"""conv2d and max_pool2d against CS231n assignment 2, whole runs through gradcalc.
+
+The oracles: the assignment's naive layers, written here as the assignment writes them
+(a loop over every image, filter and output position), checked in turn against the
+outputs the assignment's notebook publishes; the assignment's own numerical gradient
+(`eval_numerical_gradient_array`, central differences) of those naive layers; and central
+differences of the op itself with its attributes bound.
+"""
+import json
+
+import pytest
+
+import gradcalc
+from gradcalc import ops
+
+np = pytest.importorskip("numpy")
+
+
+# -- the assignment's naive layers (cs231n/layers.py), loops as the assignment has them -------
+def conv_forward_naive(x, w, b, conv_param):
+    stride, pad = conv_param["stride"], conv_param["pad"]
+    N, C, H, W = x.shape
+    F, _, HH, WW = w.shape
+    H_out = 1 + (H + 2 * pad - HH) // stride
+    W_out = 1 + (W + 2 * pad - WW) // stride
+    x_pad = np.pad(x, ((0, 0), (0, 0), (pad, pad), (pad, pad)), mode="constant")
+    out = np.zeros((N, F, H_out, W_out))
+    for n in range(N):
+        for f in range(F):
+            for i in range(H_out):
+                for j in range(W_out):
+                    window = x_pad[n, :, i * stride:i * stride + HH, j * stride:j * stride + WW]
+                    out[n, f, i, j] = np.sum(window * w[f]) + b[f]
+    return out, (x, w, b, conv_param)
+
+
+def conv_backward_naive(dout, cache):
+    x, w, b, conv_param = cache
+    stride, pad = conv_param["stride"], conv_param["pad"]
+    N, C, H, W = x.shape
+    F, _, HH, WW = w.shape
+    _, _, H_out, W_out = dout.shape
+    x_pad = np.pad(x, ((0, 0), (0, 0), (pad, pad), (pad, pad)), mode="constant")
+    dx_pad = np.zeros_like(x_pad)
+    dw = np.zeros_like(w)
+    db = np.zeros_like(b)
+    for n in range(N):
+        for f in range(F):
+            for i in range(H_out):
+                for j in range(W_out):
+                    hs, ws = i * stride, j * stride
+                    window = x_pad[n, :, hs:hs + HH, ws:ws + WW]
+                    db[f] += dout[n, f, i, j]
+                    dw[f] += window * dout[n, f, i, j]
+                    dx_pad[n, :, hs:hs + HH, ws:ws + WW] += w[f] * dout[n, f, i, j]
+    dx = dx_pad[:, :, pad:pad + H, pad:pad + W]
+    return dx, dw, db
+
+
+def max_pool_forward_naive(x, pool_param):
+    ph, pw, stride = pool_param["pool_height"], pool_param["pool_width"], pool_param["stride"]
+    N, C, H, W = x.shape
+    H_out = 1 + (H - ph) // stride
+    W_out = 1 + (W - pw) // stride
+    out = np.zeros((N, C, H_out, W_out))
+    for n in range(N):
+        for c in range(C):
+            for i in range(H_out):
+                for j in range(W_out):
+                    window = x[n, c, i * stride:i * stride + ph, j * stride:j * stride + pw]
+                    out[n, c, i, j] = np.max(window)
+    return out, (x, pool_param)
+
+
+def max_pool_backward_naive(dout, cache):
+    x, pool_param = cache
+    ph, pw, stride = pool_param["pool_height"], pool_param["pool_width"], pool_param["stride"]
+    N, C, H_out, W_out = dout.shape
+    dx = np.zeros_like(x)
+    for n in range(N):
+        for c in range(C):
+            for i in range(H_out):
+                for j in range(W_out):
+                    window = x[n, c, i * stride:i * stride + ph, j * stride:j * stride + pw]
+                    k, m = np.unravel_index(np.argmax(window), window.shape)
+                    dx[n, c, i * stride + k, j * stride + m] += dout[n, c, i, j]
+    return dx
+
+
+def eval_numerical_gradient_array(f, x, df, h=1e-5):
+    """The assignment's gradient_check.eval_numerical_gradient_array: central differences
+    of f at x, contracted with the upstream df."""
+    grad = np.zeros_like(x)
+    it = np.nditer(x, flags=["multi_index"], op_flags=["readwrite"])
+    while not it.finished:
+        ix = it.multi_index
+        old = x[ix]
+        x[ix] = old + h
+        pos = f(x).copy()
+        x[ix] = old - h
+        neg = f(x).copy()
+        x[ix] = old
+        grad[ix] = np.sum((pos - neg) * df) / (2 * h)
+        it.iternext()
+    return grad
+
+
+def agree(actual, expected):
+    np.testing.assert_allclose(actual, expected, rtol=1e-9, atol=1e-9)
+
+
+# -- the references themselves, against the notebook's published outputs ------------------
+def test_the_naive_references_give_the_assignments_published_outputs():
+    # ConvolutionalNetworks.ipynb, "Convolution: Naive forward pass" and "Max-Pooling:
+    # Naive forward": the expected outputs printed to 8 decimals.
+    x = np.linspace(-0.1, 0.5, num=96).reshape(2, 3, 4, 4)
+    w = np.linspace(-0.2, 0.3, num=144).reshape(3, 3, 4, 4)
+    b = np.linspace(-0.1, 0.2, num=3)
+    conv = [[[[-0.08759809, -0.10987781], [-0.18387192, -0.2109216]],
+             [[0.21027089, 0.21661097], [0.22847626, 0.23004637]],
+             [[0.50813986, 0.54309974], [0.64082444, 0.67101435]]],
+            [[[-0.98053589, -1.03143541], [-1.19128892, -1.24695841]],
+             [[0.69108355, 0.66880383], [0.59480972, 0.56776003]],
+             [[2.36270298, 2.36904306], [2.38090835, 2.38247847]]]]
+    out, _ = conv_forward_naive(x, w, b, {"stride": 2, "pad": 1})
+    np.testing.assert_allclose(out, conv, atol=1e-8)
+    assert gradcalc.evaluate("conv2d(x, w, b, stride=2, pad=1)", x=x, w=w, b=b,
+                             upstream=np.ones((2, 3, 2, 2))).value == \
+        pytest.approx(np.array(conv), abs=1e-8)
+    x = np.linspace(-0.3, 0.4, num=96).reshape(2, 3, 4, 4)
+    pool = [[[[-0.26315789, -0.24842105], [-0.20421053, -0.18947368]],
+             [[-0.14526316, -0.13052632], [-0.08631579, -0.07157895]],
+             [[-0.02736842, -0.01263158], [0.03157895, 0.04631579]]],
+            [[[0.09052632, 0.10526316], [0.14947368, 0.16421053]],
+             [[0.20842105, 0.22315789], [0.26736842, 0.28210526]],
+             [[0.32631579, 0.34105263], [0.38526316, 0.4]]]]
+    out, _ = max_pool_forward_naive(x, {"pool_height": 2, "pool_width": 2, "stride": 2})
+    np.testing.assert_allclose(out, pool, atol=1e-8)
+
+
+# -- gradcalc against the naive layers, forward and backward -------------------------------
+CONV_CASES = [
+    # the notebook's backward check: x 4×3×5×5, w 2×3×3×3, stride 1, pad 1
+    ((4, 3, 5, 5), (2, 3, 3, 3), 1, 1),
+    # its forward check's sizes: stride 2, pad 1, 4×4 filters
+    ((2, 3, 4, 4), (3, 3, 4, 4), 2, 1),
+    # windows that do not tile the input: the last row and column are left out
+    ((2, 2, 7, 6), (4, 2, 3, 2), 2, 0),
+]
+
+
+@pytest.mark.parametrize("x_shape,w_shape,stride,pad", CONV_CASES)
+def test_conv2d_agrees_with_the_naive_layer(x_shape, w_shape, stride, pad):
+    rng = np.random.default_rng(sum(x_shape) + 10 * stride + pad)
+    x, w, b = rng.normal(size=x_shape), rng.normal(size=w_shape), rng.normal(size=w_shape[0])
+    conv_param = {"stride": stride, "pad": pad}
+    out, cache = conv_forward_naive(x, w, b, conv_param)
+    dout = rng.normal(size=out.shape)
+    r = gradcalc.evaluate(f"conv2d(x, w, b, stride={stride}, pad={pad})", x=x, w=w, b=b,
+                          upstream=dout)
+    agree(r.value, out)
+    for name, expected in zip("xwb", conv_backward_naive(dout, cache)):
+        agree(r.gradients[name], expected)
+
+
+def test_conv2d_backward_against_the_assignments_numerical_gradient():
+    """The notebook's check: eval_numerical_gradient_array of the naive forward."""
+    rng = np.random.default_rng(231)
+    x, w, b = rng.normal(size=(4, 3, 5, 5)), rng.normal(size=(2, 3, 3, 3)), rng.normal(size=2)
+    dout = rng.normal(size=(4, 2, 5, 5))
+    conv_param = {"stride": 1, "pad": 1}
+    numerical = [
+        eval_numerical_gradient_array(lambda x: conv_forward_naive(x, w, b, conv_param)[0], x, dout),
+        eval_numerical_gradient_array(lambda w: conv_forward_naive(x, w, b, conv_param)[0], w, dout),
+        eval_numerical_gradient_array(lambda b: conv_forward_naive(x, w, b, conv_param)[0], b, dout),
+    ]
+    r = gradcalc.evaluate("conv2d(x, w, b, stride=1, pad=1)", x=x, w=w, b=b, upstream=dout)
+    for name, expected in zip("xwb", numerical):
+        np.testing.assert_allclose(r.gradients[name], expected, rtol=1e-7, atol=1e-8)
+
+
+POOL_CASES = [
+    # the notebook's backward check: x 3×2×8×8, 2×2 windows, stride 2
+    ((3, 2, 8, 8), 2, 2, 2),
+    # its forward check's sizes
+    ((2, 3, 4, 4), 2, 2, 2),
+    # overlapping windows (stride below the size): gradients add where they overlap
+    ((2, 2, 6, 5), 3, 3, 1),
+    # a window 2 high and 3 wide that does not tile the input
+    ((1, 3, 7, 8), 2, 3, 2),
+]
+
+
+@pytest.mark.parametrize("ties", ["split", "first"])
+@pytest.mark.parametrize("x_shape,height,width,stride", POOL_CASES)
+def test_max_pool2d_agrees_with_the_naive_layer(x_shape, height, width, stride, ties):
+    rng = np.random.default_rng(sum(x_shape) + height + 7 * width)
+    x = rng.normal(size=x_shape)  # no ties: both policies agree with the naive argmax
+    pool_param = {"pool_height": height, "pool_width": width, "stride": stride}
+    out, cache = max_pool_forward_naive(x, pool_param)
+    dout = rng.normal(size=out.shape)
+    size = height if height == width else f"({height}, {width})"
+    r = gradcalc.evaluate(f"max_pool2d(x, size={size}, stride={stride})", x=x, upstream=dout,
+                          ties=ties)
+    agree(r.value, out)
+    agree(r.gradients["x"], max_pool_backward_naive(dout, cache))
+    assert r.warnings == []
+
+
+def test_max_pool2d_backward_against_the_assignments_numerical_gradient():
+    rng = np.random.default_rng(2)
+    x, dout = rng.normal(size=(3, 2, 8, 8)), rng.normal(size=(3, 2, 4, 4))
+    pool_param = {"pool_height": 2, "pool_width": 2, "stride": 2}
+    numerical = eval_numerical_gradient_array(
+        lambda x: max_pool_forward_naive(x, pool_param)[0], x, dout)
+    r = gradcalc.evaluate("max_pool2d(x, size=2, stride=2)", x=x, upstream=dout)
+    np.testing.assert_allclose(r.gradients["x"], numerical, rtol=1e-7, atol=1e-8)
+
+
+def test_conv_relu_pool_sandwich_as_layer_utils_writes_it():
+    """conv_relu_pool_forward/backward of the assignment's layer_utils, in one expression."""
+    rng = np.random.default_rng(3)
+    x, w, b = rng.normal(size=(2, 3, 16, 16)), rng.normal(size=(3, 3, 3, 3)), rng.normal(size=3)
+    conv_param, pool_param = {"stride": 1, "pad": 1}, {"pool_height": 2, "pool_width": 2,
+                                                       "stride": 2}
+    a, conv_cache = conv_forward_naive(x, w, b, conv_param)
+    s = np.maximum(a, 0)
+    out, pool_cache = max_pool_forward_naive(s, pool_param)
+    dout = rng.normal(size=out.shape)
+    da = max_pool_backward_naive(dout, pool_cache) * (a > 0)
+    dx, dw, db = conv_backward_naive(da, conv_cache)
+    # spelled as a scalar loss, sum(out * dout), which needs no --upstream
+    r = gradcalc.evaluate("out = max_pool2d(relu(conv2d(x, w, b, stride=1, pad=1)), size=2, "
+                          "stride=2); sum(out * dout)", x=x, w=w, b=b, dout=dout)
+    assert r.value == pytest.approx(np.sum(out * dout), rel=1e-12)
+    for name, expected in (("x", dx), ("w", dw), ("b", db)):
+        agree(r.gradients[name], expected)
+
+
+# -- central differences of the op itself, with its attributes bound ----------------------
+@pytest.fixture(scope="module")
+def xp():
+    from gradcalc.arrays import ArrayArith
+    return ArrayArith()
+
+
+def _central_differences(xp, op, args, g, k, h=1e-6):
+    grad = np.zeros(np.shape(args[k]))
+    for index in np.ndindex(grad.shape):
+        moved = [np.array(a, dtype=float) for a in args]
+        moved[k][index] += h
+        up = np.sum(g * op.forward(xp, *moved))
+        moved[k][index] -= 2 * h
+        grad[index] = (up - np.sum(g * op.forward(xp, *moved))) / (2 * h)
+    return grad
+
+
+@pytest.mark.parametrize("name,attrs,shapes", [
+    ("conv2d", dict(stride=2, pad=1), [(2, 3, 5, 6), (4, 3, 3, 3), (4,)]),
+    ("conv2d", dict(stride=(1, 2), pad=(2, 0)), [(1, 2, 4, 5), (2, 2, 2, 3), (2,)]),
+    ("max_pool2d", dict(size=3, stride=1), [(2, 2, 5, 5)]),
+    ("max_pool2d", dict(size=(2, 3), stride=(1, 2)), [(1, 3, 5, 7)]),
+])
+def test_bound_attributes_match_central_differences(name, attrs, shapes, xp):
+    op = ops.BY_NAME[name].bind(**attrs)
+    rng = np.random.default_rng(5)
+    args = [rng.normal(size=shape) for shape in shapes]
+    assert op.domain(xp, *args) is None
+    out = op.forward(xp, *args)
+    assert op.kink is None or op.kink(xp, out, *args) is None
+    g = rng.normal(size=out.shape)
+    for k, analytic in enumerate(op.vjp(xp, g, out, *args)):
+        assert analytic.shape == args[k].shape
+        np.testing.assert_allclose(analytic, _central_differences(xp, op, args, g, k),
+                                   rtol=1e-6, atol=1e-7)
