@@ -273,3 +273,96 @@ def test_bound_attributes_match_central_differences(name, attrs, shapes, xp):
         assert analytic.shape == args[k].shape
         np.testing.assert_allclose(analytic, _central_differences(xp, op, args, g, k),
                                    rtol=1e-6, atol=1e-7)
+
+
+# -- ties in a pooling window --------------------------------------------------------------
+TIED = np.array([[[[1.0, 3.0, 0.0, 2.0],
+                   [3.0, 3.0, 2.0, 2.0],
+                   [0.0, 1.0, 5.0, 4.0],
+                   [2.0, 0.0, 4.0, 2.0]]]])  # windows tied 3 ways (3s), 3 ways (2s), none, none
+
+
+def test_pooling_ties_split_the_gradient_evenly_by_default_and_warn():
+    dout = np.array([[[[6.0, 3.0], [1.0, 2.0]]]])
+    r = gradcalc.evaluate("max_pool2d(x)", x=TIED, upstream=dout)
+    expected = [[[[0, 2, 0, 1], [2, 2, 1, 1], [0, 0, 2, 0], [1, 0, 0, 0]]]]
+    np.testing.assert_array_equal(r.gradients["x"], expected)
+    (_, message), = r.warnings
+    assert message.startswith("2 pooling windows tie for the max; the gradient is split evenly")
+    assert "--ties first" in message
+
+
+def test_pooling_ties_first_is_the_assignments_argmax():
+    dout = np.array([[[[6.0, 3.0], [1.0, 2.0]]]])
+    r = gradcalc.evaluate("max_pool2d(x)", x=TIED, upstream=dout, ties="first")
+    cache = (TIED, {"pool_height": 2, "pool_width": 2, "stride": 2})
+    np.testing.assert_array_equal(r.gradients["x"], max_pool_backward_naive(dout, cache))
+    (_, message), = r.warnings
+    assert "goes to the first tied element in row-major order (--ties first" in message
+
+
+def test_pooling_tie_on_the_command_line(gradcalc_cli):
+    x = json.dumps(TIED.tolist())
+    split = gradcalc_cli("eval", "sum(max_pool2d(x))", f"x={x}", "--json").json()
+    assert split["gradients"]["x"][0][0][0] == [0, 1 / 3, 0, 1 / 3]
+    first = gradcalc_cli("eval", "sum(max_pool2d(x))", f"x={x}", "--ties", "first", "--json")
+    assert first.json()["gradients"]["x"][0][0][0] == [0, 1, 0, 1]
+    shown = gradcalc_cli("eval", "sum(max_pool2d(x))", f"x={x}")
+    assert "warning: node 1 (max_pool2d(x)): 2 pooling windows tie" in shown.stderr
+    strict = gradcalc_cli("eval", "sum(max_pool2d(x))", f"x={x}", "--strict")
+    assert strict.code == 2
+
+
+def test_overlapping_windows_add_their_gradients():
+    # stride 1: the centre of a 3×3 image is in all four 2×2 windows, and is each one's max
+    x = np.array([[[[0.0, 0.0, 0.0], [0.0, 1.0, 0.0], [0.0, 0.0, 0.0]]]])
+    r = gradcalc.evaluate("sum(max_pool2d(x, size=2, stride=1))", x=x)
+    np.testing.assert_array_equal(r.gradients["x"], [[[[0, 0, 0], [0, 4, 0], [0, 0, 0]]]])
+    assert r.warnings == []
+
+
+def test_stride_defaults_to_the_window_size_as_pytorch():
+    x = np.arange(36.0).reshape(1, 1, 6, 6)
+    assert gradcalc.evaluate("sum(max_pool2d(x, size=3))", x=x).value == 14 + 17 + 32 + 35
+
+
+# -- the rest of the tool: --steps, the table, JSON, pictures, functions, --exact ----------
+SMALL = ["x=[[[[1, 2, 0], [0, -1, 3], [2, 1, 1]]]]", "w=[[[[1, -1], [0, 2]]], [[[0, 1], [1, 0]]]]",
+         "b=[0.5, -1]"]
+SANDWICH = "a = conv2d(x, w, b, pad=1); p = max_pool2d(a); sum(p)"
+
+
+def test_steps_and_table_say_each_layers_rule(gradcalc_cli):
+    out = gradcalc_cli("eval", SANDWICH, *SMALL, "--steps").stdout
+    steps = out[out.index("Chain rule"):]
+    assert "∂f/∂a = ∂f/∂p routed to the largest element of each window of a" in steps
+    assert "∂f/∂x = ∂f/∂a convolved back through w" in steps
+    assert "∂f/∂w = Σ ∂f/∂a · windows of x" in steps
+    assert "∂f/∂b = Σ ∂f/∂a over N, H', W'" in steps
+    table = out[:out.index("Chain rule")]
+    assert "conv2d" in table and "1×2×4×4" in table and "1×2×2×2" in table
+
+
+def test_json_document_matches_the_schema(gradcalc_cli):
+    from test_schemas import validate
+
+    document = gradcalc_cli("eval", SANDWICH, *SMALL, "--json").json()
+    validate(document, "eval")
+    assert [node["op"] for node in document["nodes"]][-3:] == ["conv2d", "max_pool2d", "sum"]
+
+
+def test_pictures_have_a_node_per_layer(gradcalc_cli):
+    ran = gradcalc_cli("graph", SANDWICH, *SMALL, "--format", "dot")
+    assert ran.code == 0 and "conv2d" in ran.stdout and "maxpool" in ran.stdout
+
+
+def test_functions_list_the_layers_with_their_keywords(gradcalc_cli):
+    rows = {row["op"]: row for row in gradcalc_cli("functions", "--json").json()["functions"]}
+    assert "conv2d(a, b, c, stride=1, pad=0)" in json.dumps(rows["conv2d"], ensure_ascii=False)
+    assert "max_pool2d(a, size=2, stride=None)" in json.dumps(rows["max_pool2d"],
+                                                             ensure_ascii=False)
+
+
+def test_exact_refuses_the_layers(gradcalc_cli):
+    ran = gradcalc_cli("eval", "sum(max_pool2d(x))", "x=[[[[1, 2], [3, 4]]]]", "--exact")
+    assert ran.code == 2 and "--exact works on scalars only" in ran.stderr
