@@ -1,8 +1,8 @@
 """conv2d and max_pool2d against CS231n assignment 2, whole runs through gradcalc.
 
-The oracles: the assignment's naive layers, written here as the assignment writes them
-(a loop over every image, filter and output position), checked in turn against the
-outputs the assignment's notebook publishes; the assignment's own numerical gradient
+The oracles: the assignment's naive layers (tests/cs231n_naive.py, loops as the
+assignment writes them), checked in turn against the outputs the assignment's notebook
+publishes; the assignment's own numerical gradient
 (`eval_numerical_gradient_array`, central differences) of those naive layers; and central
 differences of the op itself with its attributes bound.
 """
@@ -14,95 +14,9 @@ import gradcalc
 from gradcalc import ops
 
 np = pytest.importorskip("numpy")
-
-
-# -- the assignment's naive layers (cs231n/layers.py), loops as the assignment has them -------
-def conv_forward_naive(x, w, b, conv_param):
-    stride, pad = conv_param["stride"], conv_param["pad"]
-    N, C, H, W = x.shape
-    F, _, HH, WW = w.shape
-    H_out = 1 + (H + 2 * pad - HH) // stride
-    W_out = 1 + (W + 2 * pad - WW) // stride
-    x_pad = np.pad(x, ((0, 0), (0, 0), (pad, pad), (pad, pad)), mode="constant")
-    out = np.zeros((N, F, H_out, W_out))
-    for n in range(N):
-        for f in range(F):
-            for i in range(H_out):
-                for j in range(W_out):
-                    window = x_pad[n, :, i * stride:i * stride + HH, j * stride:j * stride + WW]
-                    out[n, f, i, j] = np.sum(window * w[f]) + b[f]
-    return out, (x, w, b, conv_param)
-
-
-def conv_backward_naive(dout, cache):
-    x, w, b, conv_param = cache
-    stride, pad = conv_param["stride"], conv_param["pad"]
-    N, C, H, W = x.shape
-    F, _, HH, WW = w.shape
-    _, _, H_out, W_out = dout.shape
-    x_pad = np.pad(x, ((0, 0), (0, 0), (pad, pad), (pad, pad)), mode="constant")
-    dx_pad = np.zeros_like(x_pad)
-    dw = np.zeros_like(w)
-    db = np.zeros_like(b)
-    for n in range(N):
-        for f in range(F):
-            for i in range(H_out):
-                for j in range(W_out):
-                    hs, ws = i * stride, j * stride
-                    window = x_pad[n, :, hs:hs + HH, ws:ws + WW]
-                    db[f] += dout[n, f, i, j]
-                    dw[f] += window * dout[n, f, i, j]
-                    dx_pad[n, :, hs:hs + HH, ws:ws + WW] += w[f] * dout[n, f, i, j]
-    dx = dx_pad[:, :, pad:pad + H, pad:pad + W]
-    return dx, dw, db
-
-
-def max_pool_forward_naive(x, pool_param):
-    ph, pw, stride = pool_param["pool_height"], pool_param["pool_width"], pool_param["stride"]
-    N, C, H, W = x.shape
-    H_out = 1 + (H - ph) // stride
-    W_out = 1 + (W - pw) // stride
-    out = np.zeros((N, C, H_out, W_out))
-    for n in range(N):
-        for c in range(C):
-            for i in range(H_out):
-                for j in range(W_out):
-                    window = x[n, c, i * stride:i * stride + ph, j * stride:j * stride + pw]
-                    out[n, c, i, j] = np.max(window)
-    return out, (x, pool_param)
-
-
-def max_pool_backward_naive(dout, cache):
-    x, pool_param = cache
-    ph, pw, stride = pool_param["pool_height"], pool_param["pool_width"], pool_param["stride"]
-    N, C, H_out, W_out = dout.shape
-    dx = np.zeros_like(x)
-    for n in range(N):
-        for c in range(C):
-            for i in range(H_out):
-                for j in range(W_out):
-                    window = x[n, c, i * stride:i * stride + ph, j * stride:j * stride + pw]
-                    k, m = np.unravel_index(np.argmax(window), window.shape)
-                    dx[n, c, i * stride + k, j * stride + m] += dout[n, c, i, j]
-    return dx
-
-
-def eval_numerical_gradient_array(f, x, df, h=1e-5):
-    """The assignment's gradient_check.eval_numerical_gradient_array: central differences
-    of f at x, contracted with the upstream df."""
-    grad = np.zeros_like(x)
-    it = np.nditer(x, flags=["multi_index"], op_flags=["readwrite"])
-    while not it.finished:
-        ix = it.multi_index
-        old = x[ix]
-        x[ix] = old + h
-        pos = f(x).copy()
-        x[ix] = old - h
-        neg = f(x).copy()
-        x[ix] = old
-        grad[ix] = np.sum((pos - neg) * df) / (2 * h)
-        it.iternext()
-    return grad
+from cs231n_naive import (conv_backward_naive, conv_forward_naive,  # noqa: E402
+                          eval_numerical_gradient_array, max_pool_backward_naive,
+                          max_pool_forward_naive)
 
 
 def agree(actual, expected):
@@ -366,3 +280,18 @@ def test_functions_list_the_layers_with_their_keywords(gradcalc_cli):
 def test_exact_refuses_the_layers(gradcalc_cli):
     ran = gradcalc_cli("eval", "sum(max_pool2d(x))", "x=[[[[1, 2], [3, 4]]]]", "--exact")
     assert ran.code == 2 and "--exact works on scalars only" in ran.stderr
+
+
+def test_the_readme_example_by_hand():
+    # The filter [[1, -1], [0, 2]] over the 3×3 image gives [[-2.5, 8.5], [3.5, -1.5]]
+    # (with the bias 0.5); the pool picks 8.5, from the window at row 0, column 1. So
+    # ∂x is the filter placed there, ∂w that window of x, ∂b 1.
+    r = gradcalc.evaluate("a = conv2d(x, w, b); p = max_pool2d(a); sum(p)",
+                          x=[[[[1, 2, 0], [0, -1, 3], [2, 1, 1]]]], w=[[[[1, -1], [0, 2]]]],
+                          b=[0.5])
+    assert r.value == 8.5
+    np.testing.assert_array_equal(r.gradients["x"], [[[[0, 1, -1], [0, 0, 2], [0, 0, 0]]]])
+    np.testing.assert_array_equal(r.gradients["w"], [[[[2, 0], [-1, 3]]]])
+    np.testing.assert_array_equal(r.gradients["b"], [1])
+    conv, = (row["value"] for row in r.nodes if row["op"] == "conv2d")
+    np.testing.assert_array_equal(conv, [[[[-2.5, 8.5], [3.5, -1.5]]]])
