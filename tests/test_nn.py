@@ -295,3 +295,17 @@ def test_the_readme_example_by_hand():
     np.testing.assert_array_equal(r.gradients["b"], [1])
     conv, = (row["value"] for row in r.nodes if row["op"] == "conv2d")
     np.testing.assert_array_equal(conv, [[[[-2.5, 8.5], [3.5, -1.5]]]])
+
+
+@pytest.mark.parametrize("call", ["conv2d(x, w, b, stride=(2,))", "conv2d(x, w, b, pad=(1, -1))",
+                                  "conv2d(x, w, b, stride=(1, 2, 3))", "conv2d(x, w, b, pad=None)",
+                                  "conv2d(x, w, b, stride=1.5)", "max_pool2d(x, size=True)",
+                                  "max_pool2d(x, size=(2, 0))", "max_pool2d(x, stride=(1,))"])
+def test_bad_attributes_are_one_message_with_the_caret_on_the_keyword(gradcalc_main, call):
+    ran = gradcalc_main("eval", f"sum({call})", "x=[[[[1, 2], [3, 4]]]]", "w=[[[[1]]]]", "b=[0]")
+    assert ran.code == 2 and "Traceback" not in ran.stderr
+    error, source, caret, hint = ran.stderr.splitlines()
+    keyword = call[call.rindex(" ", 0, call.index("=")) + 1:-1]  # "stride=(2,)"
+    assert error.startswith(f"error: {keyword}: the ") and "must be a whole number" in error
+    assert source[caret.index("^"):][:len(keyword)] == keyword and caret.count("^") == len(keyword)
+    assert hint.startswith("hint: ")

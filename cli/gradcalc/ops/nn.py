@@ -22,8 +22,8 @@ def _pair(value) -> tuple[int, int]:
 
 def _pair_problem(value, name: str, least: int):
     """None, or (problem, keyword) when `value` is not a whole number ≥ least or a pair."""
-    items = value if isinstance(value, tuple) else (value,)
-    if len(items) in (1, 2) and all(type(v) is int and v >= least for v in items):
+    items = value if isinstance(value, tuple) and len(value) == 2 else (value,)
+    if all(type(v) is int and v >= least for v in items):
         return None
     return f"{name}={value!r}: the {name} must be a whole number ≥ {least}, or a pair of " \
         "them (along H, along W),", name
@@ -160,7 +160,7 @@ def _pool_forward(xp, x, *, size, stride):
 
 
 def _pool_winners(x, out, size, stride):
-    """Per window, 1.0 where an element equals the window's max: N×C×H'×W'×size."""
+    """Per window, True where an element equals the window's max: N×C×H'×W'×size."""
     return _windows(x, _pair(size), _pool_stride(size, stride)) == out[..., None, None]
 
 
