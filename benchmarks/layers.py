@@ -1,7 +1,9 @@
 """conv2d and max_pool2d at CS231n assignment 2's sizes, beside the assignment's naive loops.
 
-    python benchmarks/layers.py              # both tables, about a minute
-    python benchmarks/layers.py --repeats 5  # a quicker look
+    python benchmarks/layers.py              # both tables, about three minutes
+    python benchmarks/layers.py --repeats 1  # a quicker look
+
+The naive loops take about 20 seconds a run at the fast-layer sizes, most of the time.
 
 Compute only, in one process: the forward and backward pass of each layer as the
 assignment's naive layers compute it (loops over images, filters and positions:
@@ -170,7 +172,7 @@ def end_to_end(cases, repeats: int, python: str) -> list[str]:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--repeats", type=int, default=15, help="runs of each measurement")
+    parser.add_argument("--repeats", type=int, default=5, help="runs of each measurement")
     parser.add_argument("--python", default=sys.executable,
                         help="the interpreter whose gradcalc runs end to end")
     options = parser.parse_args()
