@@ -83,11 +83,12 @@ def test_conv2d_backward_against_the_assignments_numerical_gradient():
     x, w, b = rng.normal(size=(4, 3, 5, 5)), rng.normal(size=(2, 3, 3, 3)), rng.normal(size=2)
     dout = rng.normal(size=(4, 2, 5, 5))
     conv_param = {"stride": 1, "pad": 1}
-    numerical = [
-        eval_numerical_gradient_array(lambda x: conv_forward_naive(x, w, b, conv_param)[0], x, dout),
-        eval_numerical_gradient_array(lambda w: conv_forward_naive(x, w, b, conv_param)[0], w, dout),
-        eval_numerical_gradient_array(lambda b: conv_forward_naive(x, w, b, conv_param)[0], b, dout),
-    ]
+    fx = lambda x: conv_forward_naive(x, w, b, conv_param)[0]  # noqa: E731 (as the notebook)
+    fw = lambda w: conv_forward_naive(x, w, b, conv_param)[0]  # noqa: E731
+    fb = lambda b: conv_forward_naive(x, w, b, conv_param)[0]  # noqa: E731
+    numerical = [eval_numerical_gradient_array(fx, x, dout),
+                 eval_numerical_gradient_array(fw, w, dout),
+                 eval_numerical_gradient_array(fb, b, dout)]
     r = gradcalc.evaluate("conv2d(x, w, b, stride=1, pad=1)", x=x, w=w, b=b, upstream=dout)
     for name, expected in zip("xwb", numerical):
         np.testing.assert_allclose(r.gradients[name], expected, rtol=1e-7, atol=1e-8)
