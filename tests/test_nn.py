@@ -310,3 +310,16 @@ def test_bad_attributes_are_one_message_with_the_caret_on_the_keyword(gradcalc_m
     assert error.startswith(f"error: {keyword}: the ") and "must be a whole number" in error
     assert source[caret.index("^"):][:len(keyword)] == keyword and caret.count("^") == len(keyword)
     assert hint.startswith("hint: ")
+
+
+def test_windows_past_the_limit_are_refused_before_they_are_allocated(gradcalc_main, xp):
+    ran = gradcalc_main("eval", "sum(conv2d(x, w, b, pad=100000))", "x=[[[[1]]]]",
+                        "w=[[[[1]]]]", "b=[0]")
+    assert ran.code == 2 and "Traceback" not in ran.stderr
+    assert "this filter would unfold the input into 40,000,400,001 numbers" in ran.stderr
+    assert "more than the 20,000,000 gradcalc allocates (use less padding" in ran.stderr
+    # 24,000,000 numbers of 1×1 windows (a broadcast view: nothing allocated here either)
+    images = np.broadcast_to(np.float64(0), (6, 4, 1000, 1000))
+    problem, culprit = ops.BY_NAME["max_pool2d"].bind(size=1).domain(xp, images)
+    assert "24,000,000 numbers" in problem and culprit == 0
+    assert ops.BY_NAME["max_pool2d"].domain(xp, images[:4]) is None  # 16,000,000
