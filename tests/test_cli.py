@@ -219,6 +219,17 @@ BAD = [
     (["eval", "a @ b", "a=[[[1]],[[1]]]", "b=[[[1]],[[1]],[[1]]]"], "batch sizes 2 and 3"),
     (["eval", "one_hot(y, 3)", "y=[0,3]"], "label 3 is out of range for 3 classes"),
     (["eval", "zeros((100000, 100000))"], "more than the 10,000,000"),
+    # layers: images N×C×H×W, filters F×C×HH×WW, one bias per filter, strides ≥ 1
+    (["eval", "sum(conv2d(x, w, b))", "x=[[[1,2],[3,4]]]", "w=[[[[1]]]]", "b=[0]"],
+     "for a single image (C×H×W) add the batch axis: [None]"),
+    (["eval", "sum(conv2d(x, w, b))", "x=[[[[1,2],[3,4]]]]", "w=[[[[1]],[[1]]]]", "b=[0]"],
+     "w is 1×2×1×1, filters over 2 channels, but x is 1×1×2×2, images of 1 channel"),
+    (["eval", "sum(conv2d(x, w, b))", "x=[[[[1,2],[3,4]]]]", "w=[[[[1]]]]", "b=[0,1]"],
+     "b must hold one bias per filter (shape 1, since w is 1×1×1×1), and b is 2"),
+    (["eval", "sum(conv2d(x, w, b, stride=0))", "x=[[[[1,2],[3,4]]]]", "w=[[[[1]]]]",
+      "b=[0]"], "stride=0: the stride must be a whole number ≥ 1"),
+    (["eval", "sum(max_pool2d(x, size=3))", "x=[[[[1,2],[3,4]]]]"],
+     "the pooling window 3×3 is larger than the input's 2×2 (use a smaller size=)"),
     # limits: each names the option that raises it
     (["eval", "x+1", "x=1", "--max-source", "2"], "--max-source"),
     (["eval", "-(-x)", "x=1", "--max-depth", "2"], "--max-depth"),

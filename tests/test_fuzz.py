@@ -140,6 +140,11 @@ AXIS_REDUCTIONS = ["sum({}, axis=0)[1]", "mean({}, axis=-1)[0]", "norm({}, axis=
 SOFTMAX_FAMILY = ["sum(softmax({}) * [1, 2, 3])", "log_softmax({}, axis=0)[1]",
                   "logsumexp({})", "logsumexp([{0}, {0}], axis=1, keepdims=True)[1, 0]",
                   "cross_entropy([{0}, {0}], [2, 0])", "cross_entropy({}, 1)"]
+# conv2d's filter (from the expression's first three parts) and keywords; max_pool2d's
+# keywords, some of them not allowed (an error, exit 2)
+CONV_OPTIONS = [("[[[[{2}]]]]", ""), ("[[[[{0}, {1}], [{2}, 1]]]]", ", pad=1"),
+                ("[[[[{1}]]]]", ", stride=2, pad=(1, 0)"), ("[[[[{0}]]]]", ", stride=0")]
+POOL_OPTIONS = ["", ", size=1", ", size=(1, 2), stride=1", ", size=3", ", stride=-1"]
 
 
 @functools.lru_cache(maxsize=None)  # one strategy per set of names: building it is slow
@@ -202,6 +207,13 @@ def scalar_expressions(names: tuple):
                 lambda t: t[0].format(f"[[{t[1][0]}, {t[1][1]}], [{t[1][2]}, {t[1][0]}]]")),
             st.tuples(st.sampled_from(SOFTMAX_FAMILY), three).map(
                 lambda t: t[0].format(f"[{t[1][0]}, {t[1][1]}, {t[1][2]}]")),
+            # layers on one image of one channel, 2×2, with a 1×1 or 2×2 filter
+            st.tuples(three, st.sampled_from(CONV_OPTIONS)).map(
+                lambda t: f"sum(conv2d([[[[{t[0][0]}, {t[0][1]}], [{t[0][2]}, {t[0][0]}]]]], "
+                          f"{t[1][0].format(*t[0])}, [{t[0][1]}]{t[1][1]}))"),
+            st.tuples(three, st.sampled_from(POOL_OPTIONS)).map(
+                lambda t: f"sum(max_pool2d([[[[{t[0][0]}, {t[0][1]}], [{t[0][2]}, "
+                          f"{t[0][1]}]]]]{t[1]}))"),
         )
     return st.recursive(leaves, extend, max_leaves=8)
 
@@ -282,7 +294,8 @@ def test_the_programs_use_every_built_in():
                                        "transpose", "where", "detach", "maximum", "minimum", "reshape",
                                        "concatenate", "stack", "matmul", "arange", "zeros",
                                        "ones", "eye", "one_hot", "softmax",
-                                       "log_softmax", "logsumexp", "cross_entropy"}
+                                       "log_softmax", "logsumexp", "cross_entropy", "conv2d",
+                                       "max_pool2d"}
     assert written == set(ops.FUNCTIONS)
     assert set(ops.BINARY) <= set(BINARY_OPERATORS) | set(COMPARISONS) | {"@"}
     reached = {ops.FUNCTIONS[name].name for name in written} | \

@@ -66,6 +66,8 @@ EVAL_CASES = {
     "reductions and indexing": ["sum(v * v) + max(v) + v[0] + norm(v) + mean(v)",
                                 "v=[3,4,4]"],
     "non-finite in a vector": ["exp(v)", "v=[1, 1000]", "--upstream", "[1, 1]"],
+    "layers with a pooling tie": ["max_pool2d(conv2d(x, w, b))", "x=[[[[1, 2], [2, 1]]]]",
+                                  "w=[[[[3]]]]", "b=[0]", "--upstream", "[[[[2]]]]"],
 }
 
 

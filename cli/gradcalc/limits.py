@@ -24,6 +24,9 @@ MAX_JACOBIAN = 10_000_000
 # An array made from sizes alone (zeros((n, m)), eye(n), arange(n), one_hot(y, C)) has at
 # most this many elements (80 MB): a size typed by mistake is refused, not allocated.
 MAX_ELEMENTS = 10_000_000
+# conv2d and max_pool2d see their input as its windows; past this many numbers (160 MB)
+# that view is refused before any of it is computed.
+MAX_UNFOLDED = 20_000_000
 
 _set = object.__setattr__
 

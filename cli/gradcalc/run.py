@@ -359,4 +359,7 @@ def _domain_hint(op_name: str) -> str | None:
         "sqrt": "sqrt needs an argument ≥ 0; check the bindings, or use sqrt(abs(...))",
         "div": "choose bindings that make the divisor non-zero",
         "pow": "a negative base needs an integer exponent, and a base of 0 an exponent ≥ 0",
+        "conv2d": "as in the assignment: x is N×C×H×W, w is F×C×HH×WW and b has F entries; "
+                  "stride ≥ 1, pad ≥ 0",
+        "max_pool2d": "x is N×C×H×W; size and stride are whole numbers ≥ 1 (or pairs)",
     }.get(op_name)

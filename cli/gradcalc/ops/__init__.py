@@ -3,13 +3,13 @@
 The entries live in one module per family, each registering into the one table
 (gradcalc.ops.base.TABLE): `scalar` (arithmetic and elementwise functions), `reductions`
 (sum, mean, norm, max/min of one array), `shapes` (the matrix product, transpose,
-indexing, list literals). This module gathers them and says how the language reaches
-them: operators, function names, the constants.
+indexing, list literals), `nn` (conv2d and max_pool2d). This module gathers them and
+says how the language reaches them: operators, function names, the constants.
 """
 from __future__ import annotations
 
 # each module registers its entries
-from . import constants, masks, reductions, scalar, shapes, softmax  # noqa: F401
+from . import constants, masks, nn, reductions, scalar, shapes, softmax  # noqa: F401
 from .base import TABLE, Op
 
 OPS: list[Op] = TABLE
