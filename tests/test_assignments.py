@@ -13,7 +13,6 @@ import pytest
 RTOL = 1e-9
 
 
-
 @pytest.fixture
 def run(gradcalc_cli, tmp_path):
     """run(EXPR, bindings, upstream=None, wrt=None) → (value, {name: gradient}) as arrays."""
