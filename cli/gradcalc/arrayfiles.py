@@ -1,4 +1,4 @@
-"""Arrays in files: a binding's `@FILE` value, a --bindings .npz, and `eval -o`'s output.
+"""Arrays in files: a binding's `@FILE` value, a --bindings .npz, and `eval -o FILE.npz`.
 
 A `@FILE` value is one array: `.npy` (np.save's format), `.csv` (comma-separated numbers,
 one row a line) or `.txt` (np.savetxt's default: numbers separated by spaces). A .npz
@@ -68,12 +68,6 @@ def read_npz(path: str) -> dict:
             raise
         except Exception as exc:  # noqa: BLE001 - zipfile and numpy raise many kinds
             raise _unreadable(path, ".npz", exc) from None
-
-
-def npz_names(path: str) -> list[str]:
-    """The names of the arrays in an .npz archive, read from its directory alone."""
-    with _opened(path) as handle, np.load(handle, allow_pickle=False) as archive:
-        return list(archive.files)
 
 
 def _npz_member(archive, name: str, path: str):
@@ -204,16 +198,10 @@ def as_value(array, what: str):
     return array.item() if array.ndim == 0 else array
 
 
-def write_result(path: str, result) -> None:
-    """`eval -o`: the value and gradients as arrays (.npz: `value` and one array per
-    input, named as the input; an input without a gradient has none), or the --json
-    document (.json). Written whole or not at all (gradcalc.files.write_atomically)."""
-    if suffix(path) == ".json":
-        text = io.StringIO()
-        result.write_json(text)
-        text.write("\n")
-        write_atomically(path, text.getvalue().encode("utf-8"))
-        return
+def write_npz(path: str, result) -> None:
+    """`eval -o FILE.npz`: `value` and one array per input, named as the input (an input
+    without a gradient, an integer array, has none), for np.load. Written whole or not at
+    all (gradcalc.files.write_atomically)."""
     gradients = {name: grad for name, grad in result.gradients.items() if grad is not None}
     if "value" in gradients:
         raise UsageError(f"{path} would hold two arrays named value: the output's value and "

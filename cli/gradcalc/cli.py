@@ -223,9 +223,7 @@ def eval_command(expr, bindings, json_mode, wrt, bindings_file, ties, expand, up
         graph, result = evaluated(expr, bindings, bindings_file, ties, expand, upstream,
                                   strict, wrt=_names(wrt), exact=exact, limits=limits)
         if output_path is not None:
-            from .arrayfiles import write_result  # numpy only when asked for
-
-            write_result(output_path, result)
+            _write_output(output_path, result)
     run = result.run
     if json_mode:
         stdout = click.get_text_stream("stdout")
@@ -263,6 +261,19 @@ def _check_output(path: str, exact: bool) -> None:
         raise UsageError("-o FILE.npz holds floating-point arrays, and --exact computes "
                          "rationals", hint="write -o FILE.json (exact numbers are strings "
                                            "there), or drop --exact")
+
+
+def _write_output(path: str, result) -> None:
+    """eval -o: the --json document, or the value and gradients as arrays (.npz)."""
+    if path.lower().endswith(".json"):
+        text = io.StringIO()
+        result.write_json(text)
+        text.write("\n")
+        write_atomically(path, text.getvalue().encode("utf-8"))
+    else:
+        from .arrayfiles import write_npz  # numpy only for arrays
+
+        write_npz(path, result)
 
 
 @cli.command("check", cls=ExpressionCommand, context_settings=_ARGS)
