@@ -6,6 +6,7 @@ The oracles are numpy itself (np.loadtxt for what a CSV holds) and the gradients
 out by hand in plain numpy, the way CS231n's affine_backward and an embedding's backward
 write them; never gradcalc's own output on another path.
 """
+import io
 import json
 import os
 
@@ -243,6 +244,10 @@ def _make_files(folder):
     (folder / "latin1.csv").write_bytes(b"1,2\xe9\n")
     (folder / "truncated.npy").write_bytes((folder / "W.npy").read_bytes()[:70])
     (folder / "folder.npy").mkdir()
+    header = io.BytesIO()  # a header that declares 8 TB, and 64 bytes after it
+    np.lib.format.write_array_header_1_0(
+        header, {"descr": "<f8", "fortran_order": False, "shape": (10**12,)})
+    (folder / "huge.npy").write_bytes(header.getvalue() + bytes(64))
 
 
 BAD_FILES = [
@@ -260,6 +265,9 @@ BAD_FILES = [
     (["x=@empty.csv"], "x", "empty.csv holds no numbers"),
     (["x=@latin1.csv"], "x", "latin1.csv is not UTF-8 text"),
     (["x=@truncated.npy"], "x", "truncated.npy is a damaged .npy file"),
+    (["x=@huge.npy"], "x", "declares shape (1000000000000,) (8,000,000,000,000 bytes), "
+                           "and it holds 64 bytes"),
+    (["x=@"], "x", "@ names no file"),
     (["--bindings", "params.npz"], "W@v", "params.npz binds W, b; bind v=..."),
     (["--bindings", "W.npz"], "x", "W.npz is not an .npz file: it looks like a .npy array"),
     (["--bindings", "named.npz"], "x", "an array named 'fc1.weight'"),

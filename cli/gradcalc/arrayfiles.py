@@ -103,9 +103,29 @@ class _opened:
 def _load_npy(handle, path: str):
     _expect(handle, path, ".npy", (_NPY_MAGIC,))
     try:
+        _check_declared_size(handle, path)
         return np.load(handle, allow_pickle=False)
+    except UsageError:
+        raise
     except Exception as exc:  # noqa: BLE001 - a truncated header, pickled objects, ...
         raise _unreadable(path, ".npy", exc) from None
+
+
+def _check_declared_size(handle, path: str) -> None:
+    """A truncated .npy is refused from its header, before numpy allocates the array the
+    header declares (which may be terabytes)."""
+    fmt = np.lib.format
+    readers = {(1, 0): fmt.read_array_header_1_0, (2, 0): fmt.read_array_header_2_0}
+    reader = readers.get(fmt.read_magic(handle))
+    if reader is not None:  # version 3 (UTF-8 field names) is left to np.load
+        shape, _, dtype = reader(handle)
+        needed = int(np.prod(shape, dtype=object)) * dtype.itemsize
+        held = os.fstat(handle.fileno()).st_size - handle.tell()
+        if needed > held and not dtype.hasobject:  # objects: refused by np.load below
+            raise UsageError(f"{path} is a damaged .npy file: its header declares shape "
+                             f"{shape} ({needed:,} bytes), and it holds {held:,} bytes",
+                             hint="write it again with np.save")
+    handle.seek(0)
 
 
 def _load_text(handle, path: str, delimiter: str | None):

@@ -132,6 +132,10 @@ def _array_file(text: str, label: str, what: str):
     from .arrayfiles import read_array  # numpy only when a file of arrays is named
 
     path = text.lstrip()[1:]
+    if not path.strip():
+        raise BindingError(f"in {what} {label}{text}: @ names no file", label + text,
+                           (len(label + text) - 1, len(label + text)),
+                           hint=f"write the file's path after @, e.g. {label}@W.npy")
     try:
         return read_array(path)
     except UsageError as exc:
