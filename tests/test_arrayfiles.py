@@ -244,6 +244,7 @@ def _make_files(folder):
     (folder / "latin1.csv").write_bytes(b"1,2\xe9\n")
     (folder / "truncated.npy").write_bytes((folder / "W.npy").read_bytes()[:70])
     (folder / "folder.npy").mkdir()
+    os.mkfifo(folder / "fifo.npy")
     header = io.BytesIO()  # a header that declares 8 TB, and 64 bytes after it
     np.lib.format.write_array_header_1_0(
         header, {"descr": "<f8", "fortran_order": False, "shape": (10**12,)})
@@ -268,6 +269,7 @@ BAD_FILES = [
     (["x=@huge.npy"], "x", "declares shape (1000000000000,) (8,000,000,000,000 bytes), "
                            "and it holds 64 bytes"),
     (["x=@"], "x", "@ names no file"),
+    (["x=@fifo.npy"], "x", "fifo.npy is not a regular file"),
     (["--bindings", "params.npz"], "W@v", "params.npz binds W, b; bind v=..."),
     (["--bindings", "W.npz"], "x", "W.npz is not an .npz file: it looks like a .npy array"),
     (["--bindings", "named.npz"], "x", "an array named 'fc1.weight'"),

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import io
 import os
+import stat
 
 import numpy as np
 
@@ -84,16 +85,25 @@ def _npz_member(archive, name: str, path: str):
 
 
 class _opened:
-    """`open(path, "rb")`, whose failures are gradcalc's one message."""
+    """The regular file at `path`, open for reading in binary; failures are gradcalc's one
+    message. Opened without blocking, so that a named pipe is refused, not waited on."""
 
     def __init__(self, path: str):
         self.path = path
 
     def __enter__(self):
         try:
-            self.handle = open(self.path, "rb")
+            descriptor = os.open(self.path, os.O_RDONLY | getattr(os, "O_NONBLOCK", 0))
         except (OSError, ValueError) as exc:
             raise open_error(self.path, exc, _DIRECTORY_HINT) from None
+        mode = os.fstat(descriptor).st_mode
+        if not stat.S_ISREG(mode):
+            os.close(descriptor)
+            if stat.S_ISDIR(mode):
+                raise open_error(self.path, IsADirectoryError(), _DIRECTORY_HINT)
+            raise UsageError(f"{self.path} is not a regular file (a pipe or a device)",
+                             hint="save the array to a file and give its path")
+        self.handle = os.fdopen(descriptor, "rb")
         return self.handle
 
     def __exit__(self, *exc_info):
