@@ -118,6 +118,42 @@ def test_upstream_from_a_file_is_affine_backward(in_tmp, gradcalc_cli):
         np.testing.assert_allclose(doc["gradients"][name], expected, rtol=1e-9, atol=1e-12)
 
 
+def batchnorm_backward(dout, x, gamma, eps):
+    """CS231n assignment 2, batchnorm_backward, staged through the forward's graph as the
+    assignment's reference writes it."""
+    N = x.shape[0]
+    mu = x.mean(axis=0)
+    xc = x - mu
+    std = np.sqrt((xc ** 2).mean(axis=0) + eps)
+    xn = xc / std
+    dbeta = dout.sum(axis=0)
+    dgamma = np.sum(dout * xn, axis=0)
+    dxn = dout * gamma
+    dxc = dxn / std
+    dstd = -np.sum((dxn * xc) / (std * std), axis=0)
+    dvar = 0.5 * dstd / std
+    dxc += (2.0 / N) * xc * dvar
+    dmu = np.sum(dxc, axis=0)
+    return dxc - dmu / N, dgamma, dbeta
+
+
+def test_upstream_from_a_file_is_batchnorm_backward(in_tmp, gradcalc_main):
+    """The mean over the rows written as a product with a row of ones, (1/N)·1ᵀx."""
+    x = RNG.normal(loc=3, scale=2, size=(4, 5))
+    gamma, beta, dout = RNG.normal(size=5), RNG.normal(size=5), RNG.normal(size=(4, 5))
+    np.savez("bn.npz", x=x, gamma=gamma, beta=beta, o=np.ones((1, 4)))
+    np.save("dout.npy", dout)
+    program = ("mu = o@x/4; xc = x - mu; v = o@(xc^2)/4; "
+               "out = gamma*xc/sqrt(v + 1e-5) + beta")
+    ran = gradcalc_main("eval", program, "--bindings", "bn.npz", "--upstream", "@dout.npy",
+                        "-o", "grads.npz")
+    assert ran.code == 0, ran.stderr
+    dx, dgamma, dbeta = batchnorm_backward(dout, x, gamma, 1e-5)
+    with np.load("grads.npz") as grads:
+        for name, expected in (("x", dx), ("gamma", dgamma), ("beta", dbeta)):
+            np.testing.assert_allclose(grads[name], expected, rtol=1e-9, atol=1e-12)
+
+
 def test_an_integer_upstream_counts_as_floats(in_tmp, gradcalc_cli):
     np.save("dout.npy", np.array([1, 2]))
     doc = gradcalc_cli("eval", "v*3", "v=[1,1]", "--upstream", "@dout.npy", "--json").json()
