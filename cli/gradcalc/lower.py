@@ -58,6 +58,7 @@ class Graph:
         self.warnings = [] if warnings is None else warnings
         self.uses_arrays = uses_arrays  # has vectors or matrices: computed with numpy
         self.plan = None  # the nodes as gradcalc.run's loops read them, built on first run
+        self.constant_inputs = frozenset()  # inputs that take no gradient (integer arrays)
 
     def walk(self):
         """(graph, node) for every node, user gates' bodies included, each body once
@@ -449,9 +450,10 @@ class _Lowering:
 def mark_needs_grad(graph: Graph, constant_inputs) -> None:
     """Mark again which nodes need a gradient, the inputs named in `constant_inputs`
     (integer arrays: labels, indices) taking none, as an integer tensor in PyTorch."""
-    needs = [node.needs_grad for node in graph.nodes]
-    _mark_needs_grad(graph.nodes, graph.output, False, constant_inputs)
-    if needs != [node.needs_grad for node in graph.nodes]:
+    constant_inputs = frozenset(constant_inputs)
+    if constant_inputs != graph.constant_inputs:
+        _mark_needs_grad(graph.nodes, graph.output, False, constant_inputs)
+        graph.constant_inputs = constant_inputs
         graph.plan = None  # the run's plan reads needs_grad: make it again
 
 
