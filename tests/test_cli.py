@@ -138,6 +138,8 @@ def test_precision(gradcalc_cli):
 # -- the catalogue of bad inputs: exit 2, one message with a caret, no traceback -----------
 # One case per message, read as a new user would: what is wrong, where, how to fix it.
 # Run through the entry point, as the console script runs it.
+FILES = Path(__file__).parent / "files"  # arrays saved by numpy, and a misnamed text file
+
 BAD = [
     # syntax
     (["eval", "(x+y", "x=1", "y=2"], "missing ')'"),
@@ -255,6 +257,11 @@ BAD = [
     (["eval", "@/", "x=1"], "/ is a directory, not a file"),
     (["eval", "x", "--bindings", "/nonexistent.json"], "cannot read the bindings file"),
     (["eval", "x", "--bindings", "/"], "the bindings file / is a directory"),
+    # arrays from files
+    (["eval", "x", "x=@/nonexistent/W.npy"], "cannot read /nonexistent/W.npy: there is no such"),
+    (["eval", "x", f"x=@{FILES}/not-really.npy"], "is not an .npy file: it looks like text"),
+    (["eval", "W@v", "--bindings", f"{FILES}/params.npz"], "params.npz binds W, b; bind v=..."),
+    (["eval", "x", "x=1", "-o", "g.csv"], "cannot tell what to write to g.csv"),
     (["eval", "x", "x=\udcff"], "argument 3 ('x=\ufffd') is not UTF-8 text"),
     (["check", "x", "x=[1,2]"], "check works on scalar inputs only"),
     (["check", "x", "x=1", "--expect", "q=1"], "the answer 'q' names nothing"),

@@ -34,13 +34,20 @@ def problems(source: str, module: str = "<snippet>") -> list[str]:
             if isinstance(func, ast.Name) and func.id in RUNS_CODE - own:
                 found.append(f"{where}: {func.id}(...)")
             if isinstance(func, ast.Attribute) and isinstance(func.value, ast.Name) and \
-                    (func.value.id, func.attr) in CALLS:
+                    (func.value.id, func.attr) in CALLS and not _refuses_pickles(node):
                 found.append(f"{where}: {func.value.id}.{func.attr}(...)")
             for keyword in node.keywords:
                 if keyword.arg == "shell" and not (isinstance(keyword.value, ast.Constant)
                                                    and keyword.value.value is False):
                     found.append(f"{where}: a subprocess with shell=...")
     return found
+
+
+def _refuses_pickles(call: ast.Call) -> bool:
+    """np.load(..., allow_pickle=False) reads numbers only (the reason it is allowed: @FILE
+    arrays and --bindings .npz); any other value of allow_pickle, or none, is a finding."""
+    return any(keyword.arg == "allow_pickle" and isinstance(keyword.value, ast.Constant)
+               and keyword.value.value is False for keyword in call.keywords)
 
 
 def package_sources():
@@ -67,6 +74,7 @@ def test_the_package_runs_no_text_as_code():
     "import pickle", "from pickle import loads", "import marshal", "import shelve",
     "os.system(command)", "builtins.eval(text)", "importlib.import_module(name)",
     "yaml.load(stream)", "subprocess.run(command, shell=True)", "np.load(path)",
+    "np.load(path, allow_pickle=True)", "numpy.load(path, allow_pickle=flag)",
 ])
 def test_the_scan_finds_each_way(snippet):
     assert problems(snippet), snippet
@@ -76,3 +84,4 @@ def test_the_packages_own_compile_is_allowed():
     assert problems("def compile(source):\n    return source\ncompile('x')") == []
     assert problems("import re\nre.compile('x')") == []
     assert problems("subprocess.run([dot, '-Tsvg'], input=data)") == []
+    assert problems("np.load(handle, allow_pickle=False)") == []

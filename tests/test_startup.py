@@ -48,6 +48,12 @@ def test_a_scalar_eval_does_not_import_numpy():
     assert _loaded(_run([*LECTURE, "--json"])["modules"], "numpy") == []
 
 
+def test_writing_the_json_document_does_not_import_numpy(tmp_path):
+    ran = _run([*LECTURE, "--json", "-o", str(tmp_path / "doc.json")])
+    assert _loaded(ran["modules"], "numpy") == []
+    assert json.loads((tmp_path / "doc.json").read_text("utf-8"))["value"] == 3
+
+
 def test_check_as_json_does_not_import_rich():
     ran = _run(["check", "x*y", "x=1", "y=2", "--json"])
     assert _loaded(ran["modules"], "rich") == []

@@ -12,7 +12,7 @@ from . import render
 from .arith import ExactSizeError, FloatArith
 from .errors import LimitError, StrictError, UsageError, UndefinedNameError
 from .limits import DEFAULT, MAX_JACOBIAN, Limits, check_source
-from .lower import CONST, Graph, lower
+from .lower import CONST, Graph, lower, mark_needs_grad
 from .parse import parse
 from .run import Pass, backward, forward, jacobian
 
@@ -56,8 +56,9 @@ def prepare(source: str, raw: dict, *, ties: str = "split", exact: bool = False,
     """Parse and lower `source`, choose the number system, and resolve the bindings.
 
     Returns (graph, xp, values, upstream). numpy computes when the expression or a binding
-    has vectors or matrices; otherwise plain floats (or rationals under `exact`). Text past
-    `limits` is refused before it is parsed (gradcalc.limits).
+    has vectors or matrices; otherwise plain floats (or rationals under `exact`). An input
+    bound to an integer array (labels, indices) stays int64 and takes no gradient. Text
+    past `limits` is refused before it is parsed (gradcalc.limits).
     """
     check_source(source, limits)
     for name, value in raw.items():
@@ -70,6 +71,7 @@ def prepare(source: str, raw: dict, *, ties: str = "split", exact: bool = False,
     arrays = graph.uses_arrays or binding_values.uses_arrays({**lowered, "": upstream})
     xp = number_system(ties, exact, arrays, limits.digits)
     values = binding_values.resolve(lowered, xp)
+    mark_needs_grad(graph, binding_values.integer_inputs(values))
     if upstream is not None:
         upstream = binding_values.resolve_value(upstream, xp, "--upstream=", "the option")
     graph.warnings += _beyond_float_range(graph, xp)
@@ -244,6 +246,7 @@ class Circuit:
         if binding_values.uses_arrays(lowered) and self.xp.name != "array":
             self.xp = number_system(self.ties, arrays=True)
         resolved = binding_values.resolve(lowered, self.xp)
+        mark_needs_grad(self.graph, binding_values.integer_inputs(resolved))
         self.run = forward(self.graph, resolved, self.xp)
         return self.value
 

@@ -12,13 +12,15 @@ from __future__ import annotations
 
 import json
 import re
+from contextlib import contextmanager
 
-from .errors import BindingError, GradcalcError, UsageError
+from .errors import BindingError, GradcalcError, UndefinedNameError, UsageError
 from .lower import lower
 from .parse import parse_expression
 from .run import forward
 
-_NAME = re.compile(r"[^\W\d]\w*\Z")
+NAME = re.compile(r"[^\W\d]\w*\Z")
+LISTED = 20  # names of a --bindings file listed in a message, at most
 
 
 def split_assignment(arg: str) -> tuple[str, str]:
@@ -32,7 +34,7 @@ def split_assignment(arg: str) -> tuple[str, str]:
         raise BindingError(f"'{arg}' is not a binding", arg, (0, len(arg)),
                            hint=f"bindings look like NAME=VALUE, e.g. {arg}=1; "
                                 "put the expression first, in quotes")
-    if not _NAME.match(name):
+    if not NAME.match(name):
         raise BindingError(f"'{name}' is not a valid name", arg, (0, max(len(name), 1)),
                            hint="names are letters, digits and _, not starting with a digit")
     if not value.strip():
@@ -51,8 +53,31 @@ def collect(args=(), path: str | None = None) -> dict:
 
 
 def read_file(path: str) -> dict:
-    """A --bindings JSON file: an object of names to numbers, lists or constant expressions."""
+    """A --bindings file: a JSON object of names to numbers, lists or constant expressions,
+    or an .npz archive of arrays (each bound by its name)."""
+    if path.lower().endswith(".npz"):
+        from .arrayfiles import read_npz  # numpy only for an archive of arrays
+
+        return read_npz(path)
     return read_json_object(path, "the bindings file", '{"x": -2, "t": "pi/4"}')
+
+
+@contextmanager
+def naming_the_file(path: str | None):
+    """A name left unbound while a --bindings file was given: the hint lists what the
+    file binds (a missing array in an .npz is the usual cause)."""
+    try:
+        yield
+    except UndefinedNameError as exc:
+        if path is None or not exc.unbound:
+            raise
+        held = list(read_file(path))
+        listed = ", ".join(held[:LISTED]) + (f" and {len(held) - LISTED:,} more"
+                                              if len(held) > LISTED else "")
+        exc.hint = (f"{path} binds {listed or 'nothing'}; "
+                    f"bind {' '.join(f'{n}=...' for n in exc.unbound)} on the command line "
+                    "or add it to the file")
+        raise
 
 
 def read_json_object(path: str, what: str, example: str) -> dict:
@@ -81,14 +106,17 @@ def lowered(raw: dict) -> dict:
     """Each text value parsed and lowered once (a graph); other values as they are."""
     result = {}
     for name, value in raw.items():
-        if not isinstance(name, str) or not _NAME.match(name):
+        if not isinstance(name, str) or not NAME.match(name):
             raise BindingError(f"'{name}' is not a valid name")
         result[name] = lower_value(value, f"{name}=")
     return result
 
 
 def lower_value(value, label: str, what: str = "the binding"):
-    """One raw value: text becomes a lowered constant expression; numbers stay."""
+    """One raw value: text becomes a lowered constant expression, `@FILE` the file's array
+    (gradcalc.arrayfiles); numbers stay."""
+    if isinstance(value, str) and value.lstrip().startswith("@"):
+        return _array_file(value, label, what)
     if isinstance(value, str):
         return _constant_graph(value, label, what)
     if isinstance(value, bool) or not (isinstance(value, (int, float, list))
@@ -97,6 +125,23 @@ def lower_value(value, label: str, what: str = "the binding"):
         raise BindingError(f"the value of {label[:-1]} must be a number, a nested list or a "
                            f"constant expression, not {type(value).__name__}")
     return value
+
+
+def _array_file(text: str, label: str, what: str):
+    """`@W.npy`: the array in the file; an error about it has its caret under the path."""
+    from .arrayfiles import read_array  # numpy only when a file of arrays is named
+
+    path = text.lstrip()[1:]
+    if not path.strip():
+        raise BindingError(f"in {what} {label}{text}: @ names no file", label + text,
+                           (len(label + text) - 1, len(label + text)),
+                           hint=f"write the file's path after @, e.g. {label}@W.npy")
+    try:
+        return read_array(path)
+    except UsageError as exc:
+        start = len(label) + len(text) - len(path)
+        raise BindingError(f"in {what} {label}{text}: {exc.message}", label + text,
+                           (start, start + max(len(path), 1)), exc.hint) from None
 
 
 def uses_arrays(values: dict) -> bool:
@@ -109,8 +154,28 @@ def uses_arrays(values: dict) -> bool:
 
 
 def resolve(values: dict, xp) -> dict:
-    """The lowered values as numbers of the number system `xp`."""
-    return {name: resolve_value(value, xp, f"{name}=") for name, value in values.items()}
+    """The lowered values as numbers of the number system `xp`; an integer array (labels,
+    indices) stays an int64 array (see `integer_inputs`)."""
+    return {name: _integers(value, f"the value of {name}") if is_integer_array(value)
+            else resolve_value(value, xp, f"{name}=") for name, value in values.items()}
+
+
+def is_integer_array(value) -> bool:
+    """A numpy array of integers or booleans with one dimension or more."""
+    dtype = getattr(value, "dtype", None)
+    return dtype is not None and dtype.kind in "iub" and value.ndim > 0
+
+
+def integer_inputs(values: dict) -> set[str]:
+    """The names bound to integer arrays: as an integer tensor in PyTorch, they take no
+    gradient (gradcalc.lower.mark_needs_grad)."""
+    return {name for name, value in values.items() if is_integer_array(value)}
+
+
+def _integers(value, what: str):
+    from .arrayfiles import as_value  # numpy is loaded: the value is an array
+
+    return as_value(value, what)
 
 
 def constant_value(text: str, xp, label: str = "", what: str = "the binding"):

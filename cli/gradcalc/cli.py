@@ -113,8 +113,9 @@ def _names(text: str | None) -> list[str] | None:
 
 # Options that several commands share.
 bindings_option = click.option(
-    "--bindings", "bindings_file", metavar="FILE.json",
-    help="Read NAME: VALUE pairs from a JSON object; command-line values win.")
+    "--bindings", "bindings_file", metavar="FILE.json|FILE.npz",
+    help="Read NAME: VALUE pairs from a JSON object, or each array of an .npz by its "
+         "name; command-line values win.")
 ties_option = click.option(
     "--ties", type=click.Choice(TIES), default="split", show_default=True,
     help="max/min ties: split the gradient evenly, or give it all to the first.")
@@ -168,7 +169,8 @@ def evaluation_options(command):
         click.option("--expand", is_flag=True, help="Show the inner nodes of user gates."),
         click.option("--upstream", metavar="VALUE",
                      help="dL/df: the gradient of a loss with respect to the output "
-                          "(default 1); a nested list for a vector or matrix output."),
+                          "(default 1); a nested list or @FILE.npy for a vector or "
+                          "matrix output."),
         click.option("--strict", is_flag=True, help="Treat warnings as errors."),
     ]
     for option in reversed(options):  # decorators apply bottom-up; keep this order in --help
@@ -180,9 +182,10 @@ def evaluated(expr, bindings, bindings_file, ties, expand, upstream, strict, wrt
               exact=False, limits: Limits = DEFAULT):
     """EXPR read, its bindings resolved, lowered and run: (graph, Result)."""
     raw = binding_values.collect(bindings, bindings_file)
-    graph, xp, values, upstream_value = prepare(read_source(expr, limits), raw, ties=ties,
-                                                exact=exact, expand=expand, upstream=upstream,
-                                                limits=limits)
+    with binding_values.naming_the_file(bindings_file):
+        graph, xp, values, upstream_value = prepare(read_source(expr, limits), raw, ties=ties,
+                                                    exact=exact, expand=expand,
+                                                    upstream=upstream, limits=limits)
     return graph, run_graph(graph, values, xp=xp, upstream=upstream_value, strict=strict,
                             wrt=wrt)
 
@@ -201,9 +204,12 @@ def evaluated(expr, bindings, bindings_file, ties, expand, upstream, strict, wrt
 @click.option("--full", is_flag=True, help="Show vectors and matrices in full.")
 @click.option("--format", "fmt", type=click.Choice(["table", "markdown"]), default="table",
               show_default=True, help="Table for the terminal, or Markdown for a write-up.")
+@click.option("-o", "--output", "output_path", metavar="FILE.npz|FILE.json",
+              help="Also write the value and gradients: as arrays (value, and one per "
+                   "input) to an .npz, or the JSON document to a .json.")
 @limit_options(digits=True)
 def eval_command(expr, bindings, json_mode, wrt, bindings_file, ties, expand, upstream,
-                 precision, strict, exact, steps, show_all, full, fmt, limits):
+                 precision, strict, exact, steps, show_all, full, fmt, output_path, limits):
     """Values and gradients of every node of EXPR at NAME=VALUE bindings.
 
     \b
@@ -212,8 +218,12 @@ def eval_command(expr, bindings, json_mode, wrt, bindings_file, ties, expand, up
     EXPR may be '-' (standard input) or @FILE.
     """
     with reported(json_mode):
+        if output_path is not None:
+            _check_output(output_path, exact)
         graph, result = evaluated(expr, bindings, bindings_file, ties, expand, upstream,
                                   strict, wrt=_names(wrt), exact=exact, limits=limits)
+        if output_path is not None:
+            _write_output(output_path, result)
     run = result.run
     if json_mode:
         stdout = click.get_text_stream("stdout")
@@ -238,6 +248,32 @@ def eval_command(expr, bindings, json_mode, wrt, bindings_file, ties, expand, up
                           highlight=False, markup=False, soft_wrap=True)
     for line in render.warning_lines(graph, result.warnings):
         click.echo(line, err=True)
+
+
+def _check_output(path: str, exact: bool) -> None:
+    """eval -o: a file gradcalc can write, refused before any work is done."""
+    kind = os.path.splitext(path)[1].lower()
+    if kind not in (".npz", ".json"):
+        raise UsageError(f"cannot tell what to write to {path} from its extension",
+                         hint="give -o FILE.npz for arrays (np.load) or -o FILE.json for "
+                              "the JSON document")
+    if kind == ".npz" and exact:
+        raise UsageError("-o FILE.npz holds floating-point arrays, and --exact computes "
+                         "rationals", hint="write -o FILE.json (exact numbers are strings "
+                                           "there), or drop --exact")
+
+
+def _write_output(path: str, result) -> None:
+    """eval -o: the --json document, or the value and gradients as arrays (.npz)."""
+    if path.lower().endswith(".json"):
+        text = io.StringIO()
+        result.write_json(text)
+        text.write("\n")
+        write_atomically(path, text.getvalue().encode("utf-8"))
+    else:
+        from .arrayfiles import write_npz  # numpy only for arrays
+
+        write_npz(path, result)
 
 
 @cli.command("check", cls=ExpressionCommand, context_settings=_ARGS)
@@ -274,7 +310,9 @@ def check_command(expr, bindings, json_mode, bindings_file, step, tol, expect, a
 
     with reported(json_mode):
         raw = binding_values.collect(bindings, bindings_file)
-        graph, xp, values, _ = prepare(read_source(expr, limits), raw, ties=ties, limits=limits)
+        with binding_values.naming_the_file(bindings_file):
+            graph, xp, values, _ = prepare(read_source(expr, limits), raw, ties=ties,
+                                           limits=limits)
         if xp.name == "array":
             raise UsageError("check works on scalar inputs only",
                              hint="check a vectorized exercise element by element with v[i]")

@@ -49,6 +49,7 @@ class UndefinedNameError(GradcalcError):
     """An unbound name, an unknown function, or a name used the wrong way."""
 
     kind = "name"
+    unbound: tuple[str, ...] = ()  # the free names without a value, when that is the error
 
 
 class ArityError(GradcalcError):

@@ -28,21 +28,25 @@ def read_source(expr: str, limits: Limits = DEFAULT) -> str:
         try:
             with open(path, "rb") as handle:
                 data = _read_limited(handle, limits)
-        except IsADirectoryError:
-            raise UsageError(f"{path} is a directory, not a file",
-                             hint="give the program's file: @path/to/program.gc") from None
-        except FileNotFoundError:
-            raise UsageError(f"cannot read {path}: there is no such file",
-                             hint="check the path (it is relative to the current "
-                                  "directory)") from None
-        except OSError as exc:
-            raise UsageError(f"cannot read {path}: {exc.strerror or exc}",
-                             hint="check the path and its permissions") from None
-        except ValueError:  # a NUL in the name: not a path the system can open
-            raise UsageError(f"cannot read {path!r}: a file name cannot hold a NUL "
-                             "character") from None
+        except (OSError, ValueError) as exc:
+            raise open_error(path, exc, "give the program's file: @path/to/program.gc") \
+                from None
         return _decoded(data, f"the file {path}", limits)
     return expr
+
+
+def open_error(path: str, exc: Exception, directory_hint: str) -> UsageError:
+    """The one message for a file that `open` refused (`exc`): missing, a directory, not
+    permitted, or a name holding a NUL (a ValueError); `directory_hint` says what to give."""
+    if isinstance(exc, IsADirectoryError):
+        return UsageError(f"{path} is a directory, not a file", hint=directory_hint)
+    if isinstance(exc, FileNotFoundError):
+        return UsageError(f"cannot read {path}: there is no such file",
+                          hint="check the path (it is relative to the current directory)")
+    if isinstance(exc, OSError):
+        return UsageError(f"cannot read {path}: {exc.strerror or exc}",
+                          hint="check the path and its permissions")
+    return UsageError(f"cannot read {path!r}: a file name cannot hold a NUL character")
 
 
 def _read_limited(stream, limits: Limits) -> bytes:

@@ -58,6 +58,7 @@ class Graph:
         self.warnings = [] if warnings is None else warnings
         self.uses_arrays = uses_arrays  # has vectors or matrices: computed with numpy
         self.plan = None  # the nodes as gradcalc.run's loops read them, built on first run
+        self.constant_inputs = frozenset()  # inputs that take no gradient (integer arrays)
 
     def walk(self):
         """(graph, node) for every node, user gates' bodies included, each body once
@@ -370,9 +371,11 @@ class _Lowering:
                 " not among its parameters", self.source, first,
                 hint="a gate sees only its parameters; add them to its header")
         example = " ".join(f"{n}=..." for n in names)
-        raise UndefinedNameError(
+        error = UndefinedNameError(
             f"no value for {'the name' if len(names) == 1 else 'the names'} {listed}",
             self.source, first, hint=f"bind every free name: {example}")
+        error.unbound = tuple(names)
+        raise error
 
     # -- gates ------------------------------------------------------------------------
     def define_gate(self, definition: GateDef) -> None:
@@ -482,10 +485,22 @@ class _Lowering:
         return graph
 
 
-def _mark_needs_grad(order: list[Node], output: int, keep_inputs: bool) -> None:
+def mark_needs_grad(graph: Graph, constant_inputs) -> None:
+    """Mark again which nodes need a gradient, the inputs named in `constant_inputs`
+    (integer arrays: labels, indices) taking none, as an integer tensor in PyTorch."""
+    constant_inputs = frozenset(constant_inputs)
+    if constant_inputs != graph.constant_inputs:
+        _mark_needs_grad(graph.nodes, graph.output, False, constant_inputs)
+        graph.constant_inputs = constant_inputs
+        graph.plan = None  # the run's plan reads needs_grad: make it again
+
+
+def _mark_needs_grad(order: list[Node], output: int, keep_inputs: bool,
+                     constant_inputs=()) -> None:
     """A node needs ∂output/∂node when it depends on an input through arguments that take
     a gradient; an input used only as an index, a label or a shape takes none (its
-    gradient shows as —), unless it is the output itself or a gate's parameter."""
+    gradient shows as —), unless it is the output itself or a gate's parameter. An input
+    named in `constant_inputs` takes none at all."""
     differentiable = [False] * len(order)
     differentiable[output] = True
     for node in reversed(order):  # from the output back: `N` in reshape(x, (N, -1)) takes none
@@ -496,7 +511,8 @@ def _mark_needs_grad(order: list[Node], output: int, keep_inputs: bool) -> None:
                     differentiable[i] = True
     for node in order:
         if node.kind == INPUT:
-            node.needs_grad = differentiable[node.id] or keep_inputs
+            node.needs_grad = (differentiable[node.id] or keep_inputs) \
+                and node.name not in constant_inputs
         else:
             skip = getattr(node.op, "constant_args", ())
             node.needs_grad = any(order[i].needs_grad for position, i in enumerate(node.inputs)
