@@ -152,7 +152,7 @@ BAD = [
     # names
     (["eval", "x*y*w", "x=1"], "no value for the names y, w"),
     (["eval", "foo(x)", "x=1"], "unknown function 'foo'"),
-    (["eval", "exq(x)", "x=1"], "did you mean exp?"),
+    (["eval", "exq(x)", "x=1"], "did you mean `exp`?"),
     (["eval", "x(1+x)", "x=1"], "'x' is a value, not a function"),
     (["eval", "sig(t) = 1/(1+exp(-t))"], "only defines gates"),
     (["eval", "g(t) = g(t) + 1; g(x)", "x=1"], "calls itself"),

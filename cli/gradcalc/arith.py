@@ -64,6 +64,9 @@ class FloatArith:
     def log(a):
         return math.log(a)
 
+    log10 = staticmethod(math.log10)
+    log2 = staticmethod(math.log2)
+
     @staticmethod
     def sqrt(a):
         return math.sqrt(a)

@@ -22,7 +22,7 @@ from . import collector, render
 from .api import TIES, prepare, run_graph
 from .defaults import CHECK_STEP, CHECK_TOLERANCE, GRAPH_FORMATS, GRAPH_MAX_NODES
 from .errors import GradcalcError, UsageError
-from .files import check_arguments, read_source, write_atomically
+from .files import binary_stream, check_arguments, read_source, write_atomically
 from .limits import DEFAULT, Limits
 
 collector.skip_final_collection()  # a command is the whole process
@@ -216,9 +216,8 @@ def eval_command(expr, bindings, json_mode, wrt, bindings_file, ties, expand, up
                                   strict, wrt=_names(wrt), exact=exact, limits=limits)
     run = result.run
     if json_mode:
-        stdout = click.get_text_stream("stdout")
-        result.write_json(stdout)
-        stdout.write("\n")
+        result.write_json(sys.stdout)
+        sys.stdout.write("\n")
     elif fmt == "markdown":
         click.echo(render.markdown_table(graph, run, precision, show_all, full))
         click.echo()
@@ -399,7 +398,7 @@ def graph_command(expr, bindings, fmt, output_path, bindings_file, ties, expand,
 
 def _write_picture(data: bytes, path: str | None) -> None:
     if path is None or path == "-":
-        stream = click.get_binary_stream("stdout")
+        stream = binary_stream(sys.stdout)
         stream.write(data)
         stream.flush()
         return
