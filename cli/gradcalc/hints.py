@@ -174,11 +174,14 @@ def unknown_function(name: str, arguments: list[str], known) -> str:
 
 def _typo_of(name: str, known) -> str | None:
     """A known name that `name` is a typo of (one letter wrong, missing, extra or swapped),
-    and not another function that merely shares its start (sinh is not sin, log1p not log)."""
+    and not another function that merely shares its start (sinh is not sin, log1p not log)
+    or differs in a digit (sig2 is not sign)."""
     import difflib
 
     for close in difflib.get_close_matches(name, sorted(known), n=3):
         if close.startswith(name) or name.startswith(close) or abs(len(close) - len(name)) > 1:
+            continue
+        if re.sub(r"\D", "", close) != re.sub(r"\D", "", name):  # log2 is not log10
             continue
         if _edits(name, close) <= 1:
             return close
