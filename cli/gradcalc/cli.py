@@ -97,14 +97,17 @@ def _console():
     """Rich's console for the tables (imported only when one is drawn). Rich ends the
     process with exit code 1 on a closed pipe; gradcalc's entry point ends it instead,
     as for every other write. gradcalc prints no emoji codes (`:smile:`): without them
-    Rich does not load its emoji table to look for them in every line printed."""
+    Rich does not load its emoji table to look for them in every line printed.
+    NO_COLOR (no-color.org) means plain text: no colour and no bold either, where Rich
+    alone would still send bold and italic codes."""
     from rich.console import Console
 
     class _Console(Console):
         def on_broken_pipe(self) -> None:
             raise BrokenPipeError()
 
-    return _Console(emoji=False)
+    plain = bool(os.environ.get("NO_COLOR"))
+    return _Console(emoji=False, **({"color_system": None} if plain else {}))
 
 
 def _names(text: str | None) -> list[str] | None:
@@ -229,8 +232,8 @@ def eval_command(expr, bindings, json_mode, wrt, bindings_file, ties, expand, up
         console = _console()
         # crop=False: the table fits the width already (a big one would pay to be measured)
         console.print(render.rich_table(graph, run, precision, show_all, full), crop=False)
-        console.print(render.summary(graph, run, precision, _names(wrt)),
-                      highlight=False, markup=False)
+        console.print(render.summary(graph, run, precision, _names(wrt), console.width),
+                      highlight=False, markup=False, soft_wrap=True)
         if steps:
             console.print("\nChain rule, backwards:", style="bold")
             console.print("\n".join("  " + line for line in render.steps(graph, run, precision)),
