@@ -1,7 +1,7 @@
 """The command line: options wired to the stages (parse, lower, run, render), nothing more.
 
 Every user error ends here as one message on stderr (and a JSON object on stdout under
---json) with exit code 2; a failed check is exit code 1 (SPEC §5). Ctrl-C is one line and
+--json) with exit code 2; a failed check is exit code 1 (README, "Exit codes"). Ctrl-C is one line and
 exit code 130, a closed output pipe ends quietly, and a bug is one line and exit code 70,
 never a traceback (README, "Exit codes").
 """
@@ -78,7 +78,17 @@ class _Commands(click.Group):
 @click.group(cls=_Commands, context_settings={"help_option_names": ["-h", "--help"]})
 @click.version_option(__version__, "--version", prog_name="gradcalc", message="%(prog)s %(version)s")
 def cli():
-    """gradcalc: the value and gradient of every node of a computational graph."""
+    """gradcalc: the value and gradient of every node of a computational graph.
+
+    \b
+    Examples (the CS231n circuits):
+      gradcalc eval "(x+y)*max(z,w)" x=-2 y=5 z=-4 w=1
+      gradcalc eval "q = x + y; f = q * z" x=-2 y=5 z=-4 --steps
+      gradcalc check "q = x + y; f = q * z" x=-2 y=5 z=-4 --expect x=-4
+
+    EXPR is the program text in quotes, '-' to read it from standard input, or @FILE to
+    read it from a file. Run `gradcalc COMMAND --help` for a command's options.
+    """
 
 
 @contextmanager
@@ -190,10 +200,11 @@ def evaluated(expr, bindings, bindings_file, ties, expand, upstream, strict, wrt
                             wrt=wrt)
 
 
-@cli.command("eval", cls=ExpressionCommand, context_settings=_ARGS)
+@cli.command("eval", cls=ExpressionCommand, context_settings=_ARGS,
+             short_help="Values and gradients of every node, as a table or JSON.")
 @click.argument("expr")
 @click.argument("bindings", nargs=-1)
-@click.option("--json", "json_mode", is_flag=True, help="Print the JSON document (SPEC §4) only.")
+@click.option("--json", "json_mode", is_flag=True, help="Print the JSON document only (its keys: see the README).")
 @click.option("--wrt", metavar="x,y", help="List gradients for these inputs only.")
 @evaluation_options
 @precision_option
@@ -212,7 +223,7 @@ def eval_command(expr, bindings, json_mode, wrt, bindings_file, ties, expand, up
     \b
     Example (the lecture's circuit):
       gradcalc eval "(x+y)*z" x=-2 y=5 z=-4
-    EXPR may be '-' (standard input) or @FILE.
+    EXPR is the program in quotes, '-' (standard input) or @FILE (a file).
     """
     with reported(json_mode):
         graph, result = evaluated(expr, bindings, bindings_file, ties, expand, upstream,
@@ -242,7 +253,8 @@ def eval_command(expr, bindings, json_mode, wrt, bindings_file, ties, expand, up
         click.echo(line, err=True)
 
 
-@cli.command("check", cls=ExpressionCommand, context_settings=_ARGS)
+@cli.command("check", cls=ExpressionCommand, context_settings=_ARGS,
+             short_help="Gradients against central differences; your answers checked.")
 @click.argument("expr")
 @click.argument("bindings", nargs=-1)
 @click.option("--json", "json_mode", is_flag=True,
@@ -270,6 +282,7 @@ def check_command(expr, bindings, json_mode, bindings_file, step, tol, expect, a
     Examples:
       gradcalc check "(x+y)*z" x=-2 y=5 z=-4
       gradcalc check "(x+y)*z" x=-2 y=5 z=-4 --expect value=-12 --expect x=-4
+    EXPR is the program in quotes, '-' (standard input) or @FILE (a file).
     Exit code 1 when a gradient or an answer fails.
     """
     from . import check as checking
@@ -295,7 +308,8 @@ def check_command(expr, bindings, json_mode, bindings_file, step, tol, expect, a
     sys.exit(0 if report.passed else 1)
 
 
-@cli.command("batch", cls=ExpressionCommand, context_settings=_ARGS)
+@cli.command("batch", cls=ExpressionCommand, context_settings=_ARGS,
+             short_help="Value and gradients at every row of a CSV or JSON Lines file.")
 @click.argument("expr")
 @click.argument("bindings", nargs=-1)
 @click.option("-i", "--input", "input_path", default="-", show_default=True, metavar="FILE|-",
@@ -323,7 +337,8 @@ def batch_command(expr, bindings, input_path, output_path, input_format, output_
     \b
     Example:
       gradcalc batch "(x+y)*max(z,w)" --input points.csv -o grads.csv
-    NAME=VALUE bindings are shared by all rows. EXPR may be '-' or @FILE.
+    NAME=VALUE bindings are shared by all rows. EXPR is the program in quotes,
+    '-' (standard input, if the points come from --input FILE) or @FILE (a file).
     """
     from . import batching  # numpy only for the commands that need it
 
@@ -344,7 +359,7 @@ def batch_command(expr, bindings, input_path, output_path, input_format, output_
         click.echo(line, err=True)
 
 
-@cli.command("functions")
+@cli.command("functions", short_help="The built-in functions and their derivative rules.")
 @click.option("--json", "json_mode", is_flag=True, help="Print the list as JSON.")
 def functions_command(json_mode):
     """The built-in operations, each with its derivative rule (from the op table)."""
@@ -354,7 +369,8 @@ def functions_command(json_mode):
     _console().print(render.functions_table())
 
 
-@cli.command("graph", cls=ExpressionCommand, context_settings=_ARGS)
+@cli.command("graph", cls=ExpressionCommand, context_settings=_ARGS,
+             short_help="A picture of the graph: values and gradients on its edges.")
 @click.argument("expr")
 @click.argument("bindings", nargs=-1)
 @click.option("--format", "fmt", type=click.Choice(GRAPH_FORMATS),
@@ -375,7 +391,7 @@ def graph_command(expr, bindings, fmt, output_path, bindings_file, ties, expand,
     \b
     Example (the lecture's circuit, drawn by Graphviz):
       gradcalc graph "(x+y)*z" x=-2 y=5 z=-4 -o circuit.png
-    EXPR may be '-' (standard input) or @FILE.
+    EXPR is the program in quotes, '-' (standard input) or @FILE (a file).
     """
     from . import picture
 
