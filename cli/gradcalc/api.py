@@ -290,7 +290,11 @@ class Circuit:
     def forward(self, bindings=None, /, **values):
         """Values of every node at these bindings (a mapping, keywords, or both, as for
         `evaluate`); returns the output's value. Raises UndefinedNameError for a missing
-        input, TypeError for a keyword that names nothing in the expression."""
+        input, TypeError for a keyword that is not an input (a mapping may hold more)."""
+        unknown = [name for name in values if name not in self.graph.inputs]
+        if unknown:
+            raise TypeError(f"forward() got an unexpected keyword argument {unknown[0]!r}: "
+                            f"the inputs are {', '.join(self.graph.inputs) or 'none'}")
         values = _merged_bindings("forward", self.graph.source, bindings, values)
         missing = [name for name in self.graph.inputs if name not in values]
         if missing:

@@ -146,7 +146,7 @@ def _function_power(source: str, power, before, lpar) -> ParseError:
 def decimal_comma(source: str, before, token) -> ParseError | None:
     """`0,5`: a decimal comma, as many countries write it."""
     digits = re.compile(r"\d+").match(source, token.end)
-    if before.type != "NUMBER" or digits is None or "." in before.text:
+    if before.type != "NUMBER" or digits is None or not before.text.isdigit():
         return None
     number = f"{before.text}.{digits.group()}"
     return ParseError("',' is not a decimal point in gradcalc", source,
