@@ -60,7 +60,8 @@ def character(source: str, pos: int) -> ParseError:
                           "there is no factorial; write the product out")
     if char == ":":
         return ParseError("unexpected character ':'", source, (pos, pos + 1),
-                          "to name a value write `=` (q = x + y); bindings are NAME=VALUE")
+                          "to name a value write '=' (q = x + y); a binding after the "
+                          "expression is NAME=VALUE (x=2)")
     return ParseError(f"unexpected character {char!r}{_unicode_name(char)}", source,
                       (pos, pos + 1), "gradcalc reads names, numbers and + - * / ^ @ "
                                       "( ) [ ] , = ; (see `gradcalc eval --help`)")
