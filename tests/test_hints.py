@@ -63,6 +63,7 @@ FIXABLE = [
     ("Exp(x)", {"x": S}, math.exp(S)),
     ("sigmod(x)", {"x": S}, 1 / (1 + math.exp(-S))),
     ("lg(x)", {"x": S}, math.log10(S)),
+    ("log(x, 2)", {"x": S}, math.log2(S)),
 ]
 
 
@@ -87,6 +88,18 @@ def test_a_near_miss_is_never_sent_to_another_function(name):
     error = error_of(f"{name}(x)", {"x": S})
     named = re.findall(r"`(\w+)`", error.hint)
     assert not named or named[0] not in gradcalc.ops.FUNCTIONS or named[0] == name
+
+
+def test_an_ambiguous_division_offers_both_readings_and_both_run():
+    error = error_of("1/2x", {"x": S})
+    readings = re.findall(r"write (\S+?)(?:;|$)", error.hint)
+    assert readings == ["1/(2*x)", "x/2"], error.hint
+    values = [run_fixed(reading, {"x": S})["value"] for reading in readings]
+    assert values == [1 / (2 * S), S / 2]
+
+
+def test_pi_pasted_as_a_letter_is_pi():
+    assert gradcalc.evaluate("π*x", x=2).value == 2 * math.pi
 
 
 def test_a_function_used_as_a_value_says_to_call_it():

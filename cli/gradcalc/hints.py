@@ -58,6 +58,13 @@ def character(source: str, pos: int) -> ParseError:
     if char == "!":
         return ParseError("unexpected character '!'", source, (pos, pos + 1),
                           "there is no factorial; write the product out")
+    if char == "'":
+        return ParseError("unexpected character \"'\"", source, (pos, pos + 1),
+                          "there is no derivative notation: write the function itself "
+                          "(tanh(x)) and gradcalc gives its gradient")
+    if char in "{}":
+        return ParseError(f"unexpected character {char!r}", source, (pos, pos + 1),
+                          "group with ( ), call with max(x, y), and write vectors with [ ]")
     if char == ":":
         return ParseError("unexpected character ':'", source, (pos, pos + 1),
                           "to name a value write '=' (q = x + y); a binding after the "
@@ -114,6 +121,12 @@ def missing_operator(source: str, before, token) -> ParseError | None:
         power = _FUNCTION_POWER.search(head)
         if power and power.group(1) in ops.FUNCTIONS:
             return _function_power(source, power, before, token)
+    if before.type == "NUMBER" and token.type == "NAME" and head.rstrip().endswith("/"):
+        return ParseError(f"missing operator between '{before.text}' and '{token.text}'",
+                          source, (before.start, token.end),
+                          f"for one over {before.text}{token.text} write "
+                          f"1/({before.text}*{token.text}); for {token.text} divided by "
+                          f"{before.text} write {token.text}/{before.text}")
     if before.type == "NAME" and before.text in ops.FUNCTIONS and token.type in ("NAME", "NUMBER"):
         return ParseError(f"{before.text} is a function: its argument goes in parentheses",
                           source, (before.start, token.end),
@@ -200,6 +213,16 @@ def _edits(a: str, b: str) -> int:
                 current[j] = min(current[j], previous2[j - 2] + 1)
         previous2, previous = previous, current
     return previous[len(b)]
+
+
+def arity(name: str, arguments: list[str]) -> str | None:
+    """A hint for a built-in called with the wrong number of arguments, when the call
+    has a common meaning: log(x, b) is the logarithm to base b."""
+    if name in ("log", "ln") and len(arguments) == 2:
+        x, b = arguments
+        return f"log is the natural logarithm; to base {b} write `log({x})/log({b})` " \
+               "(log2 and log10 exist)"
+    return None
 
 
 def transpose_name(source: str, name_span) -> tuple | None:

@@ -125,12 +125,14 @@ def wrap(cell: str, width: int, kind: str, glue: bool = True) -> str:
 
 
 def elide(word: str, width: int) -> str:
-    """`(x+y)*max(z,w)` in 9 characters: `(x+y…z,w)`, its two ends kept."""
+    """`(x+y)*max(z,w)` in 9 characters: `(x+y…z,w)`, its two ends kept (and one `…`
+    where the word was elided already)."""
     if len(word) <= width:
         return word
-    head = (width - 1 + 1) // 2
-    tail = width - 1 - head
-    return word[:head] + "…" + (word[-tail:] if tail else "")
+    head, _, tail = word.partition("…") if "…" in word else (word, "", word)
+    keep_head = width // 2
+    keep_tail = width - 1 - keep_head
+    return head[:keep_head] + "…" + (tail[-keep_tail:] if keep_tail else "")
 
 
 def join_parts(parts: list[str], width: int, separator: str = "   ") -> str:

@@ -251,10 +251,16 @@ class _Lowering:
             wanted = f"at least {min_arity} arguments"
         else:
             return
+        from . import hints  # the error path only
+
         gate = self.gates.get(expr.func)
-        hint = f"see `gradcalc functions` for {expr.func}" if gate is None else \
-            f"{expr.func} is your gate {expr.func}({', '.join(gate.params)}), defined in " \
-            "this program: call it with one value per parameter"
+        if gate is not None:  # not in `gradcalc functions`: its own header says it
+            hint = f"{expr.func} is your gate {expr.func}({', '.join(gate.params)}), " \
+                   "defined in this program: call it with one value per parameter"
+        else:
+            arguments = [self.source[a.span[0]:a.span[1]] for a in expr.args]
+            hint = hints.arity(expr.func, arguments) or \
+                f"see `gradcalc functions` for {expr.func}"
         raise ArityError(f"{expr.func}() takes {wanted}, but got {given}", self.source,
                          expr.span, hint=hint)
 
