@@ -169,21 +169,22 @@ def decimal_comma(source: str, before, token) -> ParseError | None:
                       "of a call")
 
 
-def unknown_function(name: str, arguments: list[str], known) -> str:
-    """The hint for a call of an unknown function: the same function under its name here,
-    the function written out, or a typo's likely fix; never a different function."""
+def unknown_function(name: str, arguments: list[str], known) -> tuple[str, bool]:
+    """The hint for a call of an unknown function, and whether its fix replaces the whole
+    call (True) or the name only: the same function under its name here, the function
+    written out, or a typo's likely fix; never a function of another meaning."""
     if name in SAME_AS or name.lower() in known:
-        return f"did you mean `{SAME_AS.get(name, name.lower())}`?"
+        return f"did you mean `{SAME_AS.get(name, name.lower())}`?", False
     if name in WRITTEN_OUT and len(arguments) == 1:
         a = arguments[0]
         p = a if re.fullmatch(rf"{_NAME}|\d+\.?\d*", a) else f"({a})"
-        return f"gradcalc has no {name}; write `{WRITTEN_OUT[name].format(a=a, p=p)}`"
+        return f"gradcalc has no {name}; write `{WRITTEN_OUT[name].format(a=a, p=p)}`", True
     if name in INVERSES or name.startswith(("arc", "inv")):
-        return f"gradcalc has no {name}: it has no inverse trigonometric functions"
+        return f"gradcalc has no {name}: it has no inverse trigonometric functions", False
     close = _typo_of(name, known)
     if close:
-        return f"did you mean `{close}`?"
-    return f"define it as a gate first ({name}(t) = ...), or see `gradcalc functions`"
+        return f"did you mean `{close}`?", False
+    return f"define it as a gate first ({name}(t) = ...), or see `gradcalc functions`", False
 
 
 def _typo_of(name: str, known) -> str | None:

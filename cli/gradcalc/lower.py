@@ -251,13 +251,13 @@ class _Lowering:
             wanted = f"at least {min_arity} arguments"
         else:
             return
-        from . import hints  # the error path only
-
         gate = self.gates.get(expr.func)
         if gate is not None:  # not in `gradcalc functions`: its own header says it
             hint = f"{expr.func} is your gate {expr.func}({', '.join(gate.params)}), " \
                    "defined in this program: call it with one value per parameter"
         else:
+            from . import hints  # the error path only
+
             arguments = [self.source[a.span[0]:a.span[1]] for a in expr.args]
             hint = hints.arity(expr.func, arguments) or \
                 f"see `gradcalc functions` for {expr.func}"
@@ -277,11 +277,10 @@ class _Lowering:
         from . import hints  # here, not at the top: only this message needs it
 
         arguments = [self.source[a.span[0]:a.span[1]] for a in expr.args]
-        hint = hints.unknown_function(expr.func, arguments, set(ops.FUNCTIONS) | set(self.gates))
-        # A fix that rewrites the whole call (sinh) goes under the whole call.
-        whole = hint.startswith("gradcalc has no") and "`" in hint
+        hint, whole_call = hints.unknown_function(expr.func, arguments,
+                                                  set(ops.FUNCTIONS) | set(self.gates))
         return UndefinedNameError(f"unknown function '{expr.func}'", self.source,
-                                  expr.span if whole else expr.func_span, hint=hint)
+                                  expr.span if whole_call else expr.func_span, hint=hint)
 
     # -- names ----------------------------------------------------------------------
     def name(self, expr: Name) -> int:
