@@ -207,3 +207,8 @@ def test_the_api_refuses_a_misspelled_option_and_binds_any_name():
     assert circuit.forward({"x": 2, "self": 3}) == 6.0
     with pytest.raises(TypeError, match="'tie'"):
         circuit.forward(x=1, self=1, tie="first")
+
+
+def test_batch_refuses_a_misspelled_option_too():
+    with pytest.raises(TypeError, match="'on_eror'.*on_error"):
+        gradcalc.batch("x*b", {"x": [1.0, 2.0]}, b=2, on_eror="null")

@@ -212,25 +212,31 @@ def evaluate(source: str, bindings=None, /, *, ties: str = "split", upstream=Non
 
 def _merged_bindings(function: str, source: str, bindings, keywords: dict) -> dict:
     """The mapping and the keyword bindings as one dict; TypeError for a misspelled
-    option (a keyword near an option's name that the expression does not use) or a name
-    given both ways."""
-    import difflib
-    import re
-
+    option (see refuse_misspelled_options) or a name given both ways."""
     if bindings is not None and not hasattr(bindings, "keys"):
         raise TypeError(f"{function}() takes the bindings as a mapping of names to values, "
                         f"not {type(bindings).__name__}")
     raw = dict(bindings) if bindings is not None else {}
+    both = [name for name in keywords if name in raw]
+    if both:
+        raise TypeError(f"{function}() got {both[0]!r} both in the bindings and as a keyword")
+    refuse_misspelled_options(function, source, keywords, OPTIONS)
+    raw.update(keywords)
+    return raw
+
+
+def refuse_misspelled_options(function: str, source: str, keywords, options) -> None:
+    """TypeError for a keyword binding that is close to an option's name and names
+    nothing in `source` (`upstrem=3`): a misspelled option, not a binding."""
+    import difflib
+    import re
+
     for name in keywords:
-        if name in raw:
-            raise TypeError(f"{function}() got {name!r} both in the bindings and as a keyword")
-        close = difflib.get_close_matches(name, OPTIONS, n=1, cutoff=0.75)
+        close = difflib.get_close_matches(name, options, n=1, cutoff=0.75)
         if close and not re.search(rf"(?<!\w){re.escape(name)}(?!\w)", source):
             raise TypeError(f"{function}() got an unexpected keyword argument {name!r}; "
                             f"did you mean {close[0]}=? (the expression has no name "
                             f"{name!r}; to bind a name like an option's, pass a mapping)")
-    raw.update(keywords)
-    return raw
 
 
 def batch(source: str, points, /, *, wrt=None, ties: str = "split", on_error: str = "stop",
@@ -246,6 +252,8 @@ def batch(source: str, points, /, *, wrt=None, ties: str = "split", on_error: st
     """
     from .batching import run_arrays  # numpy only when it is used
 
+    refuse_misspelled_options("batch", source, constants,
+                              ("wrt", "ties", "on_error", "chunk_size"))
     return run_arrays(source, points, constants, wrt=wrt, ties=ties, on_error=on_error,
                       chunk_size=chunk_size)
 
