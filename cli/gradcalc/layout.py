@@ -29,60 +29,72 @@ def fit(headers: list[str], rows: list[list[str]], kinds: list[str], room: int,
         frame: int, patterns: int | None = None):
     """(widths, headers, rows) with every cell wrapped to its column's width, the table
     `frame` characters wider than its columns; None when no widths keep every token
-    whole. `patterns` is the column whose second line may be dropped to make room."""
+    whole. `patterns` is the column whose second line may be dropped to make room.
+    Each column is measured once per stage that changes it (a big table has 100,000 rows)."""
+    columns = [[row[k] for row in rows] for k in range(len(headers))]
+    without = None if patterns is None else [cell.split("\n")[0] for cell in columns[patterns]]
+    naturals, floors = {}, {}
     for drop, glue, label_min in _STAGES:
         if drop and patterns is None:
             continue
-        shown = rows if not drop else [
-            [cell.split("\n")[0] if k == patterns else cell for k, cell in enumerate(row)]
-            for row in rows]
-        widths = _widths(headers, shown, kinds, room - frame, glue, label_min)
-        if widths is not None:
+        shown = [without if drop and k == patterns else column for k, column in enumerate(columns)]
+        widths, minimums = [], []
+        for k, (header, column, kind) in enumerate(zip(headers, shown, kinds)):
+            key = (k, drop and k == patterns)
+            if key not in naturals:
+                naturals[key] = max(_width(line) for text in [header, *column]
+                                    for line in text.split("\n"))
+            key += (glue, label_min) if kind == LABEL else ()
+            if key not in floors:
+                floors[key] = _minimum(header, column, kind, glue, label_min)
+            widths.append(naturals[key[:2]])
+            minimums.append(floors[key])
+        if _narrowed(widths, minimums, room - frame):
             wrapped_headers = [wrap(header, width, WORDS) for header, width in zip(headers, widths)]
-            wrapped = [[wrap(cell, width, kind, glue) for cell, width, kind
-                        in zip(row, widths, kinds)] for row in shown]
-            return widths, wrapped_headers, wrapped
+            wrapped = [[wrap(cell, width, kind, glue) for cell in column]
+                       for column, width, kind in zip(shown, widths, kinds)]
+            return widths, wrapped_headers, [list(row) for row in zip(*wrapped)]
     return None
 
 
-def _widths(headers, rows, kinds, room: int, glue: bool, label_min: int) -> list[int] | None:
-    """Each column as wide as its widest line, narrowed (the one with most to spare
-    first) down to its minimum until the total fits `room`; None if it cannot."""
+def _width(text: str) -> int:
+    """Columns a text takes on a terminal (Rich's measure, for what is not ASCII)."""
+    if text.isascii():
+        return len(text)
     from rich.cells import cell_len
 
-    columns = [[row[k] for row in rows] for k in range(len(headers))]
-    widths = [max(cell_len(line) for text in [header, *cells] for line in text.split("\n"))
-              for header, cells in zip(headers, columns)]
-    floors = [_minimum(header, cells, kind, glue, label_min)
-              for header, cells, kind in zip(headers, columns, kinds)]
+    return cell_len(text)
+
+
+def _narrowed(widths: list[int], floors: list[int], room: int) -> bool:
+    """Narrow `widths` in place, the column with most to spare first, down to `floors`
+    until their total fits `room`; False if it cannot."""
     excess = sum(widths) - room
+    if excess > sum(w - f for w, f in zip(widths, floors) if w > f):
+        return False
     while excess > 0:
-        spare, k = max((w - f, k) for k, (w, f) in enumerate(zip(widths, floors)))
-        if spare <= 0:
-            return None
+        _, k = max((w - f, k) for k, (w, f) in enumerate(zip(widths, floors)))
         widths[k] -= 1
         excess -= 1
-    return widths
+    return True
 
 
 def _minimum(header: str, cells: list[str], kind: str, glue: bool, label_min: int) -> int:
     """The narrowest width that keeps every token of the column whole."""
-    from rich.cells import cell_len
-
     lines = [line for cell in cells for line in cell.split("\n")]
-    header_words = max((cell_len(w) for w in header.split()), default=0)
+    header_words = max((_width(w) for w in header.split()), default=0)
     if kind == NUMBER:
-        return max([cell_len(header), *(cell_len(w) for line in lines for w in line.split())])
+        return max([_width(header), *(_width(w) for line in lines for w in line.split())])
     if kind == LABEL:
         words = [w for line in lines for w in line.split()]
-        longest = max(map(cell_len, words), default=0)
+        longest = max(map(_width, words), default=0)
         marks = max((len(w) for w in words if w in MARKS), default=0)
-        inputs = max((cell_len(line) for line in lines
+        inputs = max((_width(line) for line in lines
                       if len(_tokens(line, kind, glue)) == 1 and line.endswith(" (input)")),
                      default=0)
         return max(header_words, min(longest, label_min), marks, inputs)
     tokens = [t for line in lines for t in _tokens(line, kind, glue)]
-    return max([header_words, *map(cell_len, tokens)])
+    return max([header_words, *map(_width, tokens)])
 
 
 def _tokens(line: str, kind: str, glue: bool = True) -> list[str]:
@@ -101,11 +113,11 @@ def _tokens(line: str, kind: str, glue: bool = True) -> list[str]:
 
 def wrap(cell: str, width: int, kind: str, glue: bool = True) -> str:
     """A cell's text with its lines broken (and long label words elided) to `width`."""
-    from rich.cells import cell_len
-
+    if len(cell) <= width and "\n" not in cell and (cell.isascii() or _width(cell) <= width):
+        return cell
     out = []
     for line in cell.split("\n"):
-        if cell_len(line) <= width:
+        if _width(line) <= width:
             out.append(line)
             continue
         pieces = _tokens(line, kind, glue)
@@ -116,7 +128,7 @@ def wrap(cell: str, width: int, kind: str, glue: bool = True) -> str:
         current = ""
         for piece in pieces:
             joined = f"{current} {piece}" if current else piece
-            if current and cell_len(joined) > width:
+            if current and _width(joined) > width:
                 out.append(current)
                 joined = piece
             current = joined

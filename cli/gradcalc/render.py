@@ -281,20 +281,19 @@ TITLE_WIDTH = 200  # a longer source is shown above the table with its middle el
 
 def rich_table(graph: Graph, run: Pass, precision: int = 6, show_all: bool = False,
                full: bool = False):
-    """The table as a Rich renderable: inputs and output marked, numbers right-aligned."""
-    from rich.table import Table  # lazy: only the table pays for Rich
-    from rich.text import Text  # plain text: a '[' in the source is not Rich markup
-
+    """The table as a Rich renderable: inputs and output marked, numbers right-aligned,
+    fitted to the console's width without breaking a token (gradcalc.layout)."""
     headers = _headers(graph, has_arrays(run))
     numeric = _numeric_columns(headers)
     source = graph.source.strip()
     title = None if "\n" in source else _elided(source, TITLE_WIDTH)
     rows = table_rows(graph, run, precision, show_all, full)
     styles = [_row_style(graph, cells) for cells in rows]
-    if len(rows) > RICH_ROWS:
-        return _TextTable(title, headers, numeric, rows, styles)
-    return _FittedTable(title, headers, numeric, rows, styles,
-                        lambda: table_rows(graph, run, precision, show_all, full, short=True))
+    def short_rows():  # operands named by their rows, for a narrow terminal
+        return table_rows(graph, run, precision, show_all, full, short=True)
+
+    kind = _TextTable if len(rows) > RICH_ROWS else _FittedTable
+    return kind(title, headers, numeric, rows, styles, short_rows)
 
 
 class _FittedTable:
@@ -312,16 +311,12 @@ class _FittedTable:
 
         from . import layout
 
-        kinds = [layout.NUMBER if k in self.numeric or header == "shape" else
-                 layout.LABEL if header == "node" else
-                 layout.EQUATIONS if header == "local gradients" else layout.WORDS
-                 for k, header in enumerate(self.headers)]
-        frame, patterns = 3 * len(self.headers) + 1, self.headers.index("op")
+        kinds = _column_kinds(self.headers, self.numeric)
+        fitted = _fitted(self.headers, self.rows, kinds, options.max_width)
         shown = self.rows
-        fitted = layout.fit(self.headers, shown, kinds, options.max_width, frame, patterns)
         if fitted is None:
             shown = self.short_rows()
-            fitted = layout.fit(self.headers, shown, kinds, options.max_width, frame, patterns)
+            fitted = _fitted(self.headers, shown, kinds, options.max_width)
         widths, headers, rows = fitted or ([None] * len(self.headers), self.headers, self.rows)
         table = Table(title=None if self.title is None else Text(self.title),
                       title_justify="left", show_lines=False, header_style="bold")
@@ -336,6 +331,25 @@ class _FittedTable:
         note = row_reference_note(shown if fitted else self.rows, self.headers)
         if note:
             yield Text(note)
+
+
+def _column_kinds(headers: list[str], numeric: set[int]) -> list[str]:
+    """Where each column's text may break (gradcalc.layout)."""
+    from . import layout
+
+    return [layout.NUMBER if k in numeric or header == "shape" else
+            layout.LABEL if header == "node" else
+            layout.EQUATIONS if header == "local gradients" else layout.WORDS
+            for k, header in enumerate(headers)]
+
+
+def _fitted(headers: list[str], rows: list[list[str]], kinds: list[str], room: int):
+    """gradcalc.layout.fit for the node table: Rich's heavy box, the op's pattern line
+    the first thing to give up."""
+    from . import layout
+
+    return layout.fit(headers, rows, kinds, room, 3 * len(headers) + 1,
+                      patterns=headers.index("op"))
 
 
 def row_reference_note(rows: list[list[str]], headers: list[str]) -> str | None:
@@ -370,23 +384,37 @@ class _TextTable:
     its widest line, the text columns folded when the terminal is narrower, and each
     row handed to Rich as one styled segment (print it with crop=False: it fits)."""
 
-    def __init__(self, title, headers, numeric, rows, styles):
+    def __init__(self, title, headers, numeric, rows, styles, short_rows):
         self.title, self.headers, self.numeric = title, headers, numeric
-        self.rows, self.styles = rows, styles
+        self.rows, self.styles, self.short_rows = rows, styles, short_rows
 
     def __rich_console__(self, console, options):
         from rich.cells import cell_len
         from rich.segment import Segment
         from rich.style import Style
 
-        rows = [[cell.split("\n") for cell in cells] for cells in self.rows]
-        widths = [cell_len(header) for header in self.headers]
-        for row in rows:
-            for k, lines in enumerate(row):
-                for line in lines:
-                    if len(line) > widths[k]:
-                        widths[k] = max(widths[k], cell_len(line))
-        self._fit(widths, options.max_width)
+        kinds = _column_kinds(self.headers, self.numeric)
+        shown = self.rows
+        fitted = _fitted(self.headers, shown, kinds, options.max_width)
+        if fitted is None:
+            shown = self.short_rows()
+            fitted = _fitted(self.headers, shown, kinds, options.max_width)
+        if fitted is not None:  # every token whole, as gradcalc.layout wraps them
+            widths, headers, cells = fitted
+            rows = [[cell.split("\n") for cell in row] for row in cells]
+        else:  # as Rich would fold them
+            headers = self.headers
+            rows = [[cell.split("\n") for cell in cells] for cells in self.rows]
+            widths = [cell_len(header) for header in self.headers]
+            for row in rows:
+                for k, lines in enumerate(row):
+                    for line in lines:
+                        if len(line) > widths[k]:
+                            widths[k] = max(widths[k], cell_len(line))
+            self._fit(widths, options.max_width)
+        header_lines = [header.split("\n") for header in headers]
+        height = max(map(len, header_lines))  # headers sit on the rule, as Rich puts them
+        header_lines = [[""] * (height - len(lines)) + lines for lines in header_lines]
         newline = Segment.line()
         for line in _fold(self.title or "", sum(widths) + 3 * len(widths) + 1):
             yield Segment(line, Style(italic=True))
@@ -396,8 +424,7 @@ class _TextTable:
             for k, width in enumerate(widths)) + " {bar}"
         yield Segment(self._rule("┏━┳┓", widths))
         yield newline
-        yield Segment(self._line(template, [[h] for h in self.headers], widths, "┃"),
-                      Style(bold=True))
+        yield Segment(self._line(template, header_lines, widths, "┃"), Style(bold=True))
         yield newline
         yield Segment(self._rule("┡━╇┩", widths))
         yield newline
@@ -407,7 +434,8 @@ class _TextTable:
             yield newline
         yield Segment(self._rule("└─┴┘", widths))
         yield newline
-        for line in _fold(row_reference_note(self.rows, self.headers) or "", options.max_width):
+        note = row_reference_note(shown if fitted else self.rows, self.headers)
+        for line in _fold(note or "", options.max_width):
             if line:
                 yield Segment(line)
                 yield newline
