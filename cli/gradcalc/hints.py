@@ -3,8 +3,10 @@ gets a fix that works or a plain word on why there is none.
 
 A hint that suggests a fix puts it first in backquotes, and the fix replaces exactly the
 text under the error's caret (the error's span): `sin^2(x)` under the caret, `sin(x)^2` in
-the hint. tests/test_hints.py applies every such fix and runs the result. Used on the
-error path only (parse.py and lower.py call in here), so none of it costs a good run.
+the hint. tests/test_hints.py applies each kind of fix and runs the result. A hint with no
+fix says why there is none (an inverse function, an ambiguous `1/2x`); a backquoted
+command there (`gradcalc functions`) is one to run, not a fix. Used on the error path
+only (parse.py and lower.py call in here), so none of it costs a good run.
 """
 from __future__ import annotations
 
