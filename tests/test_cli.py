@@ -154,7 +154,17 @@ BAD = [
     # names
     (["eval", "x*y*w", "x=1"], "no value for the names y, w"),
     (["eval", "foo(x)", "x=1"], "unknown function 'foo'"),
-    (["eval", "exq(x)", "x=1"], "did you mean exp?"),
+    (["eval", "exq(x)", "x=1"], "did you mean `exp`?"),
+    # notation from slides: each hint gives a fix that runs (tests/test_hints.py runs it)
+    (["eval", "sin^2(x)", "x=1"], "write `sin(x)^2`"),
+    (["eval", "exp x", "x=1"], "write `exp(x)`"),
+    (["eval", "w^T x", "w=[1,2]", "x=[3,4]"], "write `transpose(w) @ x`"),
+    (["eval", "|x|", "x=1"], "write `abs(x)`"),
+    (["eval", "√x", "x=1"], "write `sqrt(x)`"),
+    (["eval", "x*0,5", "x=1"], "write `0.5`"),
+    (["eval", "sinh(x)", "x=1"], "gradcalc has no sinh"),
+    (["eval", "sin*x", "x=1"], "'sin' is a function, not a value"),
+    (["eval", "g(t) = t; g(x, x)", "x=1"], "your gate g(t)"),
     (["eval", "x(1+x)", "x=1"], "'x' is a value, not a function"),
     (["eval", "sig(t) = 1/(1+exp(-t))"], "only defines gates"),
     (["eval", "g(t) = g(t) + 1; g(x)", "x=1"], "calls itself"),
@@ -177,6 +187,9 @@ BAD = [
     (["eval", "x", "x="], "has no value"),
     (["eval", "x", "1x=2"], "not a valid name"),
     (["eval", "x", "y"], "'y' is not a binding"),
+    (["eval", "x", "x:2"], "write `x=2`"),
+    (["eval", "x", "x=1", "x=2"], "x is bound twice: x=1 and x=2"),
+    (["eval", "x=1"], "there is no expression"),
     (["eval", "x", "x=[[1,2],[3]]"], "ragged"),
     # domain
     (["eval", "x", "x=1/0"], "division by zero"),

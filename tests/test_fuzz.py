@@ -122,7 +122,7 @@ def test_random_bindings_and_arguments(name, value, more):
 
 # -- random valid programs --------------------------------------------------------------------
 SCALAR_FUNCTIONS = ["exp", "log", "ln", "sqrt", "abs", "sin", "cos", "tan", "tanh", "sigmoid",
-                    "relu", "softplus"]
+                    "relu", "softplus", "log10", "log2", "sign", "σ"]
 BINARY_OPERATORS = ["+", "-", "*", "/", "^", "**"]
 COMPARISONS = ["<", "<=", ">", ">=", "==", "!="]
 NUMBERS = ["0", "1", "2", "3", "0.5", ".5", "2.5", "1e-3", "1e3", "0.1", "1e308", "pi", "e"]

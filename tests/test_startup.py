@@ -69,7 +69,7 @@ def test_error_suggestions_are_imported_only_for_the_error():
     assert "difflib" not in _run([*LECTURE, "--json"])["modules"]
     ran = _run(["eval", "sigmod(x)", "x=1", "--json"])
     assert "difflib" in ran["modules"]
-    assert "did you mean sigmoid?" in json.loads(ran["stdout"])["error"]["hint"]
+    assert "did you mean `sigmoid`?" in json.loads(ran["stdout"])["error"]["hint"]
 
 
 def test_the_table_does_import_rich():

@@ -1,4 +1,4 @@
-"""The Python API of SPEC §6: the stages wired together for scripts and autograders.
+"""The Python API: the stages wired together for scripts and autograders.
 
 `evaluate` answers one question; `compile` parses and lowers once and then runs
 `forward(...)` / `backward()` at many points, as in the lecture's modular API.
@@ -64,7 +64,10 @@ def prepare(source: str, raw: dict, *, ties: str = "split", exact: bool = False,
     for name, value in raw.items():
         if isinstance(value, str):
             check_source(value, limits, f"the value of {name}")
-    graph = lower(parse(source), bound=set(raw), expand=expand, limits=limits)
+    program = parse(source)
+    graph = lower(program, bound=set(raw), expand=expand, limits=limits)
+    if not graph.inputs:
+        _constants_only(program, graph)
     lowered = binding_values.lowered(raw)
     if upstream is not None:
         upstream = binding_values.lower_value(upstream, "--upstream=", "the option")
@@ -80,6 +83,24 @@ def prepare(source: str, raw: dict, *, ties: str = "split", exact: bool = False,
                        for name, value in values.items()
                        if name in graph.inputs and not xp.isfinite(value)]
     return graph, xp, values, upstream
+
+
+def _constants_only(program, graph: Graph) -> None:
+    """A program without inputs: say how to make its constants inputs (`x = -2; ...`
+    pasted from the lecture's code), and refuse one with nothing but bindings in it
+    (`gradcalc eval x=1`, the expression forgotten)."""
+    from . import hints
+
+    rest, bindings = hints.constant_assignments(program)
+    if bindings and not rest:
+        raise UsageError(f"there is no expression: {program.source.strip()!r} only gives "
+                         "values", program.source, (0, len(program.source)),
+                         hint='write the expression first and the bindings after it, '
+                              'e.g. `gradcalc eval "x^2" x=1`')
+    if bindings:
+        graph.warnings.append((None, "every input is a constant, so no gradient is "
+                                     "computed; to get them, bind the inputs instead: "
+                                     f'"{"; ".join(rest)}" {" ".join(bindings)}'))
 
 
 def _beyond_float_range(graph: Graph, xp) -> list:
@@ -168,18 +189,56 @@ def _check_jacobian_size(graph: Graph, run: Pass) -> None:
                               "gradient of a scalar loss, or reduce the output with sum(...)")
 
 
-def evaluate(source: str, /, *, ties: str = "split", upstream=None, expand: bool = False,
-             strict: bool = False, wrt=None, exact: bool = False, limits: Limits = DEFAULT,
-             **values) -> Result:
+OPTIONS = ("ties", "upstream", "expand", "strict", "wrt", "exact", "limits")
+
+
+def evaluate(source: str, bindings=None, /, *, ties: str = "split", upstream=None,
+             expand: bool = False, strict: bool = False, wrt=None, exact: bool = False,
+             limits: Limits = DEFAULT, **values) -> Result:
     """Values and gradients of every node of `source` at the given bindings.
 
-    Bindings are numbers, nested lists or numpy arrays, or constant expressions as text
-    (`t="pi/4"`). With `exact=True` the arithmetic is rational (fractions.Fraction)
-    wherever it can be. `limits` (a gradcalc.Limits) raises or lowers the resource limits.
+    `bindings` maps names to values, so that any name can be bound, an option's name
+    too: `evaluate("ties*2", {"ties": 3})`. Names may also be given as keywords
+    (`evaluate("x*y", x=2, y=3)`): a keyword is an option if it is one of OPTIONS, else a
+    binding, but one that is close to an option's name and not a name in `source`
+    (`upstrem=3`) raises TypeError naming it rather than become an unused binding. A binding is a number, a nested list or numpy array, or a
+    constant expression as text (`t="pi/4"`). With `exact=True` the arithmetic is
+    rational (fractions.Fraction) wherever it can be. `limits` (a gradcalc.Limits) raises
+    or lowers the resource limits. Errors: a gradcalc.GradcalcError subclass for bad input.
     """
-    graph, xp, resolved, upstream = prepare(source, values, ties=ties, exact=exact,
+    raw = _merged_bindings("evaluate", source, bindings, values)
+    graph, xp, resolved, upstream = prepare(source, raw, ties=ties, exact=exact,
                                             expand=expand, upstream=upstream, limits=limits)
     return run_graph(graph, resolved, xp=xp, upstream=upstream, strict=strict, wrt=wrt)
+
+
+def _merged_bindings(function: str, source: str, bindings, keywords: dict) -> dict:
+    """The mapping and the keyword bindings as one dict; TypeError for a misspelled
+    option (see refuse_misspelled_options) or a name given both ways."""
+    if bindings is not None and not hasattr(bindings, "keys"):
+        raise TypeError(f"{function}() takes the bindings as a mapping of names to values, "
+                        f"not {type(bindings).__name__}")
+    raw = dict(bindings) if bindings is not None else {}
+    both = [name for name in keywords if name in raw]
+    if both:
+        raise TypeError(f"{function}() got {both[0]!r} both in the bindings and as a keyword")
+    refuse_misspelled_options(function, source, keywords, OPTIONS)
+    raw.update(keywords)
+    return raw
+
+
+def refuse_misspelled_options(function: str, source: str, keywords, options) -> None:
+    """TypeError for a keyword binding that is close to an option's name and names
+    nothing in `source` (`upstrem=3`): a misspelled option, not a binding."""
+    import difflib
+    import re
+
+    for name in keywords:
+        close = difflib.get_close_matches(name, options, n=1, cutoff=0.75)
+        if close and not re.search(rf"(?<!\w){re.escape(name)}(?!\w)", source):
+            raise TypeError(f"{function}() got an unexpected keyword argument {name!r}; "
+                            f"did you mean {close[0]}=? (the expression has no name "
+                            f"{name!r}; to bind a name like an option's, pass a mapping)")
 
 
 def batch(source: str, points, /, *, wrt=None, ties: str = "split", on_error: str = "stop",
@@ -195,6 +254,8 @@ def batch(source: str, points, /, *, wrt=None, ties: str = "split", on_error: st
     """
     from .batching import run_arrays  # numpy only when it is used
 
+    refuse_misspelled_options("batch", source, constants,
+                              ("wrt", "ties", "on_error", "chunk_size"))
     return run_arrays(source, points, constants, wrt=wrt, ties=ties, on_error=on_error,
                       chunk_size=chunk_size)
 
@@ -236,8 +297,15 @@ class Circuit:
     def inputs(self) -> list[str]:
         return list(self.graph.inputs)
 
-    def forward(self, **values):
-        """Values of every node at these bindings; returns the output's value."""
+    def forward(self, bindings=None, /, **values):
+        """Values of every node at these bindings (a mapping, keywords, or both, as for
+        `evaluate`); returns the output's value. Raises UndefinedNameError for a missing
+        input, TypeError for a keyword that is not an input (a mapping may hold more)."""
+        unknown = [name for name in values if name not in self.graph.inputs]
+        if unknown:
+            raise TypeError(f"forward() got an unexpected keyword argument {unknown[0]!r}: "
+                            f"the inputs are {', '.join(self.graph.inputs) or 'none'}")
+        values = _merged_bindings("forward", self.graph.source, bindings, values)
         missing = [name for name in self.graph.inputs if name not in values]
         if missing:
             raise UndefinedNameError(f"no value for {', '.join(missing)}", self.graph.source,
@@ -272,7 +340,8 @@ class Circuit:
         return [] if self.run is None else list(self.run.warnings)
 
 
-def compile(source: str, *, expand: bool = False, ties: str = "split",  # noqa: A001
+def compile(source: str, /, *, expand: bool = False, ties: str = "split",  # noqa: A001
             limits: Limits = DEFAULT) -> Circuit:
-    """Parse and lower once (SPEC §6); free names other than pi and e are the inputs."""
+    """Parse and lower once, to run `forward(...)` and `backward()` at many points; free
+    names other than pi and e are the inputs. A misspelled option is a TypeError."""
     return Circuit(source, expand=expand, ties=ties, limits=limits)

@@ -17,7 +17,7 @@ class FloatArith:
     """IEEE-754 doubles with IEEE results where Python's math module raises instead.
 
     `math.exp(1000)` raises OverflowError, IEEE says inf; overflow is reported as a
-    warning on the node (SPEC §1), so the functions here return inf and carry on.
+    warning on the node (README, "Kinks and domains"), so the functions here return inf and carry on.
     `ties` is the max/min tie policy: "split" (as PyTorch and JAX) or "first".
     """
 
@@ -63,6 +63,9 @@ class FloatArith:
     @staticmethod
     def log(a):
         return math.log(a)
+
+    log10 = staticmethod(math.log10)
+    log2 = staticmethod(math.log2)
 
     @staticmethod
     def sqrt(a):

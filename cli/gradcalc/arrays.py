@@ -57,6 +57,8 @@ class ArrayArith(FloatArith):
 
     exp = staticmethod(np.exp)
     log = staticmethod(np.log)
+    log10 = staticmethod(np.log10)
+    log2 = staticmethod(np.log2)
     sqrt = staticmethod(np.sqrt)
     sin = staticmethod(np.sin)
     cos = staticmethod(np.cos)

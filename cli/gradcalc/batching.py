@@ -1,4 +1,4 @@
-"""Batch: the value and the gradients of one expression at many points (SPEC §3).
+"""Batch: the value and the gradients of one expression at many points (README, "Batch").
 
 The graph is lowered once. Each chunk of points then goes through it in one pass, every
 input bound to a 1-D numpy array of that chunk's values, so the op table's rules run
@@ -674,7 +674,7 @@ def csv_cell(text: str) -> str:
 class Writer:
     """Rows out as CSV or JSON Lines: what is kept of the input, then the computed
     columns, in the input's order. Numbers keep every digit (the shortest text that
-    reads back as the same float); JSON writes inf and nan as strings (SPEC §4)."""
+    reads back as the same float); JSON writes inf and nan as strings (RFC 8259 has no inf or nan)."""
 
     SLICE = 8192  # rows formatted at a time: bounds the memory held by their text
 

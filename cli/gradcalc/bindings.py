@@ -31,9 +31,7 @@ def split_assignment(arg: str) -> tuple[str, str]:
         raise UsageError(f"no such option: {arg}", arg, (0, len(arg)),
                          hint="see `gradcalc eval --help` for the options")
     if not equals:
-        raise BindingError(f"'{arg}' is not a binding", arg, (0, len(arg)),
-                           hint=f"bindings look like NAME=VALUE, e.g. {arg}=1; "
-                                "put the expression first, in quotes")
+        raise _not_a_binding(arg)
     if not NAME.match(name):
         raise BindingError(f"'{name}' is not a valid name", arg, (0, max(len(name), 1)),
                            hint="names are letters, digits and _, not starting with a digit")
@@ -43,11 +41,34 @@ def split_assignment(arg: str) -> tuple[str, str]:
     return name, value
 
 
+def _not_a_binding(arg: str) -> BindingError:
+    """An argument without '=': a binding written another way (`x:2`), a bare name, or
+    a piece of an expression that was not quoted."""
+    span = (0, len(arg))
+    name, colon, value = arg.partition(":")
+    if colon and NAME.match(name.strip()) and value.strip():
+        return BindingError(f"'{arg}' is not a binding", arg, span,
+                            hint=f"write `{name.strip()}={value.strip()}`: "
+                                 "bindings are NAME=VALUE")
+    if NAME.match(arg):
+        return BindingError(f"'{arg}' is not a binding", arg, span,
+                            hint=f"give it a value, e.g. `{arg}=1`")
+    return BindingError(f"'{arg}' is not a binding", arg, span,
+                        hint="bindings are NAME=VALUE; put the whole expression first, "
+                             "in quotes")
+
+
 def collect(args=(), path: str | None = None) -> dict:
-    """Raw values from a --bindings file and `NAME=VALUE` arguments (which win)."""
+    """Raw values from a --bindings file and `NAME=VALUE` arguments (which win over the
+    file). A name given twice among the arguments is an error naming both values."""
     raw = read_file(path) if path else {}
+    given: dict[str, str] = {}
     for arg in args:
         name, text = split_assignment(arg)
+        if name in given:
+            raise BindingError(f"{name} is bound twice: {given[name]} and {arg}",
+                               arg, (0, len(arg)), hint="keep the one you mean")
+        given[name] = arg
         raw[name] = text
     return raw
 

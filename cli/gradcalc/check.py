@@ -1,4 +1,4 @@
-"""`gradcalc check` (SPEC §3): analytic gradients against central differences, and given
+"""`gradcalc check`: analytic gradients against central differences, and given
 answers against the computed ones.
 
 The graph is lowered once; the engine runs again at x − h and x + h for every input. A
@@ -22,7 +22,7 @@ from .errors import DomainError, UndefinedNameError, UsageError
 from .lower import CONST, GATE, OP, Graph
 from .run import forward
 
-ZERO = 1e-12  # the floor of the relative error's denominator (SPEC §3): 0 vs 0 passes
+ZERO = 1e-12  # the floor of the relative error's denominator: 0 vs 0 passes
 NOISE_ULPS = 4  # the rounding error of one evaluation of f, in units of eps·|f|
 
 PASS, FAIL, UNRELIABLE = "pass", "fail", "unreliable"
@@ -123,7 +123,7 @@ def check(graph: Graph, values: dict, xp, *, step: float = STEP, tolerance: floa
 
 
 def relative_error(a: float, b: float) -> float:
-    """|a − b| / max(|a|, |b|, 1e-12) (SPEC §3); inf when only one of them is finite."""
+    """|a − b| / max(|a|, |b|, 1e-12), as CS231n's gradient check; inf when only one of them is finite."""
     if not (math.isfinite(a) and math.isfinite(b)):
         return 0.0 if a == b else math.inf
     return abs(a - b) / max(abs(a), abs(b), ZERO)

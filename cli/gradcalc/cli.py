@@ -1,7 +1,7 @@
 """The command line: options wired to the stages (parse, lower, run, render), nothing more.
 
 Every user error ends here as one message on stderr (and a JSON object on stdout under
---json) with exit code 2; a failed check is exit code 1 (SPEC §5). Ctrl-C is one line and
+--json) with exit code 2; a failed check is exit code 1 (README, "Exit codes"). Ctrl-C is one line and
 exit code 130, a closed output pipe ends quietly, and a bug is one line and exit code 70,
 never a traceback (README, "Exit codes").
 """
@@ -22,7 +22,7 @@ from . import collector, render
 from .api import TIES, prepare, run_graph
 from .defaults import CHECK_STEP, CHECK_TOLERANCE, GRAPH_FORMATS, GRAPH_MAX_NODES
 from .errors import GradcalcError, UsageError
-from .files import check_arguments, read_source, write_atomically
+from .files import binary_stream, check_arguments, read_source, write_atomically
 from .limits import DEFAULT, Limits
 
 collector.skip_final_collection()  # a command is the whole process
@@ -78,7 +78,17 @@ class _Commands(click.Group):
 @click.group(cls=_Commands, context_settings={"help_option_names": ["-h", "--help"]})
 @click.version_option(__version__, "--version", prog_name="gradcalc", message="%(prog)s %(version)s")
 def cli():
-    """gradcalc: the value and gradient of every node of a computational graph."""
+    """gradcalc: the value and gradient of every node of a computational graph.
+
+    \b
+    Examples (the CS231n circuits):
+      gradcalc eval "(x+y)*max(z,w)" x=-2 y=5 z=-4 w=1
+      gradcalc eval "q = x + y; f = q * z" x=-2 y=5 z=-4 --steps
+      gradcalc check "q = x + y; f = q * z" x=-2 y=5 z=-4 --expect x=-4
+
+    EXPR is the program text in quotes, '-' to read it from standard input, or @FILE to
+    read it from a file. Run `gradcalc COMMAND --help` for a command's options.
+    """
 
 
 @contextmanager
@@ -97,14 +107,17 @@ def _console():
     """Rich's console for the tables (imported only when one is drawn). Rich ends the
     process with exit code 1 on a closed pipe; gradcalc's entry point ends it instead,
     as for every other write. gradcalc prints no emoji codes (`:smile:`): without them
-    Rich does not load its emoji table to look for them in every line printed."""
+    Rich does not load its emoji table to look for them in every line printed.
+    NO_COLOR (no-color.org) means plain text: no colour and no bold either, where Rich
+    alone would still send bold and italic codes."""
     from rich.console import Console
 
     class _Console(Console):
         def on_broken_pipe(self) -> None:
             raise BrokenPipeError()
 
-    return _Console(emoji=False)
+    plain = bool(os.environ.get("NO_COLOR"))
+    return _Console(emoji=False, **({"color_system": None} if plain else {}))
 
 
 def _names(text: str | None) -> list[str] | None:
@@ -190,10 +203,11 @@ def evaluated(expr, bindings, bindings_file, ties, expand, upstream, strict, wrt
                             wrt=wrt)
 
 
-@cli.command("eval", cls=ExpressionCommand, context_settings=_ARGS)
+@cli.command("eval", cls=ExpressionCommand, context_settings=_ARGS,
+             short_help="Values and gradients of every node, as a table or JSON.")
 @click.argument("expr")
 @click.argument("bindings", nargs=-1)
-@click.option("--json", "json_mode", is_flag=True, help="Print the JSON document (SPEC §4) only.")
+@click.option("--json", "json_mode", is_flag=True, help="Print the JSON document only (its keys: see the README).")
 @click.option("--wrt", metavar="x,y", help="List gradients for these inputs only.")
 @evaluation_options
 @precision_option
@@ -215,7 +229,7 @@ def eval_command(expr, bindings, json_mode, wrt, bindings_file, ties, expand, up
     \b
     Example (the lecture's circuit):
       gradcalc eval "(x+y)*z" x=-2 y=5 z=-4
-    EXPR may be '-' (standard input) or @FILE.
+    EXPR is the program in quotes, '-' (standard input) or @FILE (a file).
     """
     with reported(json_mode):
         if output_path is not None:
@@ -226,9 +240,8 @@ def eval_command(expr, bindings, json_mode, wrt, bindings_file, ties, expand, up
             _write_output(output_path, result)
     run = result.run
     if json_mode:
-        stdout = click.get_text_stream("stdout")
-        result.write_json(stdout)
-        stdout.write("\n")
+        result.write_json(sys.stdout)
+        sys.stdout.write("\n")
     elif fmt == "markdown":
         click.echo(render.markdown_table(graph, run, precision, show_all, full))
         click.echo()
@@ -240,8 +253,8 @@ def eval_command(expr, bindings, json_mode, wrt, bindings_file, ties, expand, up
         console = _console()
         # crop=False: the table fits the width already (a big one would pay to be measured)
         console.print(render.rich_table(graph, run, precision, show_all, full), crop=False)
-        console.print(render.summary(graph, run, precision, _names(wrt)),
-                      highlight=False, markup=False)
+        console.print(render.summary(graph, run, precision, _names(wrt), console.width),
+                      highlight=False, markup=False, soft_wrap=True)
         if steps:
             console.print("\nChain rule, backwards:", style="bold")
             console.print("\n".join("  " + line for line in render.steps(graph, run, precision)),
@@ -276,7 +289,8 @@ def _write_output(path: str, result) -> None:
         write_npz(path, result)
 
 
-@cli.command("check", cls=ExpressionCommand, context_settings=_ARGS)
+@cli.command("check", cls=ExpressionCommand, context_settings=_ARGS,
+             short_help="Gradients against central differences; your answers checked.")
 @click.argument("expr")
 @click.argument("bindings", nargs=-1)
 @click.option("--json", "json_mode", is_flag=True,
@@ -304,6 +318,7 @@ def check_command(expr, bindings, json_mode, bindings_file, step, tol, expect, a
     Examples:
       gradcalc check "(x+y)*z" x=-2 y=5 z=-4
       gradcalc check "(x+y)*z" x=-2 y=5 z=-4 --expect value=-12 --expect x=-4
+    EXPR is the program in quotes, '-' (standard input) or @FILE (a file).
     Exit code 1 when a gradient or an answer fails.
     """
     from . import check as checking
@@ -331,7 +346,8 @@ def check_command(expr, bindings, json_mode, bindings_file, step, tol, expect, a
     sys.exit(0 if report.passed else 1)
 
 
-@cli.command("batch", cls=ExpressionCommand, context_settings=_ARGS)
+@cli.command("batch", cls=ExpressionCommand, context_settings=_ARGS,
+             short_help="Value and gradients at every row of a CSV or JSON Lines file.")
 @click.argument("expr")
 @click.argument("bindings", nargs=-1)
 @click.option("-i", "--input", "input_path", default="-", show_default=True, metavar="FILE|-",
@@ -359,7 +375,8 @@ def batch_command(expr, bindings, input_path, output_path, input_format, output_
     \b
     Example:
       gradcalc batch "(x+y)*max(z,w)" --input points.csv -o grads.csv
-    NAME=VALUE bindings are shared by all rows. EXPR may be '-' or @FILE.
+    NAME=VALUE bindings are shared by all rows. EXPR is the program in quotes,
+    '-' (standard input, if the points come from --input FILE) or @FILE (a file).
     """
     from . import batching  # numpy only for the commands that need it
 
@@ -380,7 +397,7 @@ def batch_command(expr, bindings, input_path, output_path, input_format, output_
         click.echo(line, err=True)
 
 
-@cli.command("functions")
+@cli.command("functions", short_help="The built-in functions and their derivative rules.")
 @click.option("--json", "json_mode", is_flag=True, help="Print the list as JSON.")
 def functions_command(json_mode):
     """The built-in operations, each with its derivative rule (from the op table)."""
@@ -390,7 +407,8 @@ def functions_command(json_mode):
     _console().print(render.functions_table())
 
 
-@cli.command("graph", cls=ExpressionCommand, context_settings=_ARGS)
+@cli.command("graph", cls=ExpressionCommand, context_settings=_ARGS,
+             short_help="A picture of the graph: values and gradients on its edges.")
 @click.argument("expr")
 @click.argument("bindings", nargs=-1)
 @click.option("--format", "fmt", type=click.Choice(GRAPH_FORMATS),
@@ -411,7 +429,7 @@ def graph_command(expr, bindings, fmt, output_path, bindings_file, ties, expand,
     \b
     Example (the lecture's circuit, drawn by Graphviz):
       gradcalc graph "(x+y)*z" x=-2 y=5 z=-4 -o circuit.png
-    EXPR may be '-' (standard input) or @FILE.
+    EXPR is the program in quotes, '-' (standard input) or @FILE (a file).
     """
     from . import picture
 
@@ -437,7 +455,7 @@ def graph_command(expr, bindings, fmt, output_path, bindings_file, ties, expand,
 
 def _write_picture(data: bytes, path: str | None) -> None:
     if path is None or path == "-":
-        stream = click.get_binary_stream("stdout")
+        stream = binary_stream(sys.stdout)
         stream.write(data)
         stream.flush()
         return

@@ -97,6 +97,18 @@ class ExactArith(FloatArith):
         return math.log(a)
 
     @staticmethod
+    def log10(a):
+        if isinstance(a, Fraction) and a > 0:  # log10(1000) is 3.0, not 2.9999999999999996
+            return math.log10(a.numerator) - math.log10(a.denominator)
+        return math.log10(a)
+
+    @staticmethod
+    def log2(a):
+        if isinstance(a, Fraction) and a > 0:
+            return math.log2(a.numerator) - math.log2(a.denominator)
+        return math.log2(a)
+
+    @staticmethod
     def sin(a):
         return FloatArith.sin(_float(a))
 

@@ -11,17 +11,21 @@ from __future__ import annotations
 import os
 import re
 import stat
-
-import click
+import sys
 
 from .errors import UsageError
 from .limits import DEFAULT, Limits, exceeded
 
 
+def binary_stream(stream):
+    """The bytes under a text stream (sys.stdin.buffer); the stream itself if it has none."""
+    return getattr(stream, "buffer", stream)
+
+
 def read_source(expr: str, limits: Limits = DEFAULT) -> str:
     """EXPR as given, `-` for standard input, or `@FILE` for a file."""
     if expr == "-":
-        data = _read_limited(click.get_binary_stream("stdin"), limits)
+        data = _read_limited(binary_stream(sys.stdin), limits)
         return _decoded(data, "standard input", limits)
     if expr.startswith("@"):
         path = expr[1:]

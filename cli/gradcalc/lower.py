@@ -2,7 +2,7 @@
 
 Walks the AST with an explicit stack, never recursion, so a 20,000-deep nesting lowers
 like a flat one. Resolves names (assignments, inputs, the constants pi and e, gates),
-checks calls against the op table, and numbers the nodes inputs first, as SPEC §4 shows.
+checks calls against the op table, and numbers the nodes inputs first (the table's order).
 Enforces the nesting-depth and node-count limits (gradcalc.limits) as it goes, so an
 oversized program stops before it is built.
 """
@@ -314,8 +314,18 @@ class _Lowering:
             wanted = f"at least {min_arity} arguments"
         else:
             return
+        gate = self.gates.get(expr.func)
+        if gate is not None:  # not in `gradcalc functions`: its own header says it
+            hint = f"{expr.func} is your gate {expr.func}({', '.join(gate.params)}), " \
+                   "defined in this program: call it with one value per parameter"
+        else:
+            from . import hints  # the error path only
+
+            arguments = [self.source[a.span[0]:a.span[1]] for a in expr.args]
+            hint = hints.arity(expr.func, arguments) or \
+                f"see `gradcalc functions` for {expr.func}"
         raise ArityError(f"{expr.func}() takes {wanted}, but got {given}", self.source,
-                         expr.span, hint=f"see `gradcalc functions` for {expr.func}")
+                         expr.span, hint=hint)
 
     def unknown_function(self, expr: Call) -> UndefinedNameError:
         if expr.func == self.defining:
@@ -327,13 +337,13 @@ class _Lowering:
             return UndefinedNameError(
                 f"'{expr.func}' is a value, not a function", self.source, expr.func_span,
                 hint=f"for a product write {expr.func}*(...)")
-        import difflib  # here, not at the top: only this message needs it
+        from . import hints  # here, not at the top: only this message needs it
 
-        known = sorted(set(ops.FUNCTIONS) | set(self.gates))
-        close = difflib.get_close_matches(expr.func, known, n=1)
-        hint = f"did you mean {close[0]}?" if close else "see `gradcalc functions`"
+        arguments = [self.source[a.span[0]:a.span[1]] for a in expr.args]
+        hint, whole_call = hints.unknown_function(expr.func, arguments,
+                                                  set(ops.FUNCTIONS) | set(self.gates))
         return UndefinedNameError(f"unknown function '{expr.func}'", self.source,
-                                  expr.func_span, hint=hint)
+                                  expr.span if whole_call else expr.func_span, hint=hint)
 
     # -- names ----------------------------------------------------------------------
     def name(self, expr: Name) -> int:
@@ -363,6 +373,7 @@ class _Lowering:
 
     def fail_unbound(self):
         names = list(self.unbound)
+        self.fail_notation(names)
         first = self.unbound[names[0]]
         listed = ", ".join(names)
         if self.defining is not None:
@@ -376,6 +387,23 @@ class _Lowering:
             self.source, first, hint=f"bind every free name: {example}")
         error.unbound = tuple(names)
         raise error
+
+    def fail_notation(self, names: list[str]) -> None:
+        """A free name that is a function used as a value (`sin*x`), or the T of `w^T`."""
+        from . import hints
+
+        for name in names:
+            span = self.unbound[name]
+            if name in ops.FUNCTIONS:
+                raise UndefinedNameError(
+                    f"'{name}' is a function, not a value", self.source, span,
+                    hint=f"call it with its argument in parentheses: {name}(...)")
+            transposed = hints.transpose_name(self.source, span) if name == "T" else None
+            if transposed is not None:
+                where, matrix = transposed
+                raise UndefinedNameError(
+                    f"{matrix}^T is a transpose written as a superscript", self.source, where,
+                    hint=f"write `transpose({matrix})`")
 
     # -- gates ------------------------------------------------------------------------
     def define_gate(self, definition: GateDef) -> None:

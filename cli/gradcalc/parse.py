@@ -23,6 +23,13 @@ COMPARISONS = ("<", "<=", ">", ">=", "==", "!=")
 # function itself (gradcalc has no modules).
 _NUMPY = ("np", "numpy")
 
+# Operators as slides and PDFs print them, read as their ASCII meaning. One character for
+# one, so that every span (and caret) stays where it was in the text as typed.
+PASTED = str.maketrans({"\u2212": "-", "\u2013": "-", "\u00d7": "*", "\u00b7": "*",
+                        "\u22c5": "*", "\u2217": "*", "\u00f7": "/"})
+_SUPERSCRIPT_DIGITS = str.maketrans("\u2070\u00b9\u00b2\u00b3\u2074\u2075\u2076\u2077"
+                                    "\u2078\u2079\u207b", "0123456789-")
+
 
 class _Builder:
     """Reduction callbacks: one small AST node per grammar rule; keeps no state.
@@ -130,6 +137,16 @@ class _Builder:
                              hint="write each comparison and multiply the masks: "
                                   "(a < b) * (b < c)")
         return Binary(_OPERATOR.get(op, op), left, right, (left.span[0], right.span[1]))
+
+    @staticmethod
+    def superscript(base, power):
+        """x² is x^2 and x⁻¹ is x^-1: the exponent keeps the superscript's span."""
+        digits = power.group().translate(_SUPERSCRIPT_DIGITS)
+        start, end = power.span()
+        exponent = Number(digits.lstrip("-"), (start + (digits[0] == "-"), end))
+        if digits[0] == "-":
+            exponent = Unary("-", exponent, (start, end))
+        return Binary("^", base, exponent, (base.span[0], end))
 
     @staticmethod
     def unary(op, operand):
@@ -346,13 +363,18 @@ def _reduce(reduction, states: list, values: list, gotos) -> int:
 
 @collector.paused
 def parse(source: str) -> Program:
-    """Parse a whole program; raise ParseError with a caret and a hint on bad input."""
+    """Parse a whole program; raise ParseError with a caret and a hint on bad input.
+
+    Operators pasted from slides (−, ×, ·, ÷, ...) read as their ASCII meaning (PASTED);
+    the AST's spans and every error's caret refer to `source` as given."""
+    text = source.translate(PASTED)
     try:
-        statements = _statements(source, _table())
-    except _UnexpectedCharacter as exc:
-        raise _character_error(source, exc.pos) from None
-    except _UnexpectedToken as exc:
-        raise _token_error(source, exc.token, exc.expected) from None
+        statements = _statements(text, _table())
+    except (_UnexpectedCharacter, _UnexpectedToken) as exc:
+        error = _character_error(text, exc.pos) if isinstance(exc, _UnexpectedCharacter) \
+            else _token_error(text, exc.token, exc.expected)
+        error.source = source
+        raise error from None
     except GradcalcError as exc:
         exc.source = source
         raise
@@ -375,6 +397,7 @@ _TOKEN_NAMES = {
     "LSQB": "'['", "RSQB": "']'", "ADD_OP": "'+' or '-'", "MUL_OP": "'*', '/' or '@'",
     "POW_OP": "'^'", "EQUALS": "'='", "CMP_OP": "a comparison", "COLON": "':'",
     "DOT": "'.'",
+    "SUPERSCRIPT": "a superscript power",
     "COMMA": "','", "_SEP": "';' or a new line", _END: "the end of the input",
 }
 
@@ -391,11 +414,9 @@ def _expected(names) -> str:
 
 
 def _character_error(source: str, pos: int) -> ParseError:
-    char = source[pos]
-    hint = None
-    if char == "!":
-        hint = "there is no factorial; write the product out"
-    return ParseError(f"unexpected character {char!r}", source, (pos, pos + 1), hint)
+    from . import hints
+
+    return hints.character(source, pos)
 
 
 def _token_error(source: str, token: _Token, expected: set[str]) -> ParseError:
@@ -415,11 +436,22 @@ def _token_error(source: str, token: _Token, expected: set[str]) -> ParseError:
         if before.type == "NAME" and token.type == "LPAR":
             pass  # a call, so the trouble is elsewhere
         else:
+            from . import hints
+
+            notation = hints.missing_operator(source, before, token)
+            if notation is not None:
+                return notation
             suggestion = f"{before}*(...)" if token.type == "LPAR" else f"{before}*{token}"
             return ParseError(f"missing operator between '{before}' and '{token}'",
                               source, (before.start, token.end),
                               f"did you mean {suggestion}? (there is no implicit "
                               f"multiplication in '{glued}')")
+    if token.type == "COMMA" and before is not None:
+        from . import hints
+
+        comma = hints.decimal_comma(source, before, token)
+        if comma is not None:
+            return comma
     if token.type == "RPAR":
         return ParseError("unmatched ')'", source, span, "remove it or add a '(' before")
     if token.type == "_SEP" and before is not None and before.type == "LPAR":

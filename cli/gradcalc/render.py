@@ -1,4 +1,4 @@
-"""Stage 4, render: a run's nodes as the JSON document of SPEC §4, or as the table a
+"""Stage 4, render: a run's nodes as the JSON document (README, "JSON"), or as the table a
 student draws by hand (Rich for the terminal, plain Markdown for a write-up).
 
 Rich is imported only when a table is drawn, so `--json` does not pay for it.
@@ -17,8 +17,8 @@ SCHEMA = 1
 
 
 def node_rows(graph: Graph, run: Pass, start: int = 0, stop: int | None = None) -> list[dict]:
-    """One dict per node (of nodes[start:stop]) in forward order, with the keys of SPEC §4
-    and raw numbers."""
+    """One dict per node (of nodes[start:stop]) in forward order, with the keys of the JSON
+    document and raw numbers."""
     rows = []
     for node in graph.nodes[start:stop]:
         local = run.local[node.id] if run.local is not None else None
@@ -155,22 +155,25 @@ def shape_text(value) -> str:
     return "×".join(map(str, shape)) if shape else "scalar"
 
 
-def symbol(graph: Graph, node_id: int) -> str:
-    """A node's short name in formulas: its name, its text if short, else #id."""
+def symbol(graph: Graph, node_id: int, longest: int = 12, short: bool = False) -> str:
+    """A node's short name in formulas: its name, its text up to `longest` characters,
+    else #id (its row). `short`: names too are #id past `longest` characters."""
     node = graph.nodes[node_id]
     if node_id == graph.output:
         return output_name(graph)
-    if node.name is not None:
+    if node.name is not None and (not short or len(node.name) <= longest):
         return node.name
     text = graph.label(node)
-    if len(text) > 12:
+    if len(text) > longest and node.kind != CONST:
         return f"#{node_id}"
     return text if text.replace(".", "").isalnum() else f"({text})"
 
 
-def _local_cell(graph: Graph, node, local, precision: int, exact: bool, full: bool) -> str:
+def _local_cell(graph: Graph, node, local, precision: int, exact: bool, full: bool,
+                longest: int = 12, short: bool = False) -> str:
     if local is not None:
-        return "\n".join(f"∂/∂{symbol(graph, i)} = {format_number(slope, precision, exact, full)}"
+        return "\n".join(f"∂/∂{symbol(graph, i, longest, short)} = "
+                         f"{format_number(slope, precision, exact, full)}"
                          for i, slope in zip(node.inputs, local) if slope is not None)
     if node.op is None or not node.needs_grad:
         return ""
@@ -210,8 +213,10 @@ def has_arrays(run: Pass) -> bool:
 
 
 def table_rows(graph: Graph, run: Pass, precision: int, show_all: bool = False,
-               full: bool = False) -> list[list[str]]:
-    """The cells of the table, shared by the terminal and Markdown renderings.
+               full: bool = False, short: bool = False) -> list[list[str]]:
+    """The cells of the table, shared by the terminal and Markdown renderings; a local
+    gradient names an operand by its text up to 12 characters, else by its row (`short`:
+    any operand past 4 characters, its name too, for a narrow terminal).
 
     Past 2 × SUMMARY_ROWS nodes only the first and last rows are shown (the inputs come
     first and the output last), with one row saying how many are hidden. With vectors or
@@ -237,7 +242,8 @@ def table_rows(graph: Graph, run: Pass, precision: int, show_all: bool = False,
             graph.label(node) + mark,
             _op_cell(node),
             format_number(value, precision, exact and not _is_rational(value), full),
-            _local_cell(graph, node, run.local[node.id], precision, exact, full),
+            _local_cell(graph, node, run.local[node.id], precision, exact, full,
+                        *((4, True) if short else ())),
             format_number(run.grads[node.id], precision, exact, full),
         ]
         if arrays:
@@ -275,25 +281,89 @@ TITLE_WIDTH = 200  # a longer source is shown above the table with its middle el
 
 def rich_table(graph: Graph, run: Pass, precision: int = 6, show_all: bool = False,
                full: bool = False):
-    """The table as a Rich renderable: inputs and output marked, numbers right-aligned."""
-    from rich.table import Table  # lazy: only the table pays for Rich
-    from rich.text import Text  # plain text: a '[' in the source is not Rich markup
-
+    """The table as a Rich renderable: inputs and output marked, numbers right-aligned,
+    fitted to the console's width without breaking a token (gradcalc.layout)."""
     headers = _headers(graph, has_arrays(run))
     numeric = _numeric_columns(headers)
     source = graph.source.strip()
     title = None if "\n" in source else _elided(source, TITLE_WIDTH)
     rows = table_rows(graph, run, precision, show_all, full)
     styles = [_row_style(graph, cells) for cells in rows]
-    if len(rows) > RICH_ROWS:
-        return _TextTable(title, headers, numeric, rows, styles)
-    table = Table(title=None if title is None else Text(title),
-                  title_justify="left", show_lines=False, header_style="bold")
-    for i, header in enumerate(headers):
-        table.add_column(Text(header), justify="right" if i in numeric else "left", overflow="fold")
-    for cells, style in zip(rows, styles):
-        table.add_row(*(Text(cell) for cell in cells), style=style)
-    return table
+    def short_rows():  # operands named by their rows, for a narrow terminal
+        return table_rows(graph, run, precision, show_all, full, short=True)
+
+    kind = _TextTable if len(rows) > RICH_ROWS else _FittedTable
+    return kind(title, headers, numeric, rows, styles, short_rows)
+
+
+class _FittedTable:
+    """The table as Rich draws it, its cells wrapped by gradcalc.layout to the console's
+    width so that no token is broken (with operands named by their rows, `short_rows()`,
+    if that is what it takes); then the note on #N references, if any is used."""
+
+    def __init__(self, title, headers, numeric, rows, styles, short_rows):
+        self.title, self.headers, self.numeric = title, headers, numeric
+        self.rows, self.styles, self.short_rows = rows, styles, short_rows
+
+    def __rich_console__(self, console, options):
+        from rich.table import Table
+        from rich.text import Text  # plain text: a '[' in the source is not Rich markup
+
+        from . import layout
+
+        kinds = _column_kinds(self.headers, self.numeric)
+        fitted = _fitted(self.headers, self.rows, kinds, options.max_width)
+        shown = self.rows
+        if fitted is None:
+            shown = self.short_rows()
+            fitted = _fitted(self.headers, shown, kinds, options.max_width)
+        widths, headers, rows = fitted or ([None] * len(self.headers), self.headers, self.rows)
+        table = Table(title=None if self.title is None else Text(self.title),
+                      title_justify="left", show_lines=False, header_style="bold")
+        for k, header in enumerate(headers):
+            # Unfitted, Rich shares the width out; a number is still never folded.
+            table.add_column(Text(header), justify="right" if k in self.numeric else "left",
+                             width=widths[k], overflow="fold",
+                             no_wrap=fitted is not None or kinds[k] == layout.NUMBER)
+        for cells, style in zip(rows, self.styles):
+            table.add_row(*(Text(cell) for cell in cells), style=style)
+        yield table
+        note = row_reference_note(shown if fitted else self.rows, self.headers)
+        if note:
+            yield Text(note)
+
+
+def _column_kinds(headers: list[str], numeric: set[int]) -> list[str]:
+    """Where each column's text may break (gradcalc.layout)."""
+    from . import layout
+
+    return [layout.NUMBER if k in numeric or header == "shape" else
+            layout.LABEL if header == "node" else
+            layout.EQUATIONS if header == "local gradients" else layout.WORDS
+            for k, header in enumerate(headers)]
+
+
+def _fitted(headers: list[str], rows: list[list[str]], kinds: list[str], room: int):
+    """gradcalc.layout.fit for the node table: Rich's heavy box, the op's pattern line
+    the first thing to give up."""
+    from . import layout
+
+    return layout.fit(headers, rows, kinds, room, 3 * len(headers) + 1,
+                      patterns=headers.index("op"))
+
+
+def row_reference_note(rows: list[list[str]], headers: list[str]) -> str | None:
+    """One line under the table when a local gradient names a node by its row (`∂/∂#5`)."""
+    import re
+
+    column = headers.index("local gradients")
+    for cells in rows:
+        found = re.search(r"∂\w*/∂#(\d+)", cells[column])
+        if found:
+            row = found.group(1)
+            return f"#{row} is row {row}: ∂/∂#{row} is the local gradient with respect to " \
+                   f"the node in row {row}"
+    return None
 
 
 def _row_style(graph: Graph, cells: list[str]) -> str | None:
@@ -314,23 +384,37 @@ class _TextTable:
     its widest line, the text columns folded when the terminal is narrower, and each
     row handed to Rich as one styled segment (print it with crop=False: it fits)."""
 
-    def __init__(self, title, headers, numeric, rows, styles):
+    def __init__(self, title, headers, numeric, rows, styles, short_rows):
         self.title, self.headers, self.numeric = title, headers, numeric
-        self.rows, self.styles = rows, styles
+        self.rows, self.styles, self.short_rows = rows, styles, short_rows
 
     def __rich_console__(self, console, options):
         from rich.cells import cell_len
         from rich.segment import Segment
         from rich.style import Style
 
-        rows = [[cell.split("\n") for cell in cells] for cells in self.rows]
-        widths = [cell_len(header) for header in self.headers]
-        for row in rows:
-            for k, lines in enumerate(row):
-                for line in lines:
-                    if len(line) > widths[k]:
-                        widths[k] = max(widths[k], cell_len(line))
-        self._fit(widths, options.max_width)
+        kinds = _column_kinds(self.headers, self.numeric)
+        shown = self.rows
+        fitted = _fitted(self.headers, shown, kinds, options.max_width)
+        if fitted is None:
+            shown = self.short_rows()
+            fitted = _fitted(self.headers, shown, kinds, options.max_width)
+        if fitted is not None:  # every token whole, as gradcalc.layout wraps them
+            widths, headers, cells = fitted
+            rows = [[cell.split("\n") for cell in row] for row in cells]
+        else:  # as Rich would fold them
+            headers = self.headers
+            rows = [[cell.split("\n") for cell in cells] for cells in self.rows]
+            widths = [cell_len(header) for header in self.headers]
+            for row in rows:
+                for k, lines in enumerate(row):
+                    for line in lines:
+                        if len(line) > widths[k]:
+                            widths[k] = max(widths[k], cell_len(line))
+            self._fit(widths, options.max_width)
+        header_lines = [header.split("\n") for header in headers]
+        height = max(map(len, header_lines))  # headers sit on the rule, as Rich puts them
+        header_lines = [[""] * (height - len(lines)) + lines for lines in header_lines]
         newline = Segment.line()
         for line in _fold(self.title or "", sum(widths) + 3 * len(widths) + 1):
             yield Segment(line, Style(italic=True))
@@ -340,8 +424,7 @@ class _TextTable:
             for k, width in enumerate(widths)) + " {bar}"
         yield Segment(self._rule("┏━┳┓", widths))
         yield newline
-        yield Segment(self._line(template, [[h] for h in self.headers], widths, "┃"),
-                      Style(bold=True))
+        yield Segment(self._line(template, header_lines, widths, "┃"), Style(bold=True))
         yield newline
         yield Segment(self._rule("┡━╇┩", widths))
         yield newline
@@ -351,6 +434,11 @@ class _TextTable:
             yield newline
         yield Segment(self._rule("└─┴┘", widths))
         yield newline
+        note = row_reference_note(shown if fitted else self.rows, self.headers)
+        for line in _fold(note or "", options.max_width):
+            if line:
+                yield Segment(line)
+                yield newline
 
     def _fit(self, widths: list[int], room: int) -> None:
         """Narrow the text columns to fit `room`, each in proportion to how far it is wider
@@ -406,23 +494,31 @@ def markdown_table(graph: Graph, run: Pass, precision: int = 6, show_all: bool =
     numeric = _numeric_columns(headers)
     lines = ["| " + " | ".join(headers) + " |",
              "|" + "|".join("---:" if i in numeric else "---" for i in range(len(headers))) + "|"]
-    for cells in table_rows(graph, run, precision, show_all, full):
+    rows = table_rows(graph, run, precision, show_all, full)
+    for cells in rows:
         lines.append("| " + " | ".join(_markdown_cell(c) for c in cells) + " |")
-    return "\n".join(lines)
+    note = row_reference_note(rows, headers)
+    return "\n".join(lines + ([] if note is None else ["", note]))
 
 
 def _markdown_cell(text: str) -> str:
     return text.replace("|", "\\|").replace("\n", "<br>")
 
 
-def summary(graph: Graph, run: Pass, precision: int = 6, wrt=None) -> str:
-    """One line under the table: the output's value and its gradient per input."""
+def summary(graph: Graph, run: Pass, precision: int = 6, wrt=None,
+            width: int | None = None) -> str:
+    """One line under the table: the output's value and its gradient per input; with a
+    `width`, broken into lines between the parts, never inside one."""
     out = output_name(graph)
     parts = [f"{out} = {format_number(run.values[graph.output], precision)}"]
     parts += [f"∂{out}/∂{name} = {format_number(g, precision, run.exact)}"
               for name, g in gradients(graph, run, wrt).items()]
     parts = [" ".join(part.split()) for part in parts]  # a matrix on one line
-    return "   ".join(parts)
+    if width is None:
+        return "   ".join(parts)
+    from .layout import join_parts
+
+    return join_parts(parts, width)
 
 
 def steps(graph: Graph, run: Pass, precision: int = 6) -> list[str]:

@@ -27,7 +27,8 @@ INDEX, ARRAY = BY_NAME["index"], BY_NAME["array"]
 # Ops that only make sense on arrays: an expression using one is computed with numpy.
 ARRAY_OPS = {op for op in OPS if op.vjp is not None}
 
-CONSTANTS = {"pi": "3.141592653589793", "e": "2.718281828459045"}
+# π as pasted from slides is pi.
+CONSTANTS = {"pi": "3.141592653589793", "π": "3.141592653589793", "e": "2.718281828459045"}
 
 
 def takes_sequence(name: str) -> bool:

@@ -5,7 +5,11 @@ engine sums it back over broadcast dimensions.
 """
 from __future__ import annotations
 
+import math
+
 from .base import Op, register
+
+_LN10, _LN2 = math.log(10), math.log(2)
 
 
 def _route(xp, out, args):
@@ -79,6 +83,11 @@ def _pow_kink(xp, out, a, b):
     return None
 
 
+def _jump_at_zero(xp, out, a):
+    return None if xp.all(a != 0) else \
+        "sign jumps at 0 and has no derivative there; local gradient taken as 0 (as PyTorch)"
+
+
 def _positive(name):
     def domain(xp, a):
         return None if xp.all(a > 0) else (f"{name} is defined only for positive numbers", 0)
@@ -107,6 +116,14 @@ register(
     Op("log", "log", 1, lambda xp, a: xp.log(a), lambda xp, out, a: (1 / a,),
        "∂/∂a = 1/a (natural log)", domain=_positive("log"),
        functions=('log', 'ln')),
+    # log10 and log2 have their own entries: suggesting `log` (the natural log) for them
+    # would silently change the answer.
+    Op("log10", "log10", 1, lambda xp, a: xp.log10(a), lambda xp, out, a: (1 / (a * _LN10),),
+       "∂/∂a = 1/(a·ln 10)", domain=_positive("log10"),
+       functions=('log10',)),
+    Op("log2", "log2", 1, lambda xp, a: xp.log2(a), lambda xp, out, a: (1 / (a * _LN2),),
+       "∂/∂a = 1/(a·ln 2)", domain=_positive("log2"),
+       functions=('log2',)),
     Op("sqrt", "√", 1, lambda xp, a: xp.sqrt(a),
        lambda xp, out, a: (xp.divide(1, 2 * out),), "∂/∂a = 1/(2·√a)",
        domain=lambda xp, a: None if xp.all(a >= 0) else
@@ -117,6 +134,11 @@ register(
     Op("abs", "abs", 1, lambda xp, a: abs(a), lambda xp, out, a: (xp.sign(a),),
        "∂/∂a = sign(a) (0 at a = 0)", kink=_at_zero("abs"), branch=_signs,
        functions=('abs',)),
+    # A step: flat on both sides of 0, a jump at 0 (PyTorch also gives 0 there).
+    Op("sign", "sign", 1, lambda xp, a: xp.sign(a) + xp.zero(a),
+       lambda xp, out, a: (xp.zero(a),), "∂/∂a = 0 (0 at the jump a = 0)",
+       kink=_jump_at_zero, branch=_signs,
+       functions=('sign',)),
     Op("sin", "sin", 1, lambda xp, a: xp.sin(a), lambda xp, out, a: (xp.cos(a),),
        "∂/∂a = cos(a)",
        functions=('sin',)),
@@ -131,7 +153,7 @@ register(
        functions=('tanh',)),
     Op("sigmoid", "σ", 1, lambda xp, a: xp.sigmoid(a),
        lambda xp, out, a: (out * (1 - out),), "∂/∂a = σ(a)·(1 - σ(a))",
-       functions=('sigmoid',)),
+       functions=('sigmoid', 'σ')),
     Op("relu", "relu", 1, lambda xp, a: xp.where(a > 0, a, xp.zero(a)),
        lambda xp, out, a: (xp.where(a > 0, 1, 0),),
        "∂/∂a = 1 if a > 0 else 0 (0 at a = 0)", kink=_at_zero("relu"), pattern="gates",
