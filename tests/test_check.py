@@ -10,7 +10,7 @@ import pytest
 from hypothesis import assume, given
 from hypothesis import strategies as st
 
-from gradcalc import check as checking
+from gradcalc import checking
 from gradcalc import ops
 from gradcalc.arith import FloatArith
 from gradcalc.lower import lower

@@ -270,7 +270,7 @@ def check_command(expr, bindings, json_mode, bindings_file, step, tol, expect, a
       gradcalc check "(x+y)*z" x=-2 y=5 z=-4 --expect value=-12 --expect x=-4
     Exit code 1 when a gradient or an answer fails.
     """
-    from . import check as checking
+    from . import checking
 
     with reported(json_mode):
         raw = binding_values.collect(bindings, bindings_file)
