@@ -55,11 +55,12 @@ def read_file(path: str) -> dict:
     return read_json_object(path, "the bindings file", '{"x": -2, "t": "pi/4"}')
 
 
-def read_json_object(path: str, what: str, example: str) -> dict:
-    """A JSON file that must hold one object (`what` names the file in messages)."""
+def read_json_object(path: str, what: str, example: str, parse_float=None) -> dict:
+    """A JSON file that must hold one object (`what` names the file in messages);
+    `parse_float` as json.load's (decimal.Decimal keeps the digits as written)."""
     try:
         with open(path, encoding="utf-8") as handle:
-            data = json.load(handle)
+            data = json.load(handle, parse_float=parse_float)
     except IsADirectoryError:
         raise UsageError(f"{what} {path} is a directory, not a file") from None
     except OSError as exc:
