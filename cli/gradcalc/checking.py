@@ -556,7 +556,7 @@ def given_answer(raw, xp, label: str, what: str) -> Given:
     if isinstance(raw, str):
         text = raw.strip()
         if text.startswith("@"):
-            return Given(load_npy(text[1:], f"the answer {label[:-1]}"))
+            return Given(load_npy(text[1:], _answer_name(label, what)))
         if "[" in text:  # a list literal: numpy computes it
             from .arrays import ArrayArith
 
@@ -569,8 +569,7 @@ def given_answer(raw, xp, label: str, what: str) -> Given:
         return Given(xp.convert(float(raw)), _places(raw))
     if hasattr(raw, "__array__"):
         return Given(_array(raw, label, what))
-    raise UsageError(f"the answer for {label[:-1]} in {what.rstrip(',')} must be a number, "
-                     f"not {_json_type(raw)}",
+    raise UsageError(f"{_answer_name(label, what)} must be a number, not {_json_type(raw)}",
                      hint='write a number, a list of numbers, or a constant expression as '
                           'text: "1/3"')
 
@@ -591,14 +590,21 @@ def _array(raw, label: str, what: str):
                 if isinstance(item, list):
                     stack.append(item)
                 elif not _is_number(item):
-                    raise UsageError(f"the answer for {label[:-1]} in {what.rstrip(',')} "
-                                     f"holds {_json_type(item)}, not a number",
+                    raise UsageError(f"{_answer_name(label, what)} holds "
+                                     f"{_json_type(item)}, not a number",
                                      hint="an array answer is a nested list of numbers")
     try:
         return ArrayArith.convert(_floats(raw) if isinstance(raw, list) else raw)
     except (TypeError, ValueError) as exc:
-        raise UsageError(f"the answer for {label[:-1]} in {what.rstrip(',')} is not usable: "
-                         f"{exc}", hint="give a number or a nested list of numbers") from None
+        raise UsageError(f"{_answer_name(label, what)} is not usable: {exc}",
+                         hint="give a number or a nested list of numbers") from None
+
+
+def _answer_name(label: str, what: str) -> str:
+    """"the answer for x in the answers file a.json" (either part may be missing)."""
+    name = f" for {label[:-1]}" if label else ""
+    place = f" in {what.rstrip(',')}" if what else ""
+    return f"the answer{name}{place}"
 
 
 def _floats(nested: list) -> list:

@@ -316,6 +316,53 @@ def check_command(expr, bindings, json_mode, bindings_file, step, tol, atol, rou
     sys.exit(0 if report.passed else 1)
 
 
+@cli.command("grade", cls=ExpressionCommand, context_settings=_ARGS)
+@click.argument("expr")
+@click.argument("bindings", nargs=-1)
+@click.option("--answers", "answers_path", required=True, metavar="FILE",
+              help="The class: CSV with a header row, or JSON Lines; one row per student.")
+@click.option("-o", "--output", "output_path", default="-", show_default=True,
+              metavar="FILE|-", help="Where to write (a file appears only if grading succeeds).")
+@click.option("--input-format", type=click.Choice(["csv", "jsonl"]),
+              help="[default: from the file's extension, else from its first line]")
+@click.option("--output-format", type=click.Choice(["csv", "jsonl"]),
+              help="[default: from -o FILE's extension, else the input's format]")
+@click.option("--carry-forward", is_flag=True,
+              help="Credit a gradient that follows by the chain rule from the student's "
+                   "own (wrong) answers upstream.")
+@bindings_option
+@judge_options
+@ties_option
+@limit_options()
+def grade_command(expr, bindings, answers_path, output_path, input_format, output_format,
+                  carry_forward, bindings_file, tol, atol, rounded, ties, limits):
+    """Grade a class: each student's answers to EXPR, one row per student.
+
+    \b
+    Example:
+      gradcalc grade "q = x + y; f = q * z" --answers class.csv -o grades.csv
+    Columns named like EXPR's inputs bind them per student; value, value(NAME) and
+    grad(NAME) are answers; other columns are copied. NAME=VALUE binds every row.
+    The item analysis goes to standard error. Exit code 0 whatever the scores.
+    """
+    from . import grading
+
+    with reported(False):
+        raw = binding_values.collect(bindings, bindings_file)
+        columns, rows, fmt = grading.read_class(answers_path, input_format)
+        judge = grading.Judge(tol, atol, rounded)
+        grades = grading.grade(read_source(expr, limits), rows, raw, judge=judge, ties=ties,
+                               carry_forward=carry_forward, limits=limits, columns=columns)
+        out_format = output_format or grading.format_of(output_path) or fmt
+        text = grading.write_grades(grades, out_format)
+        if output_path == "-":
+            click.echo(text, nl=False)
+        else:
+            write_atomically(output_path, text.encode("utf-8"))
+    for line in grades.item_lines():
+        click.echo(line, err=True)
+
+
 @cli.command("batch", cls=ExpressionCommand, context_settings=_ARGS)
 @click.argument("expr")
 @click.argument("bindings", nargs=-1)
