@@ -318,15 +318,17 @@ def gradient_row(graph: Graph, values: dict, xp, name: str, center: Result, kink
 def _array_verdict(elements: list[Element], size: int, worst: float | None):
     """The row of a vector or matrix: failed if an element fails, unreliable if one is
     (and none fails); the note names the worst elements by index."""
-    checked = f"{len(elements)} of {size} elements" if len(elements) < size else \
-        f"{size} elements"
+    sampled = len(elements) < size
     for verdict in (FAIL, UNRELIABLE):
         found = [e for e in elements if e.verdict == verdict]
         if found:
             found.sort(key=lambda e: -(e.relative_error or 0.0))
             shown = "; ".join(_element_note(e) for e in found[:SHOWN])
             more = f"; and {len(found) - SHOWN} more" if len(found) > SHOWN else ""
-            return verdict, f"{len(found)} of {checked} {verdict}: {shown}{more}"
+            of = f"{len(elements)} sampled elements (of {size})" if sampled else \
+                f"{size} elements"
+            return verdict, f"{len(found)} of {of} {verdict}: {shown}{more}"
+    checked = f"{len(elements)} of {size} elements" if sampled else f"{size} elements"
     return PASS, f"{reading(worst or 0.0)}; {checked} checked"
 
 
