@@ -161,6 +161,25 @@ def test_carrying_forward_sums_over_branches():
     assert [m.verdict for m in students[1].marks] == ["wrong", "right", "wrong"]
 
 
+def test_carrying_forward_through_a_matrix_product():
+    # h = W @ v, f = sum(h * c): ∂f/∂h = c = [1, 1] and ∂f/∂v = Wᵀ · ∂f/∂h. A student with
+    # ∂f/∂h = [2, 1] who then computes Wᵀ · [2, 1] = [5, 8] right carries ∂f/∂v.
+    row = {"W": [[1, 2], [3, 4]], "v": [1, -1], "c": [1, 1],
+           "grad(h)": [2, 1], "grad(v)": [5, 8], "grad(W)": [[1, -1], [1, -1]]}
+    student = gradcalc.grade("h = W @ v; f = sum(h * c)", [row],
+                             carry_forward=True).students[0]
+    assert {m.key: m.verdict for m in student.marks} == \
+        {"grad(h)": "wrong", "grad(v)": "carried", "grad(W)": "right"}
+    assert student.first_wrong == "∂f/∂h"
+
+
+def test_pandas_empty_cells_are_blank():
+    rows = [{"x": 2.0, "grad(x)": float("nan"), "value": 4.0}]
+    student = gradcalc.grade("x^2", rows).students[0]
+    assert [m.verdict for m in student.marks] == ["blank", "right"]
+    assert (student.score, student.total) == (1, 1)
+
+
 def _write_csv(path, rows):
     with open(path, "w", newline="", encoding="utf-8") as handle:
         writer = csv.DictWriter(handle, fieldnames=list(rows[0]))

@@ -119,9 +119,10 @@ class Grades:
 
     def to_dict(self) -> dict:
         """The whole result as one JSON document (the API's view)."""
+        items = self.items()
         return {"schema": render.SCHEMA, "expression": self.expression,
                 "students": [s.to_dict() for s in self.students],
-                "items": [{"answer": key, "quantity": quantity, **self.items()[key]}
+                "items": [{"answer": key, "quantity": quantity, **items[key]}
                           for key, quantity in self.answers]}
 
     def to_json(self) -> str:
@@ -267,7 +268,9 @@ def grade_row(graph, xp, where: str, row: dict, inputs: list[str], answers: list
 
 
 def _blank(cell) -> bool:
-    return cell is None or isinstance(cell, str) and not cell.strip()
+    """An empty cell: "" in a CSV, null in JSON, NaN where pandas read an empty cell."""
+    return cell is None or isinstance(cell, str) and not cell.strip() or \
+        isinstance(cell, float) and cell != cell
 
 
 def _in_cell(compute, where: str, column: str | None, cell):
