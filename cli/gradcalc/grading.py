@@ -20,8 +20,8 @@ from dataclasses import dataclass, field
 from . import bindings as binding_values
 from . import render
 from .api import number_system, run_graph
-from .checking import (AnswerNoise, Given, Judge, computed_answer, check_shape, elements,
-                       given_answer, judged, named_nodes)
+from .checking import (AnswerNoise, Judge, check_shape, computed_answer, given_answer, judged,
+                       named_nodes, resolve)
 from .errors import BindingError, GradcalcError, UsageError
 from .limits import DEFAULT, Limits, check_source
 from .lower import GATE, OP, lower
@@ -185,18 +185,12 @@ def grade(source: str, rows, shared: dict | None = None, *, judge: Judge | None 
         _looks_like_array(row.get(c)) for _, row in rows for c in [*inputs, *answers])
     xp = number_system(ties, arrays=arrays)
     resolved_shared = binding_values.resolve(lowered_shared, xp)
-    quantities = [(key, computed_answer_quantity(graph, key)) for key in answers]
+    quantities = [(key, resolve(graph, key)[0]) for key in answers]
     students = [grade_row(graph, xp, where, row, inputs, answers, resolved_shared, judge,
                           carry_forward) for where, row in rows]
     for student, (_, row) in zip(students, rows):
         student.row = {c: row.get(c) for c in copied}
     return Grades(source, quantities, students, judge, carry_forward, copied)
-
-
-def computed_answer_quantity(graph, key: str) -> str:
-    from .checking import resolve
-
-    return resolve(graph, key)[0]
 
 
 def _columns_of(rows) -> list[str]:
@@ -213,8 +207,6 @@ def _looks_like_array(cell) -> bool:
 def _check_columns(graph, columns: list[str], inputs: list[str], answers: list[str]) -> None:
     """Every answer column names something; a column named after a node that is not an
     input is an answer written without grad(...) or value(...), not a column to copy."""
-    from .checking import resolve
-
     for key in answers:
         try:
             resolve(graph, key)
@@ -325,8 +317,6 @@ def chain_from_answers(graph, run, xp, answers: dict) -> dict:
 def _first_wrong(graph, answers: list[str], marks: list[Mark]) -> str | None:
     """Where the student's work first went wrong, in the order it is done: values
     forwards (node order), then gradients backwards (reverse node order)."""
-    from .checking import resolve
-
     order = []
     for key, mark in zip(answers, marks):
         if mark.verdict == WRONG:
