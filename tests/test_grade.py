@@ -288,7 +288,9 @@ def test_bad_json_lines(gradcalc_cli, tmp_path):
              "the answer 'grad(x)' has shape 2×2 but ∂f/∂x is a scalar"),
             ('{"x": 1, "grad(x)": true}\n', "must be a number, not true/false"),
             ('[1, 2]\n', "each line must be a JSON object"),
-            ('{"x": \n', "not valid JSON")]:
+            ('{"x": \n', "not valid JSON"),
+            ('{"x": 1, "grad(x)": ' + "[" * 100000 + "]" * 100000 + "}\n",
+             "row 1 (line 1): nested too deeply to read")]:
         path.write_text(content)
         ran = gradcalc_cli("grade", "x*2", "--answers", str(path))
         assert ran.code == 2 and message in ran.stderr, (content, ran.stderr)

@@ -72,6 +72,9 @@ def read_json_object(path: str, what: str, example: str, parse_float=None) -> di
         raise UsageError(f"{what} {path} is not valid JSON: {exc.msg} "
                          f"at line {exc.lineno}, column {exc.colno}",
                          hint=f"write an object such as {example}") from None
+    except RecursionError:  # Python's json decoder recurses once per level of nesting
+        raise UsageError(f"{what} {path} is nested too deeply to read",
+                         hint=f"write an object such as {example}") from None
     if not isinstance(data, dict):
         raise UsageError(f"{what} {path} must hold a JSON object",
                          hint=f"write an object such as {example}")

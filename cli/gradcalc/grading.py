@@ -391,6 +391,10 @@ def _read_jsonl(text: str, path: str):
         except json.JSONDecodeError as exc:
             raise UsageError(f"{path}, {where}: not valid JSON: {exc.msg} at column "
                              f"{exc.colno}") from None
+        except RecursionError:  # Python's json decoder recurses once per level of nesting
+            raise UsageError(f"{path}, {where}: nested too deeply to read",
+                             hint="a cell holds a number or a vector or matrix of numbers") \
+                from None
         if not isinstance(data, dict):
             raise UsageError(f"{path}, {where}: each line must be a JSON object",
                              hint='e.g. {"id": "s1", "x": -2, "grad(x)": -4}')
