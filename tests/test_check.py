@@ -10,7 +10,7 @@ import pytest
 from hypothesis import assume, given
 from hypothesis import strategies as st
 
-from gradcalc import check as checking
+from gradcalc import checking
 from gradcalc import ops
 from gradcalc.arith import FloatArith
 from gradcalc.lower import lower
@@ -26,7 +26,8 @@ def run_check(source, step=checking.STEP, tolerance=checking.TOLERANCE, answers=
     xp = FloatArith(ties)
     values = {name: float(value) for name, value in values.items()}
     graph = lower(parse(source), bound=set(values))
-    return checking.check(graph, values, xp, step=step, tolerance=tolerance, answers=answers)
+    return checking.check(graph, values, xp, step=step, judge=checking.Judge(tolerance),
+                          answers=answers)
 
 
 def rows(report):
@@ -47,7 +48,7 @@ def test_relative_error_formula():
     assert checking.relative_error(0.0, 0.0) == 0.0  # both zero passes
     assert checking.relative_error(-4.0, 4.0) == 2.0
     assert checking.relative_error(3.0, 3.3) == pytest.approx(0.3 / 3.3)
-    assert checking.relative_error(0.0, 1e-13) == pytest.approx(0.1)  # the 1e-12 floor
+    assert checking.relative_error(0.0, 1e-13) == 1.0  # no floor: judged at its own scale
     assert checking.relative_error(math.inf, 1.0) == math.inf
 
 
@@ -227,14 +228,15 @@ def test_expect_wins_over_the_answers_file(gradcalc_cli, tmp_path):
     assert gradcalc_cli(*LECTURE, "--answers", str(path), "--expect", "x=-4").code == 0
 
 
-def test_rounded_answers_need_a_tolerance(gradcalc_cli):
+def test_rounded_answers_need_rounded_or_a_tolerance(gradcalc_cli):
     # CS231n's sigmoid neuron, as the notes print it: f = 0.73, ∂f/∂x0 = 0.39.
     args = ["check", "sigmoid(w0*x0 + w1*x1 + w2)", "w0=2", "x0=-1", "w1=-3", "x1=-2",
             "w2=-3", "--expect", "value=0.73", "--expect", "x0=0.39", "--json"]
     strict = gradcalc_cli(*args)
     assert strict.code == 1
-    assert all("use --tol 1e-2" in row["note"] for row in strict.json()["answers"])
+    assert all("use --rounded" in row["note"] for row in strict.json()["answers"])
     assert gradcalc_cli(*args, "--tol", "1e-2").code == 0
+    assert gradcalc_cli(*args, "--rounded").code == 0
 
 
 def test_rounding_noise_is_not_a_wrong_answer():
@@ -267,18 +269,21 @@ def test_json_is_strict_and_nonfinite_numbers_are_strings(gradcalc_cli):
     assert doc["gradient_check"][0]["verdict"] == "unreliable"
     assert any("overflow" in w["message"] for w in doc["warnings"])
     assert set(doc) == {"schema", "expression", "passed", "value", "step", "tolerance",
-                        "gradient_check", "answers", "counts", "warnings"}
+                        "atol", "rounded", "sample", "gradient_check", "answers", "counts",
+                        "warnings"}
 
 
 # -- bad input: exit 2, one message, no traceback ---------------------------------------------
 BAD_ANSWERS = [
     ('{"w": 1}', [], "the answer 'w' names nothing in the expression"),
     ('{"x": true}', [], "must be a number, not true/false"),
-    ('{"x": [1, 2]}', [], "must be a number, not a list"),
+    ('{"x": [1, 2]}', [], "the answer 'x' has shape 2 but ∂f/∂x is a scalar"),
+    ('{"x": {"a": 1}}', [], "must be a number, not an object"),
     ('{"x": null}', [], "must be a number, not null"),
     ('{"x": "abc"}', [], "in the answers file"),
     ('[1, 2]', [], "must hold a JSON object"),
     ('{"x": ', [], "is not valid JSON"),
+    ('{"x": ' + "[" * 100000 + "]" * 100000 + "}", [], "is nested too deeply to read"),
     (None, ["--expect", "x"], "expected NAME=VALUE"),
     (None, ["--expect", "x="], "expected NAME=VALUE"),
     (None, ["--expect", "x=four"], "in --expect x=four"),

@@ -276,7 +276,7 @@ BAD = [
     (["eval", "W@v", "--bindings", f"{FILES}/params.npz"], "params.npz binds W, b; bind v=..."),
     (["eval", "x", "x=1", "-o", "g.csv"], "cannot tell what to write to g.csv"),
     (["eval", "x", "x=\udcff"], "argument 3 ('x=\ufffd') is not UTF-8 text"),
-    (["check", "x", "x=[1,2]"], "check works on scalar inputs only"),
+    (["check", "x", "x=[1,2]"], "check needs a scalar output (a loss)"),
     (["check", "x", "x=1", "--expect", "q=1"], "the answer 'q' names nothing"),
     (["check", "x", "x=1", "--expect", "x"], "expected NAME=VALUE"),
     (["check", "x", "x=1", "--step", "inf"], "--step must be a finite number"),

@@ -8,8 +8,8 @@ import pytest
 
 from conftest import run_main
 
-COMMANDS = ["eval", "check", "batch", "graph", "functions"]
-WITH_EXPR = ["eval", "check", "batch", "graph"]
+COMMANDS = ["eval", "check", "grade", "batch", "graph", "functions"]
+WITH_EXPR = ["eval", "check", "grade", "batch", "graph"]
 
 
 def help_of(*command) -> str:

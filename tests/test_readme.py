@@ -53,8 +53,8 @@ def sessions(body: str):
 
 
 def files_read(command: str) -> list[str]:
-    names = re.findall(r"(?:--input|-i|cat|--bindings|--answers)\s+([\w.-]+)", command)
-    return names + re.findall(r"(?<![\w@])@([\w.-]+)", command)
+    names = re.findall(r"(?:--input|-i|cat|--bindings|--answers)\s+([\w./-]+)", command)
+    return names + re.findall(r"(?<![\w@])@([\w./-]+)", command)
 
 
 def matches(shown: list[str], actual: list[str]) -> bool:
@@ -80,6 +80,7 @@ def test_console_block(options, body, tmp_path):
                 continue
             beside = ROOT / name
             assert beside.is_file(), f"{name} is used by the README but not shipped beside it"
+            (tmp_path / name).parent.mkdir(parents=True, exist_ok=True)
             shutil.copy(beside, tmp_path / name)
         ran = subprocess.run(["bash", "-c", command], cwd=tmp_path, env=env, timeout=60,
                              stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)

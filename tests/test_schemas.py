@@ -16,7 +16,7 @@ import pytest
 import gradcalc.errors
 from gradcalc.cli import cli
 
-NAMES = ("eval", "check", "error", "functions", "batch-row")
+NAMES = ("eval", "check", "error", "functions", "batch-row", "grade-row")
 
 
 def schema(name: str) -> dict:
@@ -107,6 +107,11 @@ CHECK_CASES = {
                              "--expect", "value(q)=3"],
     "unreliable at a kink": ["relu(x)*y", "x=1e-9", "y=2"],
     "no numerical gradient": ["log(x)", "x=1e-7"],
+    "matrix input, one wrong element": ["sum(tanh(W @ x))", "W=[[0.2, -0.5], [1.5, 1.3]]",
+                                        "x=[0.3, -1.2]", "--expect", "W=[[1, 2], [3, 4]]",
+                                        "--expect", "x=[1, 2]"],
+    "sampled, rounded, atol": ["sum(relu(v))", "v=[1, 1e-9, -2, 3]", "--sample", "3",
+                               "--rounded", "--atol", "1e-3", "--expect", "v=[1, 1, 0, 1]"],
 }
 
 
@@ -119,6 +124,21 @@ def test_check_documents_match_the_schema(gradcalc_cli, args):
     wrong = copy.deepcopy(document)
     wrong["gradient_check"][0]["verdict"] = "maybe"
     assert rejects(wrong, "check")
+
+
+def test_check_array_rows_are_real_output(gradcalc_cli):
+    document = gradcalc_cli("check", *CHECK_CASES["matrix input, one wrong element"],
+                            "--json").json()
+    row = document["gradient_check"][0]
+    assert row["shape"] == [2, 2] and len(row["elements"]) == 4
+    assert document["answers"][0]["wrong"]  # the case the schema describes
+    for key in ("elements", "shape"):  # one without the other is not a report
+        broken = copy.deepcopy(document)
+        del broken["gradient_check"][0][key]
+        assert rejects(broken, "check")
+    broken = copy.deepcopy(document)
+    broken["answers"][0]["wrong"][0]["index"] = "0,1"
+    assert rejects(broken, "check")
 
 
 def test_check_null_numerical_is_real_output(gradcalc_cli):
@@ -200,3 +220,22 @@ def test_batch_rows_match_the_schema(gradcalc_cli, tmp_path):
         assert {"value", "grad_x", "grad_y"} <= set(row)
     assert rejects({"x": 1}, "batch-row")  # no value
     assert rejects({"value": 1.0, "grad_x": "big"}, "batch-row")
+
+
+# -- grade (JSON Lines rows) ----------------------------------------------------------------
+def test_grade_rows_match_the_schema(gradcalc_cli, tmp_path):
+    path = tmp_path / "class.jsonl"
+    rows = [{"id": "a", "x": -2, "y": 5, "z": -4, "grad(q)": 4, "grad(x)": 4, "value": -12},
+            {"id": "b", "x": -2, "y": 5, "z": -4, "grad(q)": -4, "grad(x)": -4, "value": 1},
+            {"id": "c", "v": 1, "x": -2, "y": 5, "z": -4, "grad(q)": None, "value": -12}]
+    path.write_text("".join(json.dumps(r) + "\n" for r in rows))
+    ran = gradcalc_cli("grade", "q = x + y; f = q * z", "--answers", str(path),
+                       "--carry-forward")
+    assert ran.code == 0, ran.stderr
+    lines = [json.loads(line) for line in ran.stdout.splitlines()]
+    assert [line["carried"] for line in lines] == [["grad(x)"], [], []]
+    for line in lines:
+        validate(line, "grade-row")
+    assert rejects({**lines[0], "score": -1}, "grade-row")
+    assert rejects({**lines[0], "wrong": [{"answer": "grad(q)", "given": 4}]}, "grade-row")
+    assert rejects({k: v for k, v in lines[0].items() if k != "first_wrong"}, "grade-row")

@@ -79,7 +79,7 @@ def test_the_table_does_import_rich():
 
 # What only another command (check, graph), --exact (fractions, and decimal with it) or
 # the table (rich) needs; dataclasses compiles a class's methods when it is imported.
-ONLY_ELSEWHERE = ["rich", "fractions", "decimal", "dataclasses", "gradcalc.check",
+ONLY_ELSEWHERE = ["rich", "fractions", "decimal", "dataclasses", "gradcalc.checking",
                   "gradcalc.picture", "gradcalc.exact"]
 
 
@@ -92,7 +92,7 @@ def test_json_output_imports_only_its_own_path():
 @pytest.mark.parametrize("args, module", [
     ([*LECTURE, "--exact", "--json"], "gradcalc.exact"),
     ([*LECTURE, "--exact", "--json"], "fractions"),
-    (["check", "(x+y)*z", "x=-2", "y=5", "z=-4"], "gradcalc.check"),
+    (["check", "(x+y)*z", "x=-2", "y=5", "z=-4"], "gradcalc.checking"),
     (["graph", "(x+y)*z", "x=-2", "y=5", "z=-4"], "gradcalc.picture"),
 ])
 def test_the_paths_that_need_a_module_do_import_it(args, module):

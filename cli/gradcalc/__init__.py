@@ -8,11 +8,12 @@
 __version__ = "0.1.0"
 
 from .api import Circuit, Result, batch, compile, evaluate  # noqa: E402
+from .autograder import check, grade  # noqa: E402
 from .limits import Limits  # noqa: E402
 from .errors import (ArityError, BindingError, DomainError, GradcalcError,  # noqa: E402
                      LimitError, ParseError, ShapeError, StrictError, UndefinedNameError,
                      UsageError)
 
-__all__ = ["evaluate", "compile", "batch", "Circuit", "Result", "Limits", "GradcalcError",
+__all__ = ["evaluate", "compile", "batch", "check", "grade", "Circuit", "Result", "Limits", "GradcalcError",
            "ParseError", "UndefinedNameError", "ArityError", "BindingError", "DomainError",
            "ShapeError", "LimitError", "StrictError", "UsageError", "__version__"]

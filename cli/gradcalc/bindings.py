@@ -101,11 +101,12 @@ def naming_the_file(path: str | None):
         raise
 
 
-def read_json_object(path: str, what: str, example: str) -> dict:
-    """A JSON file that must hold one object (`what` names the file in messages)."""
+def read_json_object(path: str, what: str, example: str, parse_float=None) -> dict:
+    """A JSON file that must hold one object (`what` names the file in messages);
+    `parse_float` as json.load's (decimal.Decimal keeps the digits as written)."""
     try:
         with open(path, encoding="utf-8") as handle:
-            data = json.load(handle)
+            data = json.load(handle, parse_float=parse_float)
     except IsADirectoryError:
         raise UsageError(f"{what} {path} is a directory, not a file") from None
     except OSError as exc:
@@ -116,6 +117,9 @@ def read_json_object(path: str, what: str, example: str) -> dict:
     except json.JSONDecodeError as exc:
         raise UsageError(f"{what} {path} is not valid JSON: {exc.msg} "
                          f"at line {exc.lineno}, column {exc.colno}",
+                         hint=f"write an object such as {example}") from None
+    except RecursionError:  # Python's json decoder recurses once per level of nesting
+        raise UsageError(f"{what} {path} is nested too deeply to read",
                          hint=f"write an object such as {example}") from None
     if not isinstance(data, dict):
         raise UsageError(f"{what} {path} must hold a JSON object",

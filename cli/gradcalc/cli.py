@@ -132,6 +132,25 @@ bindings_option = click.option(
 ties_option = click.option(
     "--ties", type=click.Choice(TIES), default="split", show_default=True,
     help="max/min ties: split the gradient evenly, or give it all to the first.")
+
+
+def judge_options(command):
+    """--tol, --atol, --rounded: when an answer (check, grade) is right."""
+    options = [
+        click.option("--tol", metavar="TOL", type=click.FloatRange(0), default=CHECK_TOLERANCE,
+                     show_default=True, help="The largest relative error that passes."),
+        click.option("--atol", metavar="ATOL", type=click.FloatRange(0), default=0.0,
+                     show_default=True,
+                     help="An answer this close to the computed one passes too."),
+        click.option("--rounded", is_flag=True,
+                     help="An answer is right when the computed value rounds to it at the "
+                          "digits it is written with (-0.20 for -0.19661)."),
+    ]
+    for option in reversed(options):
+        command = option(command)
+    return command
+
+
 precision_option = click.option(
     "--precision", type=click.IntRange(1, 17), default=6, show_default=True,
     help="Significant digits in the table (JSON always has full precision).")
@@ -300,39 +319,43 @@ def _write_output(path: str, result) -> None:
               default=CHECK_STEP, show_default=True,
               help="The difference step h: the numerical gradient is "
                    "(f(x+h) - f(x-h)) / 2h.")
-@click.option("--tol", metavar="TOL", type=click.FloatRange(0), default=CHECK_TOLERANCE,
-              show_default=True, help="The largest relative error that passes.")
+@judge_options
+@click.option("--sample", metavar="K", type=click.IntRange(1),
+              help="Check K random elements of each vector or matrix input (all by default).")
+@click.option("--seed", type=int, default=0, show_default=True,
+              help="The random choice of --sample's elements.")
 @click.option("--expect", multiple=True, metavar="NAME=VALUE",
               help="An answer to check (repeatable): value=... is the output's value, "
-                   "x=... is ∂f/∂x, value(q)=... is q's value.")
+                   "x=... is ∂f/∂x, value(q)=... is q's value; a nested list or @FILE.npy "
+                   "for a vector or matrix.")
 @click.option("--answers", "answers_file", metavar="FILE.json",
               help="Answers to check, as a JSON object of the same NAME: VALUE pairs.")
 @ties_option
 @precision_option
 @limit_options()
-def check_command(expr, bindings, json_mode, bindings_file, step, tol, expect, answers_file,
-                  ties, precision, limits):
+def check_command(expr, bindings, json_mode, bindings_file, step, tol, atol, rounded, sample,
+                  seed, expect, answers_file, ties, precision, limits):
     """Check the gradients of EXPR against central differences, and check answers.
 
     \b
     Examples:
       gradcalc check "(x+y)*z" x=-2 y=5 z=-4
       gradcalc check "(x+y)*z" x=-2 y=5 z=-4 --expect value=-12 --expect x=-4
+      gradcalc check "sum(W@x)" "W=[[1,2],[3,4]]" "x=[1,-1]" --expect "W=[[1,-1],[1,-1]]"
     EXPR is the program in quotes, '-' (standard input) or @FILE (a file).
     Exit code 1 when a gradient or an answer fails.
     """
-    from . import check as checking
+    from . import checking
 
     with reported(json_mode):
         raw = binding_values.collect(bindings, bindings_file)
         with binding_values.naming_the_file(bindings_file):
             graph, xp, values, _ = prepare(read_source(expr, limits), raw, ties=ties,
                                            limits=limits)
-        if xp.name == "array":
-            raise UsageError("check works on scalar inputs only",
-                             hint="check a vectorized exercise element by element with v[i]")
+        judge = checking.Judge(tol, atol, rounded)
         answers = checking.read_answers(answers_file, expect, xp)
-        report = checking.check(graph, values, xp, step=step, tolerance=tol, answers=answers)
+        report = checking.check(graph, values, xp, step=step, judge=judge, answers=answers,
+                                sample=sample, seed=seed)
     if json_mode:
         click.echo(render.dumps(report.to_dict()))
     else:
@@ -344,6 +367,55 @@ def check_command(expr, bindings, json_mode, bindings_file, step, tol, expect, a
     for line in render.warning_lines(graph, report.result.warnings):
         click.echo(line, err=True)
     sys.exit(0 if report.passed else 1)
+
+
+@cli.command("grade", cls=ExpressionCommand, context_settings=_ARGS,
+             short_help="Grade a class file: each student's answers, and the item analysis.")
+@click.argument("expr")
+@click.argument("bindings", nargs=-1)
+@click.option("--answers", "answers_path", required=True, metavar="FILE",
+              help="The class: CSV with a header row, or JSON Lines; one row per student.")
+@click.option("-o", "--output", "output_path", default="-", show_default=True,
+              metavar="FILE|-", help="Where to write (a file appears only if grading succeeds).")
+@click.option("--input-format", type=click.Choice(["csv", "jsonl"]),
+              help="[default: from the file's extension, else from its first line]")
+@click.option("--output-format", type=click.Choice(["csv", "jsonl"]),
+              help="[default: from -o FILE's extension, else the input's format]")
+@click.option("--carry-forward", is_flag=True,
+              help="Credit a gradient that follows by the chain rule from the student's "
+                   "own (wrong) answers upstream.")
+@bindings_option
+@judge_options
+@ties_option
+@limit_options()
+def grade_command(expr, bindings, answers_path, output_path, input_format, output_format,
+                  carry_forward, bindings_file, tol, atol, rounded, ties, limits):
+    """Grade a class: each student's answers to EXPR, one row per student.
+
+    \b
+    Example:
+      gradcalc grade "q = x + y; f = q * z" --answers class.csv -o grades.csv
+    Columns named like EXPR's inputs bind them per student; value, value(NAME) and
+    grad(NAME) are answers; other columns are copied. NAME=VALUE binds every row.
+    The item analysis goes to standard error. Exit code 0 whatever the scores.
+    EXPR is the program in quotes, '-' (standard input) or @FILE (a file).
+    """
+    from . import grading
+
+    with reported(False):
+        raw = binding_values.collect(bindings, bindings_file)
+        columns, rows, fmt = grading.read_class(answers_path, input_format)
+        judge = grading.Judge(tol, atol, rounded)
+        grades = grading.grade(read_source(expr, limits), rows, raw, judge=judge, ties=ties,
+                               carry_forward=carry_forward, limits=limits, columns=columns)
+        out_format = output_format or grading.format_of(output_path) or fmt
+        text = grading.write_grades(grades, out_format)
+        if output_path == "-":
+            click.echo(text, nl=False)
+        else:
+            write_atomically(output_path, text.encode("utf-8"))
+    for line in grades.item_lines():
+        click.echo(line, err=True)
 
 
 @cli.command("batch", cls=ExpressionCommand, context_settings=_ARGS,

@@ -1,6 +1,6 @@
 """The defaults of `gradcalc check` and `gradcalc graph` that their --help shows.
 
-They live apart from gradcalc.check and gradcalc.picture so that the command line can
+They live apart from gradcalc.checking and gradcalc.picture so that the command line can
 name them without importing those modules, which only their own commands need.
 """
 
