@@ -282,6 +282,46 @@ def eval_command(expr, bindings, json_mode, wrt, bindings_file, ties, expand, up
         click.echo(line, err=True)
 
 
+@cli.command("hessian", cls=ExpressionCommand, context_settings=_ARGS,
+             short_help="Second derivatives of a scalar output: the Hessian, or H·v.")
+@click.argument("expr")
+@click.argument("bindings", nargs=-1)
+@click.option("--json", "json_mode", is_flag=True,
+              help="Print the JSON document only (inputs, hessian, value, gradients, warnings).")
+@click.option("--hvp", metavar="v1,v2,...",
+              help="The Hessian-vector product H·v (one number per input, in the order of "
+                   "the inputs), without forming the matrix.")
+@bindings_option
+@ties_option
+@precision_option
+@limit_options()
+def hessian_command(expr, bindings, json_mode, hvp, bindings_file, ties, precision, limits):
+    """The Hessian of EXPR (a scalar) at NAME=VALUE bindings: ∂²f/∂row∂column.
+
+    \b
+    Example:
+      gradcalc hessian "x^2*y + y^3" x=1 y=2
+      gradcalc hessian "x^2*y + y^3" x=1 y=2 --hvp 1,0
+    Computed exactly by forward over reverse mode, not by finite differences.
+    EXPR is the program in quotes, '-' (standard input) or @FILE (a file).
+    """
+    from . import hessian
+
+    with reported(json_mode):
+        direction = None if hvp is None else hessian.parse_direction(hvp)
+        raw = binding_values.collect(bindings, bindings_file)
+        with binding_values.naming_the_file(bindings_file):
+            graph, xp, values, _ = prepare(read_source(expr, limits), raw, ties=ties,
+                                           limits=limits)
+        second = hessian.second_order(graph, values, xp, direction)
+    if json_mode:
+        click.echo(render.dumps(hessian.to_dict(second, graph)))
+    else:
+        click.echo("\n".join(hessian.text_lines(second, precision)))
+    for line in render.warning_lines(graph, second.warnings):
+        click.echo(line, err=True)
+
+
 def _check_output(path: str, exact: bool) -> None:
     """eval -o: a file gradcalc can write, refused before any work is done."""
     kind = os.path.splitext(path)[1].lower()

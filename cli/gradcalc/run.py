@@ -225,8 +225,9 @@ def _backward_other(graph: Graph, node, values: list, grads: list, local: list,
     op = node.op
     out = values[node.id]
     upstream_grad = grads[node.id]
-    silent = xp.all(upstream_grad == 0)
     arrays = xp.name == "array"
+    # A scalar's truth says whether anything flows (a dual number's tangent may, at value 0).
+    silent = xp.all(upstream_grad == 0) if arrays else not upstream_grad
     args = [values[i] for i in ins]
     # Either local gradients (a factor per edge), or, for array ops and gates on
     # arrays, the contributions ∂f/∂arg straight from a vector-Jacobian product.

@@ -1,0 +1,170 @@
+"""Second derivatives: the Hessian and Hessian-vector products by forward over reverse.
+
+The backward pass runs in dual numbers (gradcalc.dual) through the same op table: seeded
+with tangent v on the inputs, each input's gradient comes back as ∂f/∂x_i + (H·v)_i·ε.
+One pass per input (v = e_j) gives column j of H; one pass with v gives H·v without the
+matrix (Pearlmutter's trick, as JAX's `jvp(grad(f))`). No finite differences.
+"""
+from __future__ import annotations
+
+from .api import run_graph
+from .dual import Dual, DualArith, directional, tangent_of
+from .errors import UsageError
+from .run import backward, forward
+
+# Appended to a kink's gradient warning: what the Hessian does there.
+KINK_NOTE = ("; second derivatives through it do not exist here either, and the Hessian "
+             "takes the same convention")
+
+
+class SecondOrder:
+    """A Hessian (or H·v) of a scalar output at a point, with the first-order answer.
+
+    `inputs`: the names, in the order of the matrix's rows and columns. `matrix`: n×n
+    nested lists (None under --hvp); `product`: H·direction (None without). `warnings`:
+    (node id or None, message), as Result.warnings.
+    """
+
+    def __init__(self, inputs, value, gradients, warnings, matrix=None, direction=None,
+                 product=None):
+        self.inputs = inputs
+        self.value = value
+        self.gradients = gradients
+        self.warnings = warnings
+        self.matrix = matrix
+        self.direction = direction
+        self.product = product
+
+
+def hessian_vector_product(graph, values: dict, direction: dict, ties: str = "split"):
+    """H·v at `values`: one backward pass in dual numbers seeded with tangents `direction`.
+
+    Returns ([(H·v)_i per input, in graph.inputs order], warnings of the pass).
+    Raises DomainError where the forward pass is undefined, as eval does.
+    """
+    xp = DualArith(ties)
+    run = forward(graph, directional(values, direction), xp)
+    seen = len(run.warnings)
+    backward(graph, run, xp, Dual(1.0, 0.0))
+    product = [tangent_of(run.grads[i]) if run.grads[i] is not None else 0.0
+               for i in graph.inputs.values()]
+    return product, run.warnings[seen:]
+
+
+def second_order(graph, values: dict, xp, direction=None) -> SecondOrder:
+    """The Hessian of a scalar output over scalar inputs (or H·direction).
+
+    `values` are floats (FloatArith `xp`); `direction` a list of floats, one per input in
+    graph.inputs order. Raises UsageError for vector or matrix values, or a direction of
+    the wrong length.
+    """
+    if xp.name != "float":
+        raise UsageError("hessian works on scalar expressions of scalar inputs",
+                         hint="bind every input to a number (a vector's Hessian: bind each "
+                              "element as an input of its own)")
+    result = run_graph(graph, values, xp=xp)
+    names = list(graph.inputs)
+    kinks = []
+    # inputs that take no gradient (a where's condition only): no second derivative either
+    constant = {name for name, grad in result.gradients.items() if grad is None}
+
+    def column(tangents):
+        product, inner = hessian_vector_product(graph, values, tangents, xp.ties)
+        kinks.extend(warning for warning in inner if warning not in kinks)
+        return product
+
+    if direction is not None:
+        if len(direction) != len(names):
+            raise UsageError(f"--hvp has {len(direction)} numbers and the expression "
+                             f"{len(names)} inputs ({', '.join(names)})",
+                             hint="give one number per input, in this order")
+        product = _blank(column(dict(zip(names, direction))), names, constant)
+        entries = [(names[i], None, v) for i, v in enumerate(product)]
+        second = dict(direction=list(direction), product=product)
+    else:
+        columns = [column({name: 1.0}) for name in names]
+        matrix = [_blank([columns[j][i] for j in range(len(names))], names, constant)
+                  if names[i] not in constant else [None] * len(names)
+                  for i in range(len(names))]
+        entries = [(a, b, matrix[i][j]) for i, a in enumerate(names)
+                   for j, b in enumerate(names) if j >= i]
+        second = dict(matrix=matrix)
+    # the gradient's kink warnings say what the Hessian does there too
+    warnings = [(node, message + KINK_NOTE if (node, message) in kinks else message)
+                for node, message in result.warnings]
+    warnings += _not_finite(graph, [e for e in entries if e[2] is not None], xp)
+    return SecondOrder(names, result.value, result.gradients, warnings, **second)
+
+
+def _blank(row: list, names: list, constant: set) -> list:
+    return [None if name in constant else v for name, v in zip(names, row)]
+
+
+def _not_finite(graph, entries, xp) -> list:
+    """A warning per Hessian entry (or H·v element) that is inf or nan."""
+    found = []
+    for a, b, entry in entries:
+        if not xp.isfinite(entry):
+            what = f"(H·v) for {a}" if b is None else \
+                (f"∂²f/∂{a}²" if a == b else f"∂²f/∂{a}∂{b}")
+            found.append((graph.inputs[a], f"{what} is {xp.show(entry)}: the second "
+                                           "derivative is not finite here"))
+    return found
+
+
+def parse_direction(text: str) -> list[float]:
+    """--hvp's vector: numbers separated by commas, optionally in brackets ("[1, 0]")."""
+    body = text.strip().removeprefix("[").removesuffix("]")
+    numbers = []
+    for item in body.split(","):
+        try:
+            number = float(item)
+        except ValueError:
+            raise UsageError(f"--hvp needs numbers, and {item.strip()!r} is not one",
+                             hint='give one number per input, e.g. --hvp "1,0"') from None
+        if number != number or number in (float("inf"), float("-inf")):
+            raise UsageError(f"--hvp needs finite numbers, and {item.strip()} is not",
+                             hint='give one number per input, e.g. --hvp "1,0"')
+        numbers.append(number)
+    return numbers
+
+
+def to_dict(second: SecondOrder, graph) -> dict:
+    """The --json document: inputs, hessian (or direction and hvp), value, gradients,
+    warnings; non-finite numbers as "inf", "-inf", "nan" (as eval's)."""
+    from .render import json_number, warning_rows
+
+    document = {"inputs": second.inputs}
+    if second.matrix is not None:
+        document["hessian"] = [[json_number(v) for v in row] for row in second.matrix]
+    else:
+        document["direction"] = second.direction
+        document["hvp"] = [json_number(v) for v in second.product]
+    document["value"] = json_number(second.value)
+    document["gradients"] = {k: json_number(v) for k, v in second.gradients.items()}
+    document["warnings"] = warning_rows(graph, second.warnings)
+    return document
+
+
+def text_lines(second: SecondOrder, precision: int) -> list[str]:
+    """The value, the gradient, and the Hessian as a matrix with rows and columns named
+    by input (or H·v per input), in columns aligned for the terminal."""
+    from .render import format_number
+
+    def show(v):
+        return format_number(v, precision)
+
+    lines = [f"f = {show(second.value)}",
+             "∇f: " + ", ".join(f"∂f/∂{k} = {show(v)}" for k, v in second.gradients.items())]
+    names = second.inputs
+    if second.matrix is None:
+        lines.append("H·v, v = (" + ", ".join(show(v) for v in second.direction) + "):")
+        rows = [[name, show(v)] for name, v in zip(names, second.product)]
+    else:
+        lines.append("Hessian, ∂²f/∂row∂column:")
+        rows = [["", *names]] + [[name, *map(show, row)]
+                                 for name, row in zip(names, second.matrix)]
+    widths = [max(len(row[k]) for row in rows) for k in range(len(rows[0]))]
+    lines += ["  " + "  ".join(cell.rjust(width) for cell, width in zip(row, widths)).rstrip()
+              for row in rows]
+    return lines
