@@ -16,7 +16,7 @@ import pytest
 import gradcalc.errors
 from gradcalc.cli import cli
 
-NAMES = ("eval", "check", "error", "functions", "batch-row", "grade-row")
+NAMES = ("eval", "check", "error", "functions", "batch-row", "grade-row", "hessian")
 
 
 def schema(name: str) -> dict:

@@ -1,0 +1,263 @@
+"""`gradcalc hessian`: second derivatives by forward over reverse, against SymPy.
+
+Every scalar op of the table gets a second-derivative test generated from the table (as
+tests/test_ops.py does for first derivatives), with SymPy's symbolic Hessian of the op's
+definition as the oracle; random expressions, gates and reassignment are checked the same
+way. Kinks and domain errors behave as in the gradient.
+"""
+import math
+import random
+
+import jsonschema
+import pytest
+import sympy
+from hypothesis import assume, given, settings
+from test_oracles import SYMBOLS, _names, expressions, points
+from test_schemas import schema
+
+from gradcalc import ops
+from gradcalc.api import prepare
+from gradcalc.arith import FloatArith
+from gradcalc.dual import Dual, DualArith
+from gradcalc.hessian import second_order
+
+XP = FloatArith()
+ARGS = sympy.symbols("a b c", real=True)
+A, B, C = ARGS
+
+
+def _piecewise(holds):
+    return sympy.Piecewise((1, holds), (0, True))
+
+
+# Each scalar op's definition in SymPy: the oracle differentiates it, our rules are not used.
+SYMPY = {
+    "add": A + B, "sub": A - B, "mul": A * B, "div": A / B, "neg": -A, "pow": A ** B,
+    "exp": sympy.exp(A), "log": sympy.log(A), "log10": sympy.log(A, 10),
+    "log2": sympy.log(A, 2), "sqrt": sympy.sqrt(A), "abs": sympy.Abs(A),
+    "sign": sympy.sign(A), "sin": sympy.sin(A), "cos": sympy.cos(A), "tan": sympy.tan(A),
+    "tanh": sympy.tanh(A), "sigmoid": 1 / (1 + sympy.exp(-A)), "relu": sympy.Max(A, 0),
+    "softplus": sympy.log(1 + sympy.exp(A)), "max": sympy.Max(A, B, C),
+    "min": sympy.Min(A, B, C),
+    "less": _piecewise(A < B), "less_equal": _piecewise(A <= B),
+    "greater": _piecewise(A > B), "greater_equal": _piecewise(A >= B),
+    "equal": _piecewise(sympy.Eq(A, B)), "not_equal": _piecewise(sympy.Ne(A, B)),
+    "where": sympy.Piecewise((B, sympy.Ne(A, 0)), (C, True)),
+}
+# detach passes no gradient by design (PyTorch's convention), so no oracle agrees with it.
+SCALAR_OPS = [op for op in ops.OPS if op.vjp is None and op.name != "detach"]
+
+
+def _arity(op):
+    return op.arity if op.arity is not None else 3
+
+
+def _source(op):
+    """The op applied to inputs a, b, c, as the language writes it (from the table)."""
+    return ops.spellings(op)[0].replace(", ...", ", c")
+
+
+def _smooth_points(op, count=8):
+    rng = random.Random(f"hessian-{op.name}")
+    found = []
+    while len(found) < count:
+        args = [rng.uniform(-3, 3) for _ in range(_arity(op))]
+        if op.domain is not None and op.domain(XP, *args) is not None:
+            continue
+        if op.kink is not None and op.kink(XP, op.forward(XP, *args), *args) is not None:
+            continue
+        found.append(args)
+    return found
+
+
+def _hessian(source, **values):
+    graph, xp, bound, _ = prepare(source, values)
+    return graph, second_order(graph, bound, xp)
+
+
+def _exact(expression, symbols, values):
+    subs = {s: sympy.Float(v, 30) for s, v in zip(symbols, values)}
+    return float(expression.evalf(30, subs=subs))
+
+
+def _close(ours, exact, tolerance=1e-9):
+    return abs(ours - exact) <= tolerance * max(1.0, abs(exact))
+
+
+def test_every_scalar_op_has_an_oracle():
+    assert {op.name for op in SCALAR_OPS} == set(SYMPY)
+
+
+@pytest.mark.parametrize("op", SCALAR_OPS, ids=lambda op: op.name)
+def test_second_derivatives_of_every_op_match_sympy(op):
+    symbols = ARGS[:_arity(op)]
+    definition = SYMPY[op.name]
+    exact = sympy.hessian(definition, symbols)
+    source = _source(op)
+    for args in _smooth_points(op):
+        graph, second = _hessian(source, **{str(s): v for s, v in zip(symbols, args)})
+        assert second.inputs == [str(s) for s in symbols]
+        assert _close(second.value, _exact(definition, symbols, args))
+        for i, row in enumerate(second.matrix):
+            for j, entry in enumerate(row):
+                if second.gradients[second.inputs[i]] is None or \
+                        second.gradients[second.inputs[j]] is None:
+                    assert entry is None  # where's condition takes no gradient
+                    continue
+                assert _close(entry, _exact(exact[i, j], symbols, args)), \
+                    (op.name, args, i, j, entry)
+        assert second.warnings == []
+
+
+def test_detach_has_no_second_derivative_either():
+    _, second = _hessian("detach(a)^2 + a^2", a=3.0)
+    assert second.matrix == [[2.0]]  # only a^2 is differentiated
+
+
+@settings(max_examples=100, deadline=None)
+@given(expressions, points)
+def test_random_expressions_match_sympys_hessian(expression, point):
+    text, symbolic = expression
+    names = sorted(_names(text))
+    assume(names)
+    values = {n: point[n] for n in names}
+    graph, second = _hessian(text, **values)
+    # as in test_oracles: moderate intermediate values, where 1e-9 is a fair demand
+    symbols = [SYMBOLS[n] for n in second.inputs]
+    exact = sympy.hessian(symbolic, symbols)
+    assume(abs(second.value) < 1e3)
+    for i, row in enumerate(second.matrix):
+        for j, entry in enumerate(row):
+            expected = _exact(exact[i, j], symbols, [values[n] for n in second.inputs])
+            assert _close(entry, expected), (text, values, i, j)
+
+
+X, Y, Z = sympy.symbols("x y z", real=True)
+
+
+@pytest.mark.parametrize("source,expected", [
+    # a gate, called twice, and reassignment
+    ("sig(t) = 1/(1+exp(-t)); sig(x*y) * sig(y - z)",
+     1 / (1 + sympy.exp(-X * Y)) / (1 + sympy.exp(Z - Y))),
+    ("q = x * y; q = q + sin(z); q = q * q; q", (X * Y + sympy.sin(Z)) ** 2),
+    ("sq(u) = u*u; cube(u) = sq(u) * u; cube(x + y) - sq(z*x)",
+     (X + Y) ** 3 - (Z * X) ** 2),
+    ("x * max(y, z, 2)", X * sympy.Max(Y, Z, 2)),  # three arguments: the general backward step
+])
+def test_gates_and_reassignment_match_sympy(source, expected):
+    values = {"x": 0.0, "y": 3.0, "z": -1.5}  # x = 0: an upstream of value 0 that still moves
+    graph, second = _hessian(source, **values)
+    symbols = [{"x": X, "y": Y, "z": Z}[n] for n in second.inputs]
+    exact = sympy.hessian(expected, symbols)
+    point = [values[n] for n in second.inputs]
+    for i, row in enumerate(second.matrix):
+        for j, entry in enumerate(row):
+            assert _close(entry, _exact(exact[i, j], symbols, point)), (source, i, j)
+
+
+def test_hvp_is_the_hessian_times_the_vector(gradcalc_cli):
+    source, point = "x^2*y + exp(x*y) - y^3/3", ["x=0.5", "y=-1.25"]
+    matrix = gradcalc_cli("hessian", source, *point, "--json").json()["hessian"]
+    direction = [0.25, -2.0]
+    ran = gradcalc_cli("hessian", source, *point, "--hvp", "0.25,-2", "--json")
+    document = ran.json()
+    assert document["direction"] == direction
+    expected = [sum(h * v for h, v in zip(row, direction)) for row in matrix]
+    assert document["hvp"] == pytest.approx(expected, rel=1e-12)
+
+
+def test_table_names_rows_and_columns(gradcalc_cli):
+    ran = gradcalc_cli("hessian", "x^2*y + y^3", "x=1", "y=2")
+    assert ran.code == 0
+    assert ran.stdout.splitlines() == [
+        "f = 10", "∇f: ∂f/∂x = 4, ∂f/∂y = 13", "Hessian, ∂²f/∂row∂column:",
+        "     x   y", "  x  4   2", "  y  2  12"]
+
+
+@pytest.mark.parametrize("source,point,convention", [
+    ("relu(x)^2 + x*y", ["x=0", "y=1"], "relu has no derivative at 0"),
+    ("abs(x) * y", ["x=0", "y=2"], "abs has no derivative at 0"),
+    ("max(x, y)^2", ["x=1", "y=1"], "arguments tie"),
+])
+def test_a_kink_warns_and_states_the_convention(gradcalc_cli, source, point, convention):
+    document = gradcalc_cli("hessian", source, *point, "--json").json()
+    messages = [w["message"] for w in document["warnings"]]
+    assert any(convention in m and "second derivatives through it do not exist" in m
+               and "same convention" in m for m in messages), messages
+
+
+def test_the_tie_convention_holds_in_the_hessian_too(gradcalc_cli):
+    # max(x, y)^2 at x = y: the gradient splits 2m evenly, (1, 1); the Hessian differentiates
+    # that split: ∂/∂x of m·1 with m's tangent the mean of the tied ones, ½.
+    split = gradcalc_cli("hessian", "max(x, y)^2", "x=1", "y=1", "--json").json()
+    assert split["gradients"] == {"x": 1.0, "y": 1.0}
+    assert split["hessian"] == [[0.5, 0.5], [0.5, 0.5]]
+    first = gradcalc_cli("hessian", "max(x, y)^2", "x=1", "y=1", "--ties", "first",
+                         "--json").json()
+    assert first["gradients"] == {"x": 2.0, "y": 0.0}
+    assert first["hessian"] == [[2.0, 0.0], [0.0, 0.0]]  # x's piece, as the gradient
+
+
+def test_sqrt_at_zero_is_inf_with_a_warning(gradcalc_cli):
+    document = gradcalc_cli("hessian", "sqrt(x) + x*y", "x=0", "y=1", "--json").json()
+    assert document["hessian"][0][0] == "-inf"  # -1/4 x^(-3/2) from the right
+    assert any("∂²f/∂x² is -inf" in w["message"] for w in document["warnings"])
+
+
+def test_a_second_derivative_only_kink_is_not_finite_and_warned(gradcalc_cli):
+    # x^1.5 has a finite slope at 0 and an infinite curvature
+    document = gradcalc_cli("hessian", "x^1.5", "x=0", "--json").json()
+    assert document["gradients"] == {"x": 0.0}
+    assert document["hessian"] == [["inf"]]
+    assert document["warnings"]
+
+
+def test_domain_errors_are_the_gradients(gradcalc_cli):
+    hessian = gradcalc_cli("hessian", "log(x)", "x=-1")
+    evaluated = gradcalc_cli("eval", "log(x)", "x=-1")
+    assert hessian.code == evaluated.code == 2
+    assert hessian.stderr == evaluated.stderr
+
+
+@pytest.mark.parametrize("args,message", [
+    (["x*y", "x=1", "y=2", "--hvp", "1"], "--hvp has 1 numbers"),
+    (["x*y", "x=1", "y=2", "--hvp", "1,a"], "'a' is not one"),
+    (["x*y", "x=1", "y=2", "--hvp", "1,nan"], "finite numbers"),
+    (["sum(x)", "x=[1,2]"], "scalar expressions of scalar inputs"),
+])
+def test_bad_input_is_one_message(gradcalc_main, args, message):
+    ran = gradcalc_main("hessian", *args)
+    assert ran.code == 2
+    assert message in ran.stderr and "Traceback" not in ran.stderr
+
+
+def test_where_condition_takes_no_second_derivative(gradcalc_cli):
+    document = gradcalc_cli("hessian", "where(c, x^2, x^3)", "c=1", "x=2", "--json").json()
+    assert document["inputs"] == ["c", "x"]
+    assert document["hessian"] == [[None, None], [None, 2.0]]
+
+
+@pytest.mark.parametrize("args", [
+    ["x^2*y", "x=1", "y=2"],
+    ["x^2*y", "x=1", "y=2", "--hvp", "1,0"],
+    ["sqrt(x) + x*y", "x=0", "y=1"],
+    ["where(c, x^2, x^3)", "c=1", "x=2"],
+])
+def test_documents_match_the_schema(gradcalc_cli, args):
+    document = gradcalc_cli("hessian", *args, "--json").json()
+    jsonschema.Draft202012Validator(schema("hessian")).validate(document)
+    both = {**document, "hessian": [[1.0]], "hvp": [1.0], "direction": [1.0]}
+    assert not jsonschema.Draft202012Validator(schema("hessian")).is_valid(both)
+
+
+def test_dual_numbers_follow_the_chain_rule():
+    xp = DualArith()
+    x = Dual(0.3, 1.0)
+    for name, derivative in [("exp", math.exp), ("sin", math.cos),
+                             ("tanh", lambda v: 1 - math.tanh(v) ** 2),
+                             ("sigmoid", lambda v: math.exp(-v) / (1 + math.exp(-v)) ** 2),
+                             ("softplus", lambda v: 1 / (1 + math.exp(-v))),
+                             ("log", lambda v: 1 / v), ("sqrt", lambda v: 0.5 / math.sqrt(v))]:
+        assert getattr(xp, name)(x).tangent == pytest.approx(derivative(0.3), rel=1e-14)
+    # a tangent of 0 stays 0 through an infinite slope (sqrt at 0 along another direction)
+    assert xp.sqrt(Dual(0.0, 0.0)).tangent == 0.0
