@@ -240,16 +240,27 @@ def evaluated(expr, bindings, bindings_file, ties, expand, upstream, strict, wrt
 @click.option("-o", "--output", "output_path", metavar="FILE.npz|FILE.json",
               help="Also write the value and gradients: as arrays (value, and one per "
                    "input) to an .npz, or the JSON document to a .json.")
+@click.option("--symbolic", is_flag=True,
+              help="Also give every value and gradient as a formula (needs SymPy: "
+                   'pip install "gradcalc[symbolic]"); bindings are optional.')
 @limit_options(digits=True)
 def eval_command(expr, bindings, json_mode, wrt, bindings_file, ties, expand, upstream,
-                 precision, strict, exact, steps, show_all, full, fmt, output_path, limits):
+                 precision, strict, exact, steps, show_all, full, fmt, output_path, symbolic,
+                 limits):
     """Values and gradients of every node of EXPR at NAME=VALUE bindings.
 
     \b
     Example (the lecture's circuit):
       gradcalc eval "(x+y)*z" x=-2 y=5 z=-4
+      gradcalc eval "(x+y)*z" --symbolic
     EXPR is the program in quotes, '-' (standard input) or @FILE (a file).
     """
+    if symbolic:
+        others = {"--exact": exact, "--steps": steps, "-o": output_path, "--wrt": wrt,
+                  "--upstream": upstream, "--format markdown": fmt == "markdown"}
+        _symbolic_eval(expr, bindings, bindings_file, json_mode, ties, strict, precision,
+                       limits, [name for name, given in others.items() if given])
+        return
     with reported(json_mode):
         if output_path is not None:
             _check_output(output_path, exact)
@@ -279,6 +290,53 @@ def eval_command(expr, bindings, json_mode, wrt, bindings_file, ties, expand, up
             console.print("\n".join("  " + line for line in render.steps(graph, run, precision)),
                           highlight=False, markup=False, soft_wrap=True)
     for line in render.warning_lines(graph, result.warnings):
+        click.echo(line, err=True)
+
+
+def _symbolic_eval(expr, bindings, bindings_file, json_mode, ties, strict, precision, limits,
+                   refused):
+    """eval --symbolic: formulas per node (gates expanded), and with bindings the numbers
+    beside them."""
+    from . import symbolic
+    from .api import program_warnings
+    from .limits import check_source
+    from .lower import lower
+    from .parse import parse
+
+    with reported(json_mode):
+        if refused:
+            raise UsageError(f"--symbolic does not combine with {', '.join(refused)}",
+                             hint="run eval twice: once with --symbolic, once without")
+        symbolic.require_sympy()
+        source = read_source(expr, limits)
+        raw = binding_values.collect(bindings, bindings_file)
+        check_source(source, limits)
+        formulas = symbolic.formulas(lower(parse(source), expand=True, limits=limits), ties)
+        numbers = None
+        if raw:
+            with binding_values.naming_the_file(bindings_file):
+                graph, xp, values, _ = prepare(source, raw, ties=ties, expand=True,
+                                               limits=limits)
+            if xp.name != "float":
+                raise UsageError("--symbolic works on scalar expressions",
+                                 hint="drop --symbolic for vectors and matrices")
+            numbers = run_graph(graph, values, xp=xp, strict=strict)
+    graph = formulas.graph
+    warnings = numbers.warnings if numbers is not None else program_warnings(graph, {})
+    if json_mode:
+        if numbers is None:
+            document = symbolic.document(formulas, warnings)
+        else:
+            document = numbers.to_dict()
+            document["symbolic"] = symbolic.json_part(formulas)
+            for row, extra in zip(document["nodes"], symbolic.node_formulas(formulas)):
+                row.update(extra)
+        click.echo(render.dumps(document))
+    else:
+        def show(value):
+            return render.format_number(value, precision)
+        click.echo("\n".join(symbolic.text_lines(formulas, numbers, show)))
+    for line in render.warning_lines(graph, warnings):
         click.echo(line, err=True)
 
 

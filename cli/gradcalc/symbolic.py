@@ -1,0 +1,288 @@
+"""Formulas (`eval --symbolic`): the op table run in SymPy's numbers.
+
+The same forward and backward passes (gradcalc.run) and the same rules (gradcalc.ops) run
+with every input a SymPy symbol, so each node's value, local gradients and ∂f/∂node come
+out as formulas, then simplified. SymPy is an optional extra (`pip install
+"gradcalc[symbolic]"`), imported only here, and this module only under --symbolic.
+
+Kinks read as the table's conventions: relu's local gradient is
+Piecewise((1, a > 0), (0, True)) (0 at 0), abs's is sign(a) (0 at 0). max and min choose
+their winner by comparing values for equality, which a formula cannot do; their local
+gradients are SymPy's derivatives instead, Heaviside(a - b), with Heaviside(0) = 1/2:
+at a tie of two arguments the gradient is split evenly, as --ties split.
+"""
+from __future__ import annotations
+
+import copy
+from contextlib import nullcontext
+
+from .arith import FloatArith
+from .errors import UsageError
+from .ops import CONSTANTS
+
+try:
+    import sympy
+except ImportError:  # pragma: no cover - exercised by test_symbolic's missing-SymPy test
+    sympy = None
+
+# Ops whose rules compare values for equality (max's winner): differentiated by SymPy.
+BY_SYMPY = ("max", "min")
+TIE_NOTE = ("at a tie of max or min, Heaviside(0) = 1/2: the gradient is split evenly "
+            "between two tied arguments")
+
+
+def require_sympy() -> None:
+    """A clear message when the optional extra is not installed."""
+    if sympy is None:
+        raise UsageError("--symbolic needs SymPy, which is not installed",
+                         hint='install it with: pip install "gradcalc[symbolic]"')
+
+
+if sympy is not None:
+    class sigmoid(sympy.Function):  # noqa: N801 - printed as people write it
+        """σ(a) = 1/(1 + e^-a), kept whole in formulas: sigmoid(w*x + b)."""
+
+        @classmethod
+        def eval(cls, a):
+            if a.is_zero:
+                return sympy.Rational(1, 2)
+            return None
+
+        def fdiff(self, argindex=1):
+            return self * (1 - self)
+
+        def _eval_rewrite_as_exp(self, a, **kwargs):
+            return 1 / (1 + sympy.exp(-a))
+
+        def _eval_evalf(self, prec):
+            return self._eval_rewrite_as_exp(*self.args)._eval_evalf(prec)
+
+    class softplus(sympy.Function):  # noqa: N801
+        """log(1 + e^a), kept whole in formulas."""
+
+        def fdiff(self, argindex=1):
+            return sigmoid(self.args[0])
+
+        def _eval_rewrite_as_exp(self, a, **kwargs):
+            return sympy.log(1 + sympy.exp(a))
+
+        def _eval_evalf(self, prec):
+            return self._eval_rewrite_as_exp(*self.args)._eval_evalf(prec)
+
+
+def plain(formula):
+    """A formula with sigmoid and softplus written out, as SymPy's `sympify` reads back."""
+    return formula.replace(sigmoid, lambda a: 1 / (1 + sympy.exp(-a))) \
+        .replace(softplus, lambda a: sympy.log(1 + sympy.exp(a)))
+
+
+class SymbolicArith(FloatArith):
+    """The op table's namespace over SymPy expressions (real symbols).
+
+    A condition that a formula cannot decide (a > 0 for a symbol a) makes a Piecewise in
+    `where`, and counts as met in a domain or kink check (`all`): formulas hold where the
+    expression is defined; bindings are checked by the numeric pass.
+    """
+
+    name = "symbolic"
+
+    @staticmethod
+    def quiet():
+        return nullcontext()
+
+    @staticmethod
+    def number(text: str):
+        for name, digits in CONSTANTS.items():
+            if text == digits:
+                return sympy.pi if name in ("pi", "π") else sympy.E
+        return sympy.Rational(text)
+
+    @staticmethod
+    def convert(value):
+        return sympy.sympify(value)
+
+    @staticmethod
+    def zero(like):
+        return sympy.Integer(0)
+
+    @staticmethod
+    def show(value) -> str:
+        return str(value)
+
+    @staticmethod
+    def all(condition) -> bool:
+        return condition is not False and condition is not sympy.false
+
+    @staticmethod
+    def isfinite(a) -> bool:
+        return not (getattr(a, "is_infinite", False) or a is sympy.nan)
+
+    @staticmethod
+    def is_integer(a) -> bool:
+        return bool(getattr(a, "is_integer", False))
+
+    @staticmethod
+    def where(condition, if_true, if_false):
+        if condition in (True, False):
+            return if_true if condition else if_false
+        return sympy.Piecewise((if_true, condition), (if_false, True))
+
+    exp = staticmethod(lambda a: sympy.exp(a))
+    log = staticmethod(lambda a: sympy.log(a))
+    log10 = staticmethod(lambda a: sympy.log(a, 10))
+    log2 = staticmethod(lambda a: sympy.log(a, 2))
+    sqrt = staticmethod(lambda a: sympy.sqrt(a))
+    sin = staticmethod(lambda a: sympy.sin(a))
+    cos = staticmethod(lambda a: sympy.cos(a))
+    tan = staticmethod(lambda a: sympy.tan(a))
+    tanh = staticmethod(lambda a: sympy.tanh(a))
+    sigmoid = staticmethod(lambda a: sigmoid(a))
+    softplus = staticmethod(lambda a: softplus(a))
+    sign = staticmethod(lambda a: sympy.sign(a))
+    power = staticmethod(lambda a, b: a ** b)
+    divide = staticmethod(lambda a, b: a / b)
+    max = staticmethod(lambda args: sympy.Max(*args))
+    min = staticmethod(lambda args: sympy.Min(*args))
+
+
+def _differentiated(op):
+    """op with local gradients from SymPy's derivative of its forward rule."""
+    def local(xp, out, *args):
+        fresh = sympy.symbols(f"_arg0:{len(args)}", real=True)
+        formula = op.forward(xp, *fresh)
+        return tuple(sympy.diff(formula, s).subs(dict(zip(fresh, args))) for s in fresh)
+    return op.replace(local=local)
+
+
+def _for_formulas(graph):
+    """The graph with max and min differentiated by SymPy (a copy; the graph is kept)."""
+    nodes = []
+    for node in graph.nodes:
+        if node.op is not None and getattr(node.op, "name", None) in BY_SYMPY:
+            node = copy.copy(node)
+            node.op = _differentiated(node.op)
+        nodes.append(node)
+    formulas = copy.copy(graph)
+    formulas.nodes, formulas.plan = nodes, None
+    return formulas
+
+
+class Formulas:
+    """Per node: the value's formula, its local gradients' and ∂f/∂node's (None where
+    the node depends on no input); `gradients`: ∂f/∂input per input."""
+
+    def __init__(self, graph, values, local, grads, notes):
+        self.graph = graph
+        self.values = values
+        self.local = local
+        self.grads = grads
+        self.notes = notes  # the conventions that the formulas use
+
+    @property
+    def value(self):
+        return self.values[self.graph.output]
+
+    @property
+    def gradients(self) -> dict:
+        return {name: self.grads[i] for name, i in self.graph.inputs.items()}
+
+
+def formulas(graph, ties: str = "split") -> Formulas:
+    """Formulas of every node of `graph` (lowered with gates expanded), in its inputs.
+
+    Raises UsageError when SymPy is missing or the expression has vectors or matrices.
+    """
+    from .run import backward, forward
+
+    require_sympy()
+    if graph.uses_arrays:
+        raise UsageError("--symbolic works on scalar expressions",
+                         hint="drop --symbolic for vectors and matrices")
+    symbols = {name: sympy.Symbol(name, real=True) for name in graph.inputs}
+    xp = SymbolicArith(ties)
+    graph = _for_formulas(graph)
+    run = backward(graph, forward(graph, symbols, xp), xp, sympy.Integer(1))
+    simple = _simplifier()
+    values = [simple(v) for v in run.values]
+    local = [None if slopes is None else [None if s is None else simple(s) for s in slopes]
+             for slopes in run.local]
+    grads = [None if g is None else simple(g) for g in run.grads]
+    notes = [TIE_NOTE] if any(getattr(n.op, "name", None) in BY_SYMPY for n in graph.nodes) \
+        else []
+    return Formulas(graph, values, local, grads, notes)
+
+
+def _simplifier():
+    """simplify, once per distinct formula (a graph repeats its subformulas)."""
+    seen = {}
+
+    def simple(formula):
+        if not isinstance(formula, sympy.Basic):
+            return sympy.sympify(formula)
+        if formula not in seen:
+            seen[formula] = sympy.simplify(formula)
+        return seen[formula]
+    return simple
+
+
+def text(formula) -> str:
+    """A formula as the table and the JSON document write it (SymPy's `str`)."""
+    return "—" if formula is None else sympy.sstr(formula)
+
+
+def json_part(result: Formulas) -> dict:
+    """The document's "symbolic" object: the value's and each gradient's formula as text
+    that SymPy's `sympify` reads back (sigmoid and softplus written out)."""
+    return {"value": text(plain(result.value)),
+            "gradients": {name: None if g is None else text(plain(g))
+                          for name, g in result.gradients.items()},
+            "notes": result.notes}
+
+
+def node_formulas(result: Formulas) -> list[dict]:
+    """Per node, in forward order: "formula" (its value), "local_formulas", "grad_formula"."""
+    rows = []
+    for node in result.graph.nodes:
+        local = result.local[node.id]
+        grad = result.grads[node.id]
+        rows.append({"formula": text(plain(result.values[node.id])),
+                     "local_formulas": [None if s is None else text(plain(s)) for s in local]
+                     if local is not None else [None] * len(node.inputs),
+                     "grad_formula": None if grad is None else text(plain(grad))})
+    return rows
+
+
+def document(result: Formulas, warnings) -> dict:
+    """--symbolic --json with no bindings: the formulas only."""
+    graph = result.graph
+    nodes = [{"id": node.id, "label": graph.label(node), "op": node.op_name,
+              "inputs": list(node.inputs), **row}
+             for node, row in zip(graph.nodes, node_formulas(result))]
+    return {"expression": graph.source, "symbolic": json_part(result), "nodes": nodes,
+            "warnings": [{"node": n, "message": m} for n, m in warnings]}
+
+
+def text_lines(result: Formulas, numbers=None, show=str) -> list[str]:
+    """The formulas as the terminal shows them: a row per node (value, local gradients,
+    ∂f/∂node), then f and ∂f/∂input, each `= number` beside it when `numbers` (a Result)
+    is given."""
+    graph = result.graph
+    rows = [["node", "formula", "local gradients", "∂f/∂node"]]
+    for node in graph.nodes:
+        local = result.local[node.id]
+        rows.append([graph.label(node, 24), text(result.values[node.id]),
+                     "—" if local is None else ", ".join(map(text, local)),
+                     text(result.grads[node.id])])
+    widths = [max(len(row[k]) for row in rows) for k in range(3)]
+    lines = ["Formulas:"] + ["  " + "  ".join([*(c.ljust(w) for c, w in zip(row, widths)),
+                                               row[3]]).rstrip() for row in rows]
+
+    def beside(formula, number):
+        return text(formula) if numbers is None else f"{text(formula)} = {show(number)}"
+
+    lines.append("")
+    lines.append("f = " + beside(result.value, numbers and numbers.value))
+    for name, grad in result.gradients.items():
+        lines.append(f"∂f/∂{name} = " + beside(grad, numbers and numbers.gradients[name]))
+    lines += [f"note: {note}" for note in result.notes]
+    return lines

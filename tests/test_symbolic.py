@@ -1,0 +1,136 @@
+"""`eval --symbolic`: formulas from the op table run in SymPy's numbers, against SymPy's
+own derivatives of the same expressions (random ones, gates, reassignment, kinks)."""
+import json
+import subprocess
+import sys
+
+import pytest
+import sympy
+from hypothesis import given, settings
+from test_oracles import SYMBOLS, _names, expressions, points
+
+import gradcalc.symbolic
+from gradcalc.lower import lower
+from gradcalc.parse import parse
+from gradcalc.symbolic import formulas, plain
+
+REAL = {name: sympy.Symbol(name, real=True) for name in "xyzwb"}
+
+
+def _formulas(source):
+    return formulas(lower(parse(source), expand=True))
+
+
+def _real(expression):
+    return expression.subs({sympy.Symbol(n): s for n, s in REAL.items()})
+
+
+@settings(max_examples=40, deadline=None)
+@given(expressions, points)
+def test_random_gradients_are_sympys_derivatives(expression, point):
+    text, symbolic = expression
+    result = _formulas(text)
+    exact = _real(symbolic)
+    at = {REAL[n]: sympy.Rational(str(v)) for n, v in point.items()}
+    assert float((plain(result.value) - exact).evalf(30, subs=at)) == pytest.approx(0, abs=1e-9)
+    for name in _names(text):
+        ours = plain(result.gradients[name])
+        theirs = sympy.diff(exact, REAL[name])
+        difference = float((ours - theirs).evalf(30, subs=at))
+        assert abs(difference) <= 1e-9 * max(1.0, abs(float(theirs.evalf(30, subs=at)))), \
+            (text, name, ours, theirs)
+
+
+@pytest.mark.parametrize("source,expected", [
+    ("(x+y)*z", (REAL["x"] + REAL["y"]) * REAL["z"]),
+    ("sigmoid(w*x + b)", 1 / (1 + sympy.exp(-(REAL["w"] * REAL["x"] + REAL["b"])))),
+    ("sig(t) = 1/(1+exp(-t)); sig(w*x + b) * sig(x)",
+     1 / (1 + sympy.exp(-(REAL["w"] * REAL["x"] + REAL["b"]))) / (1 + sympy.exp(-REAL["x"]))),
+    ("q = x * y; q = q + sin(z); q = q * q; q", (REAL["x"] * REAL["y"] + sympy.sin(REAL["z"])) ** 2),
+    ("log(x) + x^y - softplus(y)", sympy.log(REAL["x"]) + REAL["x"] ** REAL["y"]
+     - sympy.log(1 + sympy.exp(REAL["y"]))),
+])
+def test_formulas_equal_sympys_under_simplify(source, expected):
+    result = _formulas(source)
+    # where log(x) is defined: x > 0 (x^y's ∂/∂y is nan for x < 0, the table's convention)
+    positive = {REAL["x"]: sympy.Symbol("x", positive=True)}
+
+    def same(ours, theirs):
+        return sympy.simplify((plain(ours) - theirs).subs(positive)) == 0
+
+    assert same(result.value, expected)
+    for name, grad in result.gradients.items():
+        assert same(grad, sympy.diff(expected, REAL[name])), name
+
+
+def test_no_bindings_gives_the_lectures_formulas(gradcalc_cli):
+    ran = gradcalc_cli("eval", "(x+y)*z", "--symbolic")
+    assert ran.code == 0
+    assert "∂f/∂x = z" in ran.stdout.splitlines()
+    assert "∂f/∂z = x + y" in ran.stdout.splitlines()
+
+
+def test_json_formulas_read_back_with_sympify(gradcalc_cli):
+    document = gradcalc_cli("eval", "sigmoid(w*x + b)", "--symbolic", "--json").json()
+    w, x, b = sympy.symbols("w x b")
+    neuron = 1 / (1 + sympy.exp(-(w * x + b)))
+    for name, symbol in (("w", w), ("x", x), ("b", b)):
+        read = sympy.sympify(document["symbolic"]["gradients"][name])
+        assert sympy.simplify(read - sympy.diff(neuron, symbol)) == 0
+    assert [node["formula"] for node in document["nodes"]][:3] == ["w", "x", "b"]
+    assert document["nodes"][-1]["grad_formula"] == "1"
+
+
+def test_the_neuron_is_written_with_sigmoid(gradcalc_cli):
+    ran = gradcalc_cli("eval", "sigmoid(w*x + b)", "--symbolic")
+    assert "∂f/∂w = x*(1 - sigmoid(b + w*x))*sigmoid(b + w*x)" in ran.stdout
+
+
+def test_with_bindings_each_formula_has_its_number(gradcalc_cli):
+    args = ["log(x)*y + tanh(x*y)", "x=1.5", "y=-0.5"]
+    document = gradcalc_cli("eval", *args, "--symbolic", "--json").json()
+    at = {sympy.Symbol("x"): 1.5, sympy.Symbol("y"): -0.5}
+    for name, formula in document["symbolic"]["gradients"].items():
+        number = float(sympy.sympify(formula).evalf(30, subs=at))
+        assert number == pytest.approx(document["gradients"][name], rel=1e-12)
+    text = gradcalc_cli("eval", *args, "--symbolic").stdout
+    assert "∂f/∂y = " in text and " = " + f"{document['gradients']['y']:.6g}" in text
+
+
+def test_kinks_are_stated_with_their_convention():
+    relu = _formulas("relu(x) * y")
+    assert relu.gradients["x"] == sympy.Piecewise((REAL["y"], REAL["x"] > 0), (0, True))
+    maximum = _formulas("max(z, w)")
+    assert maximum.gradients["z"] == sympy.Heaviside(REAL["z"] - REAL["w"])
+    assert maximum.gradients["z"].subs({REAL["z"]: 1, REAL["w"]: 1}) == sympy.Rational(1, 2)
+    assert "split evenly" in maximum.notes[0]
+
+
+def test_a_missing_sympy_is_one_clear_message(gradcalc_main, monkeypatch):
+    monkeypatch.setattr(gradcalc.symbolic, "sympy", None)
+    ran = gradcalc_main("eval", "(x+y)*z", "--symbolic")
+    assert ran.code == 2
+    assert 'pip install "gradcalc[symbolic]"' in ran.stderr
+    assert "Traceback" not in ran.stderr
+
+
+@pytest.mark.parametrize("args,message", [
+    (["x", "x=1", "--symbolic", "--exact"], "--exact"),
+    (["x", "x=[1, 2]", "--symbolic"], "scalar expressions"),
+])
+def test_what_symbolic_does_not_do_is_refused(gradcalc_main, args, message):
+    ran = gradcalc_main("eval", *args)
+    assert ran.code == 2 and message in ran.stderr
+
+
+def test_a_scalar_eval_imports_no_sympy():
+    probe = ("import sys, io, contextlib\nfrom gradcalc.cli import main\n"
+             "with contextlib.redirect_stdout(io.StringIO()):\n"
+             "    try: main(['eval', 'sigmoid(x)', 'x=1', '--json'])\n"
+             "    except SystemExit: pass\n"
+             "import json; print(json.dumps(sorted(sys.modules)))")
+    done = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True,
+                          check=True)
+    modules = json.loads(done.stdout)
+    assert not [m for m in modules if m == "sympy" or m.startswith("sympy.")]
+    assert "gradcalc.symbolic" not in modules and "gradcalc.dual" not in modules
