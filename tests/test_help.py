@@ -8,8 +8,8 @@ import pytest
 
 from conftest import run_main
 
-COMMANDS = ["eval", "check", "grade", "batch", "graph", "functions"]
-WITH_EXPR = ["eval", "check", "grade", "batch", "graph"]
+COMMANDS = ["eval", "check", "grade", "batch", "graph", "functions", "hessian"]
+WITH_EXPR = ["eval", "check", "grade", "batch", "graph", "hessian"]
 
 
 def help_of(*command) -> str:

@@ -318,8 +318,7 @@ def _symbolic_eval(expr, bindings, bindings_file, json_mode, ties, strict, preci
                 graph, xp, values, _ = prepare(source, raw, ties=ties, expand=True,
                                                limits=limits)
             if xp.name != "float":
-                raise UsageError("--symbolic works on scalar expressions",
-                                 hint="drop --symbolic for vectors and matrices")
+                symbolic.refuse_arrays()
             numbers = run_graph(graph, values, xp=xp, strict=strict)
     graph = formulas.graph
     warnings = numbers.warnings if numbers is not None else program_warnings(graph, {})

@@ -31,6 +31,12 @@ TIE_NOTE = ("at a tie of max or min, Heaviside(0) = 1/2: the gradient is split e
             "between two tied arguments")
 
 
+def refuse_arrays():
+    """Formulas are per scalar: vectors and matrices are refused."""
+    raise UsageError("--symbolic works on scalar expressions",
+                     hint="drop --symbolic for vectors and matrices")
+
+
 def require_sympy() -> None:
     """A clear message when the optional extra is not installed."""
     if sympy is None:
@@ -196,8 +202,7 @@ def formulas(graph, ties: str = "split") -> Formulas:
 
     require_sympy()
     if graph.uses_arrays:
-        raise UsageError("--symbolic works on scalar expressions",
-                         hint="drop --symbolic for vectors and matrices")
+        refuse_arrays()
     symbols = {name: sympy.Symbol(name, real=True) for name in graph.inputs}
     xp = SymbolicArith(ties)
     graph = _for_formulas(graph)
