@@ -243,21 +243,26 @@ def evaluated(expr, bindings, bindings_file, ties, expand, upstream, strict, wrt
 @click.option("--symbolic", is_flag=True,
               help="Also give every value and gradient as a formula (needs SymPy: "
                    'pip install "gradcalc[symbolic]"); bindings are optional.')
+@click.option("--tangent", metavar="NAME",
+              help="Forward mode: a column with every node's derivative with respect to "
+                   "the input NAME, computed forwards.")
 @limit_options(digits=True)
 def eval_command(expr, bindings, json_mode, wrt, bindings_file, ties, expand, upstream,
                  precision, strict, exact, steps, show_all, full, fmt, output_path, symbolic,
-                 limits):
+                 tangent, limits):
     """Values and gradients of every node of EXPR at NAME=VALUE bindings.
 
     \b
     Example (the lecture's circuit):
       gradcalc eval "(x+y)*z" x=-2 y=5 z=-4
       gradcalc eval "(x+y)*z" --symbolic
+      gradcalc eval "(x+y)*z" x=-2 y=5 z=-4 --tangent x
     EXPR is the program in quotes, '-' (standard input) or @FILE (a file).
     """
     if symbolic:
         others = {"--exact": exact, "--steps": steps, "-o": output_path, "--wrt": wrt,
-                  "--upstream": upstream, "--format markdown": fmt == "markdown"}
+                  "--upstream": upstream, "--format markdown": fmt == "markdown",
+                  "--tangent": tangent}
         _symbolic_eval(expr, bindings, bindings_file, json_mode, ties, strict, precision,
                        limits, [name for name, given in others.items() if given])
         return
@@ -268,8 +273,16 @@ def eval_command(expr, bindings, json_mode, wrt, bindings_file, ties, expand, up
                                   strict, wrt=_names(wrt), exact=exact, limits=limits)
         if output_path is not None:
             _write_output(output_path, result)
+        forward = None if tangent is None else \
+            (tangent, _forward_tangents(graph, result, tangent, ties, exact, fmt))
     run = result.run
-    if json_mode:
+    if json_mode and forward is not None:
+        document = result.to_dict()
+        document["tangent"] = tangent
+        for row in document["nodes"]:
+            row["tangent"] = render.json_number(forward[1][row["id"]])
+        click.echo(render.dumps(document))
+    elif json_mode:
         result.write_json(sys.stdout)
         sys.stdout.write("\n")
     elif fmt == "markdown":
@@ -282,7 +295,8 @@ def eval_command(expr, bindings, json_mode, wrt, bindings_file, ties, expand, up
     else:
         console = _console()
         # crop=False: the table fits the width already (a big one would pay to be measured)
-        console.print(render.rich_table(graph, run, precision, show_all, full), crop=False)
+        console.print(render.rich_table(graph, run, precision, show_all, full, forward),
+                      crop=False)
         console.print(render.summary(graph, run, precision, _names(wrt), console.width),
                       highlight=False, markup=False, soft_wrap=True)
         if steps:
@@ -377,6 +391,22 @@ def hessian_command(expr, bindings, json_mode, hvp, bindings_file, ties, precisi
         click.echo("\n".join(hessian.text_lines(second, precision)))
     for line in render.warning_lines(graph, second.warnings):
         click.echo(line, err=True)
+
+
+def _forward_tangents(graph, result, name: str, ties: str, exact: bool, fmt: str) -> list:
+    """eval --tangent NAME: ∂node/∂NAME per node, by forward mode (gradcalc.dual)."""
+    from . import dual
+
+    if name not in graph.inputs:
+        raise UsageError(f"--tangent names {name}, which is not an input",
+                         hint=f"the inputs are {', '.join(graph.inputs) or 'none'}")
+    values = {input_name: result.run.values[i] for input_name, i in graph.inputs.items()}
+    if exact or fmt == "markdown" or any(getattr(v, "shape", ()) for v in values.values()) \
+            or graph.uses_arrays:
+        raise UsageError("--tangent works on scalar expressions in the terminal's table or "
+                         "JSON (not with --exact or --format markdown)",
+                         hint="drop --tangent, or the other option")
+    return dual.forward_tangents(graph, values, name, ties)
 
 
 def _check_output(path: str, exact: bool) -> None:

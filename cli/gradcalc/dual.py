@@ -194,3 +194,12 @@ def directional(inputs: dict, tangents: dict) -> dict:
     """Input values as duals: each value with its tangent (0 for names not in `tangents`)."""
     return {name: Dual(float(value), float(tangents.get(name, 0.0)))
             for name, value in inputs.items()}
+
+
+def forward_tangents(graph, values: dict, name: str, ties: str = "split") -> list:
+    """Forward mode: ∂node/∂name for every node (node id order), from one forward pass in
+    dual numbers seeded with tangent 1 on the input `name`. `values` are floats."""
+    from .run import forward
+
+    run = forward(graph, directional(values, {name: 1.0}), DualArith(ties))
+    return [tangent_of(value) for value in run.values]

@@ -280,20 +280,33 @@ TITLE_WIDTH = 200  # a longer source is shown above the table with its middle el
 
 
 def rich_table(graph: Graph, run: Pass, precision: int = 6, show_all: bool = False,
-               full: bool = False):
+               full: bool = False, forward=None):
     """The table as a Rich renderable: inputs and output marked, numbers right-aligned,
-    fitted to the console's width without breaking a token (gradcalc.layout)."""
+    fitted to the console's width without breaking a token (gradcalc.layout).
+    `forward`: (input name, ∂node/∂input per node) for forward mode's column (--tangent)."""
     headers = _headers(graph, has_arrays(run))
     numeric = _numeric_columns(headers)
     source = graph.source.strip()
     title = None if "\n" in source else _elided(source, TITLE_WIDTH)
     rows = table_rows(graph, run, precision, show_all, full)
+    if forward is not None:
+        headers = headers + [f"∂node/∂{forward[0]} (forward)"]
+        numeric = numeric | {len(headers) - 1}
+        rows = _with_tangents(rows, forward[1], precision)
     styles = [_row_style(graph, cells) for cells in rows]
     def short_rows():  # operands named by their rows, for a narrow terminal
-        return table_rows(graph, run, precision, show_all, full, short=True)
+        short = table_rows(graph, run, precision, show_all, full, short=True)
+        return short if forward is None else _with_tangents(short, forward[1], precision)
 
     kind = _TextTable if len(rows) > RICH_ROWS else _FittedTable
     return kind(title, headers, numeric, rows, styles, short_rows)
+
+
+def _with_tangents(rows: list[list[str]], tangents: list, precision: int) -> list[list[str]]:
+    """Each row with its node's forward-mode derivative as a last cell (the row of hidden
+    rows, "…", gets none)."""
+    return [cells + ["" if cells[0] == "…" else format_number(tangents[int(cells[0])], precision)]
+            for cells in rows]
 
 
 class _FittedTable:

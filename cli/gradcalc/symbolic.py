@@ -193,8 +193,9 @@ class Formulas:
         return {name: self.grads[i] for name, i in self.graph.inputs.items()}
 
 
-def formulas(graph, ties: str = "split") -> Formulas:
-    """Formulas of every node of `graph` (lowered with gates expanded), in its inputs.
+def formulas(graph, ties: str = "split", simplify: bool = True) -> Formulas:
+    """Formulas of every node of `graph` (lowered with gates expanded), in its inputs;
+    `simplify=False` keeps them as the rules built them (quicker, for checking).
 
     Raises UsageError when SymPy is missing or the expression has vectors or matrices.
     """
@@ -207,7 +208,7 @@ def formulas(graph, ties: str = "split") -> Formulas:
     xp = SymbolicArith(ties)
     graph = _for_formulas(graph)
     run = backward(graph, forward(graph, symbols, xp), xp, sympy.Integer(1))
-    simple = _simplifier()
+    simple = _simplifier() if simplify else sympy.sympify
     values = [simple(v) for v in run.values]
     local = [None if slopes is None else [None if s is None else simple(s) for s in slopes]
              for slopes in run.local]
