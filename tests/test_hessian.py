@@ -261,3 +261,36 @@ def test_dual_numbers_follow_the_chain_rule():
         assert getattr(xp, name)(x).tangent == pytest.approx(derivative(0.3), rel=1e-14)
     # a tangent of 0 stays 0 through an infinite slope (sqrt at 0 along another direction)
     assert xp.sqrt(Dual(0.0, 0.0)).tangent == 0.0
+
+
+# -- check --order 2 -----------------------------------------------------------------------
+def test_check_order_2_passes_on_smooth_expressions(gradcalc_cli):
+    ran = gradcalc_cli("check", "x^2*y + exp(x*y) - tanh(y/x)", "x=0.5", "y=-1.25",
+                       "--order", "2", "--json")
+    document = ran.json()
+    assert ran.code == 0 and document["passed"] is True
+    assert [(e["row"], e["column"]) for e in document["entries"]] == \
+        [("x", "x"), ("y", "x"), ("x", "y"), ("y", "y")]
+
+
+def test_check_order_2_catches_a_wrong_second_derivative(gradcalc_cli, monkeypatch):
+    from gradcalc import dual
+
+    # tanh's forward tangent off by a factor: the gradient is right, the Hessian is not
+    monkeypatch.setattr(dual.DualArith, "tanh", dual._lift(math.tanh, lambda a, out: 2 * (1 - out * out)))
+    ran = gradcalc_cli("check", "tanh(x) * y", "x=0.3", "y=2", "--order", "2", "--json")
+    document = ran.json()
+    assert ran.code == 1 and document["passed"] is False
+    failed = [(e["row"], e["column"]) for e in document["entries"] if not e["passed"]]
+    assert ("x", "x") in failed
+
+
+def test_check_order_2_at_a_kink_fails_with_the_warning(gradcalc_cli):
+    ran = gradcalc_cli("check", "relu(x)^2 + x*y", "x=0", "y=1", "--order", "2")
+    assert ran.code == 1
+    assert "FAIL" in ran.stdout and "second derivatives through it do not exist" in ran.stderr
+
+
+def test_check_order_2_refuses_answers(gradcalc_main):
+    ran = gradcalc_main("check", "x*y", "x=1", "y=2", "--order", "2", "--expect", "x=2")
+    assert ran.code == 2 and "--order 2 does not combine with --expect" in ran.stderr

@@ -457,11 +457,14 @@ def _write_output(path: str, result) -> None:
                    "for a vector or matrix.")
 @click.option("--answers", "answers_file", metavar="FILE.json",
               help="Answers to check, as a JSON object of the same NAME: VALUE pairs.")
+@click.option("--order", type=click.IntRange(1, 2), default=1, show_default=True,
+              help="2: check the Hessian against central differences of the gradient "
+                   "instead (scalar inputs).")
 @ties_option
 @precision_option
 @limit_options()
 def check_command(expr, bindings, json_mode, bindings_file, step, tol, atol, rounded, sample,
-                  seed, expect, answers_file, ties, precision, limits):
+                  seed, expect, answers_file, order, ties, precision, limits):
     """Check the gradients of EXPR against central differences, and check answers.
 
     \b
@@ -474,6 +477,11 @@ def check_command(expr, bindings, json_mode, bindings_file, step, tol, atol, rou
     """
     from . import checking
 
+    if order == 2:
+        given = {"--expect": expect, "--answers": answers_file, "--sample": sample,
+                 "--atol": atol, "--rounded": rounded}
+        _check_second_order(expr, bindings, bindings_file, json_mode, step, tol, ties,
+                            precision, limits, [name for name, on in given.items() if on])
     with reported(json_mode):
         raw = binding_values.collect(bindings, bindings_file)
         with binding_values.naming_the_file(bindings_file):
@@ -492,6 +500,29 @@ def check_command(expr, bindings, json_mode, bindings_file, step, tol, atol, rou
         for line in checking.summary(report, precision):
             console.print(line, highlight=False, markup=False)
     for line in render.warning_lines(graph, report.result.warnings):
+        click.echo(line, err=True)
+    sys.exit(0 if report.passed else 1)
+
+
+def _check_second_order(expr, bindings, bindings_file, json_mode, step, tol, ties, precision,
+                        limits, refused):
+    """check --order 2: the Hessian against central differences of the gradient; exits."""
+    from . import hessian
+
+    with reported(json_mode):
+        if refused:
+            raise UsageError(f"--order 2 does not combine with {', '.join(refused)}",
+                             hint="check answers with --order 1 (the default)")
+        raw = binding_values.collect(bindings, bindings_file)
+        with binding_values.naming_the_file(bindings_file):
+            graph, xp, values, _ = prepare(read_source(expr, limits), raw, ties=ties,
+                                           limits=limits)
+        report = hessian.check_second_order(graph, values, xp, step, tol)
+    if json_mode:
+        click.echo(render.dumps(report.to_dict(graph)))
+    else:
+        click.echo("\n".join(report.text_lines(precision)))
+    for line in render.warning_lines(graph, report.second.warnings):
         click.echo(line, err=True)
     sys.exit(0 if report.passed else 1)
 

@@ -168,3 +168,73 @@ def text_lines(second: SecondOrder, precision: int) -> list[str]:
     lines += ["  " + "  ".join(cell.rjust(width) for cell, width in zip(row, widths)).rstrip()
               for row in rows]
     return lines
+
+
+class SecondOrderCheck:
+    """`check --order 2`: each Hessian entry beside central differences of the gradient,
+    (∂f/∂x_i(x + h·e_j) − ∂f/∂x_i(x − h·e_j)) / 2h, as `entries` of (row, column,
+    hessian, numerical, relative error, passed)."""
+
+    def __init__(self, second: SecondOrder, step: float, tolerance: float, entries: list):
+        self.second = second
+        self.step = step
+        self.tolerance = tolerance
+        self.entries = entries
+
+    @property
+    def passed(self) -> bool:
+        return all(entry[-1] for entry in self.entries)
+
+    def to_dict(self, graph) -> dict:
+        from .render import json_number, warning_rows
+
+        return {"order": 2, "step": self.step, "tolerance": self.tolerance,
+                "passed": self.passed,
+                "entries": [{"row": row, "column": column, "hessian": json_number(exact),
+                             "numerical": json_number(numerical),
+                             "relative_error": json_number(error), "passed": passed}
+                            for row, column, exact, numerical, error, passed in self.entries],
+                "warnings": warning_rows(graph, self.second.warnings)}
+
+    def text_lines(self, precision: int) -> list[str]:
+        from .render import format_number
+
+        rows = [["entry", "Hessian", "numerical", "rel. error", "verdict"]]
+        for row, column, exact, numerical, error, passed in self.entries:
+            rows.append([f"∂²f/∂{row}²" if row == column else f"∂²f/∂{row}∂{column}",
+                         format_number(exact, precision), format_number(numerical, precision),
+                         f"{error:.1e}", "ok" if passed else "FAIL"])
+        widths = [max(len(r[k]) for r in rows) for k in range(len(rows[0]))]
+        verdict = "every entry agrees" if self.passed else "some entries disagree"
+        return ([f"Hessian against central differences of the gradient (h = {self.step:g}):"]
+                + ["  " + "  ".join(cell.ljust(width) for cell, width in zip(r, widths)).rstrip()
+                   for r in rows]
+                + [f"{verdict} (tolerance {self.tolerance:g})"])
+
+
+def check_second_order(graph, values: dict, xp, step: float, tolerance: float):
+    """The Hessian checked against central differences of the gradient (2 gradient runs
+    per input). An entry passes within `tolerance` relative to the larger of the two, or
+    within the differences' own rounding error (about ε·|∇f|/h)."""
+    import math
+
+    from .checking import relative_error
+
+    second = second_order(graph, values, xp)
+    names = second.inputs
+    scale = max([abs(g) for g in second.gradients.values() if g is not None] + [1.0])
+    noise = 64 * 2.0 ** -52 * scale / step
+    entries = []
+    for j, column in enumerate(names):
+        below = run_graph(graph, {**values, column: values[column] - step}, xp=xp).gradients
+        above = run_graph(graph, {**values, column: values[column] + step}, xp=xp).gradients
+        for i, row in enumerate(names):
+            exact = second.matrix[i][j]
+            if exact is None:
+                continue
+            numerical = (above[row] - below[row]) / (2 * step)
+            error = relative_error(exact, numerical)
+            passed = math.isfinite(exact) and math.isfinite(numerical) and \
+                abs(exact - numerical) <= max(noise, tolerance * max(abs(exact), abs(numerical)))
+            entries.append((row, column, exact, numerical, error, passed))
+    return SecondOrderCheck(second, step, tolerance, entries)
