@@ -16,7 +16,8 @@ import pytest
 import gradcalc.errors
 from gradcalc.cli import cli
 
-NAMES = ("eval", "check", "error", "functions", "batch-row", "grade-row", "hessian")
+NAMES = ("eval", "check", "error", "functions", "batch-row", "grade-row", "hessian",
+         "symbolic")
 
 
 def schema(name: str) -> dict:

@@ -4,10 +4,12 @@ import json
 import subprocess
 import sys
 
+import jsonschema
 import pytest
 import sympy
 from hypothesis import given, settings
-from test_oracles import SYMBOLS, _names, expressions, points
+from test_oracles import _names, expressions, points
+from test_schemas import schema
 
 import gradcalc.symbolic
 from gradcalc.lower import lower
@@ -134,3 +136,15 @@ def test_a_scalar_eval_imports_no_sympy():
     modules = json.loads(done.stdout)
     assert not [m for m in modules if m == "sympy" or m.startswith("sympy.")]
     assert "gradcalc.symbolic" not in modules and "gradcalc.dual" not in modules
+
+
+@pytest.mark.parametrize("args", [["(x+y)*z"], ["max(z, w) * relu(x)"], ["sigmoid(w*x + b)"]])
+def test_documents_match_the_schemas(gradcalc_cli, args):
+    unbound = gradcalc_cli("eval", *args, "--symbolic", "--json").json()
+    jsonschema.Draft202012Validator(schema("symbolic")).validate(unbound)
+    names = [node["label"] for node in unbound["nodes"] if node["op"] == "input"]
+    bound = gradcalc_cli("eval", *args, *(f"{n}=0.5" for n in names), "--symbolic",
+                         "--json").json()
+    jsonschema.Draft202012Validator(schema("eval")).validate(bound)
+    assert bound["symbolic"] == unbound["symbolic"]
+    assert [n["formula"] for n in bound["nodes"]] == [n["formula"] for n in unbound["nodes"]]
