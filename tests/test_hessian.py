@@ -294,3 +294,10 @@ def test_check_order_2_at_a_kink_fails_with_the_warning(gradcalc_cli):
 def test_check_order_2_refuses_answers(gradcalc_main):
     ran = gradcalc_main("check", "x*y", "x=1", "y=2", "--order", "2", "--expect", "x=2")
     assert ran.code == 2 and "--order 2 does not combine with --expect" in ran.stderr
+
+
+def test_no_inputs_is_said(gradcalc_cli):
+    ran = gradcalc_cli("hessian", "2*3")
+    assert ran.code == 0
+    assert ran.stdout.splitlines() == ["f = 6", "no inputs: there is nothing to differentiate"]
+    assert gradcalc_cli("hessian", "2*3", "--json").json()["hessian"] == []

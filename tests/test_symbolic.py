@@ -27,7 +27,7 @@ def _real(expression):
     return expression.subs({sympy.Symbol(n): s for n, s in REAL.items()})
 
 
-@settings(max_examples=40, deadline=None)
+@settings(max_examples=25, deadline=None)
 @given(expressions, points)
 def test_random_gradients_are_sympys_derivatives(expression, point):
     text, symbolic = expression

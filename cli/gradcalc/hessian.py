@@ -154,9 +154,11 @@ def text_lines(second: SecondOrder, precision: int) -> list[str]:
     def show(v):
         return format_number(v, precision)
 
+    names = second.inputs
+    if not names:
+        return [f"f = {show(second.value)}", "no inputs: there is nothing to differentiate"]
     lines = [f"f = {show(second.value)}",
              "∇f: " + ", ".join(f"∂f/∂{k} = {show(v)}" for k, v in second.gradients.items())]
-    names = second.inputs
     if second.matrix is None:
         lines.append("H·v, v = (" + ", ".join(show(v) for v in second.direction) + "):")
         rows = [[name, show(v)] for name, v in zip(names, second.product)]
