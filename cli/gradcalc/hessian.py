@@ -92,8 +92,21 @@ def second_order(graph, values: dict, xp, direction=None) -> SecondOrder:
     # the gradient's kink warnings say what the Hessian does there too
     warnings = [(node, message + KINK_NOTE if (node, message) in kinks else message)
                 for node, message in result.warnings]
+    warnings += _exponent_at_zero(graph, result.run.values)
     warnings += _not_finite(graph, [e for e in entries if e[2] is not None], xp)
     return SecondOrder(names, result.value, result.gradients, warnings, **second)
+
+
+def _exponent_at_zero(graph, values: list) -> list:
+    """pow's rule takes ∂(a^b)/∂a as the constant 0 where b is exactly 0 (so that 0^0 has
+    a slope), which drops that slope's own change with b: a warning per such node whose
+    base and exponent both depend on inputs, as the entries through it miss 1/a."""
+    return [(node.id, "the exponent is exactly 0 here, where the rule takes ∂/∂base as the "
+                      "constant 0: second derivatives through this node miss "
+                      "∂²/∂base∂exponent = 1/base")
+            for node in graph.nodes
+            if getattr(node.op, "name", None) == "pow" and values[node.inputs[1]] == 0
+            and graph.nodes[node.inputs[0]].needs_grad and graph.nodes[node.inputs[1]].needs_grad]
 
 
 def _blank(row: list, names: list, constant: set) -> list:
