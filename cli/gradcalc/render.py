@@ -311,26 +311,54 @@ class _FittedTable:
 
         from . import layout
 
-        kinds = _column_kinds(self.headers, self.numeric)
-        fitted = _fitted(self.headers, self.rows, kinds, options.max_width)
+        headers, numeric = self.headers, self.numeric
+        kinds = _column_kinds(headers, numeric)
+        fitted = _fitted(headers, self.rows, kinds, options.max_width)
         shown = self.rows
         if fitted is None:
             shown = self.short_rows()
-            fitted = _fitted(self.headers, shown, kinds, options.max_width)
-        widths, headers, rows = fitted or ([None] * len(self.headers), self.headers, self.rows)
+            fitted = _fitted(headers, shown, kinds, options.max_width)
+        if fitted is None and "shape" in headers:
+            # Vectors and matrices in a narrow terminal: the shape goes under the op.
+            headers, numeric, shown = _shape_under_op(headers, shown)
+            kinds = _column_kinds(headers, numeric)
+            fitted = _fitted(headers, shown, kinds, options.max_width)
+        columns = headers
+        widths, headers, rows = fitted or ([None] * len(headers), headers, shown)
         table = Table(title=None if self.title is None else Text(self.title),
                       title_justify="left", show_lines=False, header_style="bold")
         for k, header in enumerate(headers):
             # Unfitted, Rich shares the width out; a number is still never folded.
-            table.add_column(Text(header), justify="right" if k in self.numeric else "left",
+            table.add_column(Text(header), justify="right" if k in numeric else "left",
                              width=widths[k], overflow="fold",
-                             no_wrap=fitted is not None or kinds[k] == layout.NUMBER)
+                             min_width=None if fitted else _FALLBACK_WIDTHS.get(kinds[k]),
+                             no_wrap=fitted is not None or kinds[k] == layout.NUMBER
+                             and not any("[" in cells[k] for cells in rows))
         for cells, style in zip(rows, self.styles):
             table.add_row(*(Text(cell) for cell in cells), style=style)
         yield table
-        note = row_reference_note(shown if fitted else self.rows, self.headers)
+        note = row_reference_note(shown, columns)
         if note:
             yield Text(note)
+
+
+# Where no widths keep every token whole, Rich shares the width out; it would squeeze the
+# text columns to nothing beside wide matrices, so each keeps a few characters (and a
+# matrix, not a lone number, is what folds).
+_FALLBACK_WIDTHS = {"label": 8, "words": 8, "equations": 12}
+
+
+def _shape_under_op(headers: list[str], rows: list[list[str]]):
+    """The table without its shape column, each shape beside its op instead (`matmul @
+    3×3`): a column less for a terminal too narrow for all of them."""
+    at = headers.index("shape")
+    merged = []
+    for cells in rows:
+        first, _, rest = cells[at - 1].partition("\n")
+        op = f"{first} {cells[at]}".strip() + (f"\n{rest}" if rest else "")
+        merged.append([*cells[:at - 1], op, *cells[at + 1:]])
+    headers = [*headers[:at - 1], "op, shape", *headers[at + 1:]]
+    return headers, _numeric_columns(headers), merged
 
 
 def _column_kinds(headers: list[str], numeric: set[int]) -> list[str]:
@@ -338,7 +366,7 @@ def _column_kinds(headers: list[str], numeric: set[int]) -> list[str]:
     from . import layout
 
     return [layout.NUMBER if k in numeric or header == "shape" else
-            layout.LABEL if header == "node" else
+            layout.LABEL if header in ("node", "op, shape") else
             layout.EQUATIONS if header == "local gradients" else layout.WORDS
             for k, header in enumerate(headers)]
 
@@ -349,7 +377,8 @@ def _fitted(headers: list[str], rows: list[list[str]], kinds: list[str], room: i
     from . import layout
 
     return layout.fit(headers, rows, kinds, room, 3 * len(headers) + 1,
-                      patterns=headers.index("op"))
+                      patterns=headers.index("op") if "op" in headers else
+                      headers.index("op, shape"))
 
 
 def row_reference_note(rows: list[list[str]], headers: list[str]) -> str | None:
