@@ -21,20 +21,26 @@ MARKS = ("(input)", "(output)")  # never elided
 
 
 # Ways to make room, in order: as drawn; without the op's pattern line; an input's name
-# apart from its `(input)` mark; labels elided to fewer characters.
-_STAGES = [(False, True, 8), (True, True, 8), (True, False, 8), (True, False, 5)]
+# apart from its `(input)` mark; labels elided to fewer characters. Each first with every
+# row of a matrix on a line of its own, then with rows broken between their elements.
+_STAGES = [(drop, glue, label_min, whole_rows) for whole_rows in (True, False)
+           for drop, glue, label_min in
+           [(False, True, 8), (True, True, 8), (True, False, 8), (True, False, 5)]]
 
 
 def fit(headers: list[str], rows: list[list[str]], kinds: list[str], room: int,
-        frame: int, patterns: int | None = None):
+        frame: int, patterns: int | None = None, whole_rows: bool = False):
     """(widths, headers, rows) with every cell wrapped to its column's width, the table
     `frame` characters wider than its columns; None when no widths keep every token
-    whole. `patterns` is the column whose second line may be dropped to make room.
+    whole. `patterns` is the column whose second line may be dropped to make room;
+    `whole_rows` keeps to the stages that break no matrix row.
     Each column is measured once per stage that changes it (a big table has 100,000 rows)."""
     columns = [[row[k] for row in rows] for k in range(len(headers))]
     without = None if patterns is None else [cell.split("\n")[0] for cell in columns[patterns]]
     naturals, floors = {}, {}
-    for drop, glue, label_min in _STAGES:
+    for drop, glue, label_min, rows_kept in _STAGES:
+        if whole_rows and not rows_kept:
+            break
         if drop and patterns is None:
             continue
         shown = [without if drop and k == patterns else column for k, column in enumerate(columns)]
@@ -44,9 +50,10 @@ def fit(headers: list[str], rows: list[list[str]], kinds: list[str], room: int,
             if key not in naturals:
                 naturals[key] = max(_width(line) for text in [header, *column]
                                     for line in text.split("\n"))
-            key += (glue, label_min) if kind == LABEL else ()
+            key += (glue, label_min) if kind == LABEL else (rows_kept,) if kind == NUMBER \
+                else ()
             if key not in floors:
-                floors[key] = _minimum(header, column, kind, glue, label_min)
+                floors[key] = _minimum(header, column, kind, glue, label_min, rows_kept)
             widths.append(naturals[key[:2]])
             minimums.append(floors[key])
         if _narrowed(widths, minimums, room - frame):
@@ -79,12 +86,15 @@ def _narrowed(widths: list[int], floors: list[int], room: int) -> bool:
     return True
 
 
-def _minimum(header: str, cells: list[str], kind: str, glue: bool, label_min: int) -> int:
-    """The narrowest width that keeps every token of the column whole."""
+def _minimum(header: str, cells: list[str], kind: str, glue: bool, label_min: int,
+             whole_rows: bool = False) -> int:
+    """The narrowest width that keeps every token of the column whole (for numbers with
+    `whole_rows`, every line: a matrix's rows)."""
     lines = [line for cell in cells for line in cell.split("\n")]
     header_words = max((_width(w) for w in header.split()), default=0)
     if kind == NUMBER:
-        return max([_width(header), *(_width(w) for line in lines for w in line.split())])
+        pieces = lines if whole_rows else [w for line in lines for w in line.split()]
+        return max([_width(header), *map(_width, pieces)])
     if kind == LABEL:
         words = [w for line in lines for w in line.split()]
         longest = max(map(_width, words), default=0)

@@ -311,24 +311,27 @@ class _FittedTable:
 
         from . import layout
 
-        headers, numeric = self.headers, self.numeric
-        kinds = _column_kinds(headers, numeric)
-        fitted = _fitted(headers, self.rows, kinds, options.max_width)
-        shown = self.rows
-        if fitted is None:
-            shown = self.short_rows()
-            fitted = _fitted(headers, shown, kinds, options.max_width)
-        if fitted is None and "shape" in headers:
-            # Vectors and matrices in a narrow terminal: the shape goes under the op.
-            headers, numeric, shown = _shape_under_op(headers, shown)
+        # Ways to fit, in order: as computed; operands named by their rows (∂/∂#5); for
+        # vectors and matrices the shape beside the op; all of it first without breaking a
+        # matrix's row, then breaking rows between elements. The last is also what Rich
+        # is given when nothing fits.
+        merges = (False, True) if "shape" in self.headers else (False,)
+        attempts = [(short, merged, whole_rows) for whole_rows in (True, False)
+                    for merged in merges for short in (False, True)]
+        for short, merged, whole_rows in attempts:
+            headers, numeric, shown = self.headers, self.numeric, \
+                self.short_rows() if short else self.rows
+            if merged:  # the shape goes beside the op (`matmul @ 3×3`)
+                headers, numeric, shown = _shape_under_op(headers, shown)
             kinds = _column_kinds(headers, numeric)
-            fitted = _fitted(headers, shown, kinds, options.max_width)
+            fitted = _fitted(headers, shown, kinds, options.max_width, whole_rows)
+            if fitted is not None:
+                break
         columns = headers
         widths, headers, rows = fitted or ([None] * len(headers), headers, shown)
         table = Table(title=None if self.title is None else Text(self.title),
                       title_justify="left", show_lines=False, header_style="bold")
         for k, header in enumerate(headers):
-            # Unfitted, Rich shares the width out; a number is still never folded.
             table.add_column(Text(header), justify="right" if k in numeric else "left",
                              width=widths[k], overflow="fold",
                              min_width=None if fitted else _FALLBACK_WIDTHS.get(kinds[k]),
@@ -371,14 +374,15 @@ def _column_kinds(headers: list[str], numeric: set[int]) -> list[str]:
             for k, header in enumerate(headers)]
 
 
-def _fitted(headers: list[str], rows: list[list[str]], kinds: list[str], room: int):
+def _fitted(headers: list[str], rows: list[list[str]], kinds: list[str], room: int,
+            whole_rows: bool = False):
     """gradcalc.layout.fit for the node table: Rich's heavy box, the op's pattern line
     the first thing to give up."""
     from . import layout
 
     return layout.fit(headers, rows, kinds, room, 3 * len(headers) + 1,
                       patterns=headers.index("op") if "op" in headers else
-                      headers.index("op, shape"))
+                      headers.index("op, shape"), whole_rows=whole_rows)
 
 
 def row_reference_note(rows: list[list[str]], headers: list[str]) -> str | None:
