@@ -107,8 +107,10 @@ register(
     Op("log", "log", 1, lambda xp, a: xp.log(a), lambda xp, out, a: (1 / a,),
        "∂/∂a = 1/a (natural log)", domain=_positive("log"),
        functions=('log', 'ln')),
+    # √a lives on a ≥ 0, so its slope at 0 is the one from the right, +inf: |out| keeps
+    # sqrt(-0.0) = -0.0 from turning it into -inf (and sqrt(-x) at 0 into +inf).
     Op("sqrt", "√", 1, lambda xp, a: xp.sqrt(a),
-       lambda xp, out, a: (xp.divide(1, 2 * out),), "∂/∂a = 1/(2·√a)",
+       lambda xp, out, a: (xp.divide(1, 2 * abs(out)),), "∂/∂a = 1/(2·√a) (+inf at 0)",
        domain=lambda xp, a: None if xp.all(a >= 0) else
        ("sqrt is defined only for numbers ≥ 0", 0),
        kink=lambda xp, out, a: None if xp.all(a != 0) else
@@ -135,17 +137,17 @@ register(
     Op("relu", "relu", 1, lambda xp, a: xp.where(a > 0, a, xp.zero(a)),
        lambda xp, out, a: (xp.where(a > 0, 1, 0),),
        "∂/∂a = 1 if a > 0 else 0 (0 at a = 0)", kink=_at_zero("relu"), pattern="gates",
-       branch=_signs,
+       branch=_signs, structural=True,
        functions=('relu',)),
     Op("softplus", "softplus", 1, lambda xp, a: xp.softplus(a),
        lambda xp, out, a: (xp.sigmoid(a),), "∂/∂a = σ(a)",
        functions=('softplus',)),
     Op("max", "max", None, lambda xp, *args: xp.max(args), lambda xp, out, *args: _route(xp, out, args),
        "∂/∂winner = 1, others 0 (ties: --ties)", kink=_tie, pattern="routes", min_arity=2,
-       branch=_winners,
+       branch=_winners, structural=True,
        functions=('max',)),
     Op("min", "min", None, lambda xp, *args: xp.min(args), lambda xp, out, *args: _route(xp, out, args),
        "∂/∂winner = 1, others 0 (ties: --ties)", kink=_tie, pattern="routes", min_arity=2,
-       branch=_winners,
+       branch=_winners, structural=True,
        functions=('min',)),
 )
