@@ -75,6 +75,12 @@ class ArrayArith(FloatArith):
         return np.where(a >= 0, 1 / (1 + z), z / (1 + z))
 
     @staticmethod
+    def sigmoid_slope(a):
+        # FloatArith.sigmoid_slope's form, elementwise.
+        z = np.exp(-np.abs(a))
+        return z / ((1.0 + z) * (1.0 + z))
+
+    @staticmethod
     def softplus(a):
         return np.logaddexp(0.0, a)
 

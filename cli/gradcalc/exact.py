@@ -117,6 +117,10 @@ class ExactArith(FloatArith):
         return FloatArith.sigmoid(_float(a))
 
     @staticmethod
+    def sigmoid_slope(a):
+        return FloatArith.sigmoid_slope(_float(a))
+
+    @staticmethod
     def softplus(a):
         return FloatArith.softplus(_float(a))
 

@@ -7,6 +7,8 @@ from __future__ import annotations
 
 from .base import Op, register
 
+INF, NAN = float("inf"), float("nan")
+
 
 def _route(xp, out, args):
     """∂max/∂arg: 1 for the winner. Ties: split evenly, or all to the first (--ties)."""
@@ -60,9 +62,10 @@ def _pow_domain(xp, a, b):
 
 def _pow_local(xp, out, a, b):
     d_base = xp.where(b == 0, xp.zero(b), b * xp.power(a, b - 1))
-    # ∂(a^b)/∂b = a^b·ln a: 0 at a = 0 (the limit), not a real number for a < 0.
+    # ∂(a^b)/∂b = a^b·ln a: not a real number for a < 0. At a = 0, 0^b is 0 for b > 0 (so
+    # 0), and at b = 0 it drops from 1 to 0: the slope from b > 0 is -inf (_pow_kink).
     d_exponent = xp.where(a > 0, out * xp.log(xp.where(a > 0, a, 1)),
-                          xp.where(a == 0, xp.zero(a), float("nan")))
+                          xp.where(a == 0, xp.where(b == 0, -INF, xp.zero(a)), NAN))
     return d_base, d_exponent
 
 
@@ -76,6 +79,12 @@ def _pow_branch(xp, out, a, b):
 def _pow_kink(xp, out, a, b):
     if not xp.all((a != 0) | (b >= 1) | (b == 0)):
         return "the base is 0 and the exponent is below 1: the local gradient is infinite"
+    if not xp.all((a != 0) | (b != 0)):
+        return "0^b has no derivative in b at b = 0 (it is 1 there, 0 for b > 0, and not " \
+            "defined for b < 0): ∂/∂b is taken from b > 0, -inf"
+    if not xp.all((a != 0) | xp.is_integer(b)):
+        return "a^b with a non-integer exponent is defined only for a ≥ 0: at a = 0 " \
+            "∂/∂a is the slope from a > 0"
     return None
 
 
@@ -128,11 +137,13 @@ register(
     Op("tan", "tan", 1, lambda xp, a: xp.tan(a), lambda xp, out, a: (1 + out * out,),
        "∂/∂a = 1 + tan²(a)", branch=lambda xp, out, a: (xp.sign(xp.cos(a)),),
        functions=('tan',)),
-    Op("tanh", "tanh", 1, lambda xp, a: xp.tanh(a), lambda xp, out, a: (1 - out * out,),
-       "∂/∂a = 1 - tanh²(a)",
+    # 1 - tanh² cancels to 0 past a ≈ 19; 4/(eᵃ + e⁻ᵃ)² = 4σ'(2a) keeps every digit.
+    Op("tanh", "tanh", 1, lambda xp, a: xp.tanh(a),
+       lambda xp, out, a: (4 * xp.sigmoid_slope(2 * a),),
+       "∂/∂a = 1 - tanh²(a) = 4/(eᵃ + e⁻ᵃ)²",
        functions=('tanh',)),
     Op("sigmoid", "σ", 1, lambda xp, a: xp.sigmoid(a),
-       lambda xp, out, a: (out * (1 - out),), "∂/∂a = σ(a)·(1 - σ(a))",
+       lambda xp, out, a: (xp.sigmoid_slope(a),), "∂/∂a = σ(a)·(1 - σ(a)) = σ(a)·σ(-a)",
        functions=('sigmoid',)),
     Op("relu", "relu", 1, lambda xp, a: xp.where(a > 0, a, xp.zero(a)),
        lambda xp, out, a: (xp.where(a > 0, 1, 0),),
