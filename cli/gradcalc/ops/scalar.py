@@ -8,6 +8,7 @@ from __future__ import annotations
 from .base import Op, register
 
 INF, NAN = float("inf"), float("nan")
+SMALLEST_NORMAL = 2.2250738585072014e-308
 
 
 def _route(xp, out, args):
@@ -61,7 +62,15 @@ def _pow_domain(xp, a, b):
 
 
 def _pow_local(xp, out, a, b):
-    d_base = xp.where(b == 0, xp.zero(b), b * xp.power(a, b - 1))
+    # ∂(a^b)/∂a = b·a^(b-1), computed as b·(a^b/a): b - 1 rounds, which costs a^(b-1) up
+    # to |ln a| ulps, and a^b/a loses nothing. Where a^b is 0, inf or subnormal (or a is 0),
+    # a^(b-1) itself; and where that overflows while b·a^(b-1) need not (a and b tiny),
+    # (b·a^b)/a.
+    direct = b * xp.power(a, b - 1)
+    direct = xp.where((abs(direct) == INF) & (a != 0), xp.divide(b * out, a), direct)
+    via_out = b * xp.divide(out, a)
+    usable = (abs(out) >= SMALLEST_NORMAL) & (abs(via_out) < INF) & (a != 0)
+    d_base = xp.where(b == 0, xp.zero(b), xp.where(usable, via_out, direct))
     # ∂(a^b)/∂b = a^b·ln a: not a real number for a < 0. At a = 0, 0^b is 0 for b > 0 (so
     # 0), and at b = 0 it drops from 1 to 0: the slope from b > 0 is -inf (_pow_kink).
     d_exponent = xp.where(a > 0, out * xp.log(xp.where(a > 0, a, 1)),
