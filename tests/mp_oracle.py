@@ -6,6 +6,7 @@ same arguments, and `derivative` differentiates it numerically at that precision
 step relative to the argument, far below float resolution, with 50 digits to spare), not
 from the op's own `local` rule. mpmath has no overflow: exp(1000) is a number here.
 """
+import contextlib
 import math
 
 import mpmath
@@ -19,6 +20,18 @@ SMALLEST_NORMAL = 2.2250738585072014e-308
 class MpArith:
     name = "mpmath"
     ties = "split"
+
+    @staticmethod
+    def quiet():
+        return contextlib.nullcontext()
+
+    @staticmethod
+    def is_exact(value):
+        return False
+
+    @staticmethod
+    def show(value):
+        return str(value)
 
     @staticmethod
     def number(text):
