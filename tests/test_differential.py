@@ -120,7 +120,8 @@ def _verdict(name, got, truth, bound, warned, kinked, context):
     if not math.isfinite(got):
         assert warned, ("a non-finite gradient without a warning", name, got, context)
     elif not kinked:
-        assert abs(mpmath.mpf(got) - truth) <= bound, (name, got, truth, bound, context)
+        assert abs(mpmath.mpf(got) - truth[name]) <= bound[name], (
+            name, got, truth[name], bound[name], context)
 
 
 def _scalar(source, point):
@@ -174,10 +175,10 @@ def test_scalar_gradients_agree_with_mpmath_or_are_flagged(chunk):
             if not _finite_values(graph, lambda i: values[i]):
                 _overflowed(result, used, (source, used))
                 continue
-            truth, bound = oracle(graph, lambda i: values[i])
             kinked = _kinked(graph, lambda i: values[i])
+            truth, bound = ({}, {}) if kinked else oracle(graph, lambda i: values[i])
             for name, got in result.gradients.items():
-                _verdict(name, got, truth[name], bound[name], bool(result.warnings), kinked,
+                _verdict(name, got, truth, bound, bool(result.warnings), kinked,
                          (source, used))
             checked += 1
     assert checked > EXAMPLES // 6  # most points are inside the domains
@@ -206,11 +207,11 @@ def test_vector_and_batch_paths_agree_with_mpmath_or_are_flagged(chunk):
             if not _finite_values(graph, value_of):
                 assert vector.warnings
                 continue
-            truth, bound = oracle(graph, value_of)
             kinked = _kinked(graph, value_of)
+            truth, bound = ({}, {}) if kinked else oracle(graph, value_of)
             for name in names:
                 got = float(np.broadcast_to(vector.gradients[name], (len(good),))[k])
-                _verdict(name, got, truth[name], bound[name], warned, kinked, (source, point))
+                _verdict(name, got, truth, bound, warned, kinked, (source, point))
                 in_batch = float(batch[f"grad_{name}"][k])
                 if math.isfinite(got) and not kinked:
                     assert abs(mpmath.mpf(in_batch) - truth[name]) <= bound[name], \

@@ -10,6 +10,7 @@ import math
 from contextlib import nullcontext
 
 INF = math.inf
+SMALLEST_NORMAL = 2.2250738585072014e-308  # below it a float loses digits (subnormal)
 _NOTHING = nullcontext()
 
 
@@ -114,6 +115,21 @@ class FloatArith:
             # 0 to a negative power (the only case the domain check lets through
             # is inside a derivative, e.g. d/da a^0.5 at a = 0): an infinite slope.
             return INF
+
+    @staticmethod
+    def power_slope(out, a, b):
+        """∂(a^b)/∂a = b·a^(b-1), given out = a^b: as b·(a^b/a), since b - 1 rounds (which
+        costs a^(b-1) up to |ln a| ulps) and a^b/a loses nothing. Where a^b is 0, inf or
+        subnormal, or a is 0, b·a^(b-1) itself; where that overflows while the slope need
+        not (a and b both tiny), (b·a^b)/a."""
+        if a != 0 and SMALLEST_NORMAL <= abs(out) < INF:
+            slope = b * (out / a)
+            if abs(slope) < INF:
+                return slope
+        slope = b * FloatArith.power(a, b - 1)
+        if abs(slope) == INF and a != 0:
+            return FloatArith.divide(b * out, a)
+        return slope
 
     @staticmethod
     def divide(a, b):

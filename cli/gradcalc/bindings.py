@@ -11,6 +11,7 @@ chosen system (floats, rationals or numpy arrays).
 from __future__ import annotations
 
 import json
+import math
 import re
 
 from .errors import BindingError, GradcalcError, UsageError
@@ -51,15 +52,24 @@ def collect(args=(), path: str | None = None) -> dict:
 
 
 def read_file(path: str) -> dict:
-    """A --bindings JSON file: an object of names to numbers, lists or constant expressions."""
-    return read_json_object(path, "the bindings file", '{"x": -2, "t": "pi/4"}')
+    """A --bindings JSON file: an object of names to numbers, lists or constant expressions.
+    A number past the float range (1e-400) is kept as its text, a constant expression, so
+    that it is warned about as on the command line (and is exact under --exact)."""
+    return read_json_object(path, "the bindings file", '{"x": -2, "t": "pi/4"}',
+                            parse_float=_json_number)
 
 
-def read_json_object(path: str, what: str, example: str) -> dict:
+def _json_number(text: str):
+    value = float(text)
+    beyond = math.isinf(value) or value == 0 and text.lower().partition("e")[0].strip("0.-")
+    return text if beyond else value
+
+
+def read_json_object(path: str, what: str, example: str, parse_float=float) -> dict:
     """A JSON file that must hold one object (`what` names the file in messages)."""
     try:
         with open(path, encoding="utf-8") as handle:
-            data = json.load(handle)
+            data = json.load(handle, parse_float=parse_float)
     except IsADirectoryError:
         raise UsageError(f"{what} {path} is a directory, not a file") from None
     except OSError as exc:

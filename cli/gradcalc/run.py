@@ -111,12 +111,12 @@ def forward(graph: Graph, inputs: dict, xp) -> Pass:
             if b is not None:
                 a, b = values[a], values[b]
                 if domain is not None and (problem := domain(xp, a, b)) is not None:
-                    raise _domain_error(graph, xp, nodes[i], [a, b], *problem)
+                    raise _domain_error(graph, xp, nodes[i], [a, b], *problem, values)
                 values[i] = value_of(xp, a, b)
             elif a is not None:
                 a = values[a]
                 if domain is not None and (problem := domain(xp, a)) is not None:
-                    raise _domain_error(graph, xp, nodes[i], [a], *problem)
+                    raise _domain_error(graph, xp, nodes[i], [a], *problem, values)
                 values[i] = value_of(xp, a)
             else:
                 values[i] = _forward_other(graph, nodes[i], values, xp, gate_warnings)
@@ -139,7 +139,7 @@ def _forward_other(graph: Graph, node, values: list, xp, warnings: list):
         warnings.extend((node.id, f"inside {op.name}: {m}") for _, m in inner)
         return value
     if op.domain is not None and (problem := op.domain(xp, *args)) is not None:
-        raise _domain_error(graph, xp, node, args, *problem)
+        raise _domain_error(graph, xp, node, args, *problem, values)
     return op.forward(xp, *args)
 
 
@@ -373,7 +373,10 @@ def gate_local(gate, args, xp):
         inner.warnings[seen:]
 
 
-def _domain_error(graph: Graph, xp, node, args, problem: str, culprit: int) -> DomainError:
+def _domain_error(graph: Graph, xp, node, args, problem: str, culprit: int,
+                  values: list | None = None) -> DomainError:
+    """The error for an argument outside an op's domain, with its value; where that value
+    is a 0 that underflowed (exp(-800)), says so, since the argument is not really 0."""
     arg_node = graph.nodes[node.inputs[culprit]]
     label = graph.label(arg_node)
     value = args[culprit]
@@ -381,8 +384,41 @@ def _domain_error(graph: Graph, xp, node, args, problem: str, culprit: int) -> D
     shown = xp.show(value)
     message = f"{problem} in {where}" if label == shown else \
         f"{problem}: in {where}, {label} = {shown}"
-    return DomainError(message, graph.source,
-                       arg_node.span, hint=_domain_hint(node.op.name))
+    hint = _domain_hint(node.op.name)
+    if values is not None and not xp.all(value != 0) and _underflowed(graph, values,
+                                                                       arg_node.id, xp):
+        message += f", but {label} is not really 0: it is too small for a float and " \
+            "underflowed"
+        hint = _UNDERFLOW_HINTS.get(node.op.name, _UNDERFLOW_HINTS[None])
+    return DomainError(message, graph.source, arg_node.span, hint=hint)
+
+
+_UNDERFLOW_HINTS = {
+    "log": "write the logarithm in a stable form: -softplus(-x) for log(sigmoid(x)), x for "
+           "log(exp(x)), log_softmax or logsumexp for a softmax or a sum of exponentials",
+    None: "rescale so that the value stays above about 1e-308 (work with logarithms, or "
+          "divide by the largest term first)",
+}
+
+
+def _underflowed(graph: Graph, values: list, node_id: int, xp) -> bool:
+    """Whether a node's 0 is an underflow: made by an op whose value is never 0 for finite
+    arguments that are not 0 (`nonzero` in the table: exp, σ, a product), from arguments
+    that are not 0 or underflowed themselves. An explicit-stack walk."""
+    nodes, verdict, pending = graph.nodes, {}, [node_id]
+    while pending:
+        node = nodes[pending[-1]]
+        if node.kind != OP or not node.op.nonzero or not all(
+                xp.isfinite(values[k]) for k in node.inputs):
+            verdict[pending.pop()] = False
+            continue
+        zeros = [k for k in node.inputs if not xp.all(values[k] != 0)]
+        unknown = [k for k in zeros if k not in verdict]
+        if unknown:
+            pending.extend(unknown)
+            continue
+        verdict[pending.pop()] = all(verdict[k] for k in zeros)
+    return verdict[node_id]
 
 
 def _shape_error(graph: Graph, node, args, exc: ValueError) -> ShapeError:

@@ -44,7 +44,8 @@ class Op(Frozen):
 
     __slots__ = ("name", "symbol", "arity", "forward", "local", "rule", "domain", "kink",
                  "branch", "pattern", "min_arity", "vjp", "matrix_rule", "sample",
-                 "functions", "keywords", "constant_args", "attrs", "base", "family", "structural")
+                 "functions", "keywords", "constant_args", "attrs", "base", "family", "structural",
+                 "nonzero")
 
     def __init__(self, name: str, symbol: str, arity: int | None, forward: Callable,
                  local: Callable | None, rule: str, domain: Callable | None = None,
@@ -53,7 +54,7 @@ class Op(Frozen):
                  matrix_rule: tuple[str, ...] = (), sample: Callable | None = None,
                  functions: tuple[str, ...] = (), keywords: dict | None = None,
                  constant_args: tuple[int, ...] = (), family: str = "",
-                 structural: bool = False):
+                 structural: bool = False, nonzero: bool = False):
         _set = object.__setattr__
         _set(self, "name", name)
         _set(self, "symbol", symbol)
@@ -88,6 +89,9 @@ class Op(Frozen):
         _set(self, "family", family)
         # its zero local gradients are selections, not values: the edge passes nothing
         _set(self, "structural", structural)
+        # never exactly 0 for finite arguments that are not 0 (exp, σ, a product): a 0 it
+        # gives is an underflow, which an error about a domain says (log(exp(-800)))
+        _set(self, "nonzero", nonzero)
 
     def __repr__(self):
         attrs = "".join(f", {k}={v!r}" for k, v in self.attrs)

@@ -8,7 +8,6 @@ from __future__ import annotations
 from .base import Op, register
 
 INF, NAN = float("inf"), float("nan")
-SMALLEST_NORMAL = 2.2250738585072014e-308
 
 
 def _route(xp, out, args):
@@ -62,15 +61,7 @@ def _pow_domain(xp, a, b):
 
 
 def _pow_local(xp, out, a, b):
-    # ∂(a^b)/∂a = b·a^(b-1), computed as b·(a^b/a): b - 1 rounds, which costs a^(b-1) up
-    # to |ln a| ulps, and a^b/a loses nothing. Where a^b is 0, inf or subnormal (or a is 0),
-    # a^(b-1) itself; and where that overflows while b·a^(b-1) need not (a and b tiny),
-    # (b·a^b)/a.
-    direct = b * xp.power(a, b - 1)
-    direct = xp.where((abs(direct) == INF) & (a != 0), xp.divide(b * out, a), direct)
-    via_out = b * xp.divide(out, a)
-    usable = (abs(out) >= SMALLEST_NORMAL) & (abs(via_out) < INF) & (a != 0)
-    d_base = xp.where(b == 0, xp.zero(b), xp.where(usable, via_out, direct))
+    d_base = xp.where(b == 0, xp.zero(b), xp.power_slope(out, a, b))
     # ∂(a^b)/∂b = a^b·ln a: not a real number for a < 0. At a = 0, 0^b is 0 for b > 0 (so
     # 0), and at b = 0 it drops from 1 to 0: the slope from b > 0 is -inf (_pow_kink).
     d_exponent = xp.where(a > 0, out * xp.log(xp.where(a > 0, a, 1)),
@@ -109,19 +100,19 @@ register(
     Op("sub", "-", 2, lambda xp, a, b: a - b, lambda xp, out, a, b: (1, -1),
        "∂/∂a = 1, ∂/∂b = -1", pattern="distributes"),
     Op("mul", "*", 2, lambda xp, a, b: a * b, lambda xp, out, a, b: (b, a),
-       "∂/∂a = b, ∂/∂b = a", pattern="swaps and scales"),
+       "∂/∂a = b, ∂/∂b = a", pattern="swaps and scales", nonzero=True),
     Op("div", "/", 2, lambda xp, a, b: a / b,
        lambda xp, out, a, b: (1 / b, -out / b),
        "∂/∂a = 1/b, ∂/∂b = -a/b²",
        domain=lambda xp, a, b: None if xp.all(b != 0) else ("division by zero", 1),
-       branch=lambda xp, out, a, b: (xp.sign(b),)),
+       branch=lambda xp, out, a, b: (xp.sign(b),), nonzero=True),
     Op("neg", "-", 1, lambda xp, a: -a, lambda xp, out, a: (-1,), "∂/∂a = -1"),
     Op("pow", "^", 2, lambda xp, a, b: xp.power(a, b), _pow_local,
        "∂/∂a = b·a^(b-1), ∂/∂b = a^b·ln a", domain=_pow_domain, kink=_pow_kink,
-       branch=_pow_branch,
+       branch=_pow_branch, nonzero=True,
        functions=('pow',)),
     Op("exp", "exp", 1, lambda xp, a: xp.exp(a), lambda xp, out, a: (out,), "∂/∂a = exp(a)",
-       functions=('exp',)),
+       nonzero=True, functions=('exp',)),
     Op("log", "log", 1, lambda xp, a: xp.log(a), lambda xp, out, a: (1 / a,),
        "∂/∂a = 1/a (natural log)", domain=_positive("log"),
        functions=('log', 'ln')),
@@ -153,14 +144,14 @@ register(
        functions=('tanh',)),
     Op("sigmoid", "σ", 1, lambda xp, a: xp.sigmoid(a),
        lambda xp, out, a: (xp.sigmoid_slope(a),), "∂/∂a = σ(a)·(1 - σ(a)) = σ(a)·σ(-a)",
-       functions=('sigmoid',)),
+       nonzero=True, functions=('sigmoid',)),
     Op("relu", "relu", 1, lambda xp, a: xp.where(a > 0, a, xp.zero(a)),
        lambda xp, out, a: (xp.where(a > 0, 1, 0),),
        "∂/∂a = 1 if a > 0 else 0 (0 at a = 0)", kink=_at_zero("relu"), pattern="gates",
        branch=_signs, structural=True,
        functions=('relu',)),
     Op("softplus", "softplus", 1, lambda xp, a: xp.softplus(a),
-       lambda xp, out, a: (xp.sigmoid(a),), "∂/∂a = σ(a)",
+       lambda xp, out, a: (xp.sigmoid(a),), "∂/∂a = σ(a)", nonzero=True,
        functions=('softplus',)),
     Op("max", "max", None, lambda xp, *args: xp.max(args), lambda xp, out, *args: _route(xp, out, args),
        "∂/∂winner = 1, others 0 (ties: --ties)", kink=_tie, pattern="routes", min_arity=2,
