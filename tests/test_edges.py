@@ -308,3 +308,17 @@ def test_an_empty_array_binding_is_one_clear_error(tmp_path, text):
         assert "empty" in document["error"]["message"]
     with pytest.raises(BindingError, match="empty"):
         gradcalc.evaluate("sum(v)", v=np.array([]))
+
+
+def test_the_picture_draws_what_the_backward_pass_sent():
+    from gradcalc import picture
+
+    def arrow_into(source, point, head_label):
+        result = gradcalc.evaluate(source, **point)
+        graph = result.graph
+        heads = {f"n{n.id}": graph.label(n) for n in graph.nodes}
+        return [e.grad for e in picture.edges(graph, result.run)
+                if heads.get(e.head) == head_label and e.grad is not None]
+    # the loser of max carries 0; a computed 0 times inf carries nan, as in the run
+    assert arrow_into("max(sqrt(x), 1)", {"x": 0}, "max(sqrt(x), 1)") == [0.0]
+    assert [math.isnan(g) for g in arrow_into("log(1+exp(x))", {"x": 1000}, "exp(x)")] == [True]

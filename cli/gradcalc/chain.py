@@ -1,4 +1,5 @@
-"""The chain rule on one edge: ∂f/∂arg gets ∂f/∂out · ∂out/∂arg, and which zeros are structural.
+"""The chain rule on one edge (∂f/∂arg gets ∂f/∂out · ∂out/∂arg), and which zeros are
+structural.
 
 IEEE says 0 · inf is nan, and that is the truth when a zero was computed: log(1+exp(x)) at
 x = 1000 has ∂f/∂exp(x) = 1/inf = 0, exp's local gradient is inf, and the real derivative
@@ -24,9 +25,11 @@ def through_local(xp, upstream, live, slope, blocked):
     `live` is where the node is reached, `blocked` where this edge passes nothing (False,
     or a bool array); all three results have the broadcast shape of the operands, not yet
     summed back to the argument's shape (see `into`)."""
-    passes = xp.where(blocked, False, live)
+    passes = live if blocked is False else xp.where(blocked, False, live)
     product = upstream * slope
     fresh = passes & (product != product) & (upstream == upstream) & (slope == slope)
+    if passes is True:  # the common case, without a pass over the elements
+        return product, True, fresh
     return xp.where(passes, product, xp.zero(0.0)), passes, fresh
 
 
@@ -77,12 +80,14 @@ def undefined(xp, upstream, slope, fresh, node: str, arg: str) -> str:
         where, zero_upstream = "", upstream == 0
     node, arg = _wrapped(node), _wrapped(arg)
     if zero_upstream:
-        product, why = "0 · inf", (f"∂f/∂{node} is a computed 0 (from an overflow, an "
-                                   "underflow or branches that cancel), not a branch that "
-                                   f"passes nothing, and ∂{node}/∂{arg} is infinite")
+        product = "0 · inf"
+        why = (f"∂f/∂{node} is a computed 0 (from an overflow, an underflow, a factor 0 or "
+               f"branches that cancel), not a branch that passes nothing, and ∂{node}/∂{arg} "
+               "is infinite")
     else:
-        product, why = "inf · 0", (f"∂f/∂{node} is infinite and ∂{node}/∂{arg} is a computed "
-                                   "0, not a branch that passes nothing")
+        product = "inf · 0"
+        why = (f"∂f/∂{node} is infinite and ∂{node}/∂{arg} is a computed 0, not a branch "
+               "that passes nothing")
     return f"{product} in the chain rule{where}: {why}; so the gradient through {arg} is nan"
 
 
