@@ -93,11 +93,23 @@ class FloatArith:
         return z / (1.0 + z)
 
     @staticmethod
-    def sigmoid_slope(a):
-        """σ'(a) = σ(a)·σ(-a) = z/(1+z)² with z = e^-|a| ≤ 1: within a few ulps for every a,
-        where σ(a)·(1 - σ(a)) loses all its digits past a ≈ 37 (1 - σ(a) rounds to 0)."""
+    def sigmoid_slope(out, a):
+        """σ'(a) given out = σ(a), to a few ulps for every a. σ(1 - σ) is exact enough where
+        σ ≤ 1/2 (1 - σ has no cancellation there); past it 1 - σ loses its digits (all of
+        them from a ≈ 37), and σ(a)·σ(-a) = z/(1+z)² with z = e^-|a| ≤ 1 keeps them."""
+        if out <= 0.5:
+            return out * (1.0 - out)
         z = math.exp(-abs(a))
         return z / ((1.0 + z) * (1.0 + z))
+
+    @staticmethod
+    def tanh_slope(out, a):
+        """tanh'(a) given out = tanh(a), to a few ulps for every a: 1 - tanh² where |tanh| < 1/2,
+        else 4/(eᵃ + e⁻ᵃ)² = 4z/(1+z)² with z = e^-2|a| (1 - tanh² cancels to 0 past a ≈ 19)."""
+        if -0.5 < out < 0.5:
+            return 1.0 - out * out
+        z = math.exp(-2.0 * abs(a))
+        return 4.0 * z / ((1.0 + z) * (1.0 + z))
 
     @staticmethod
     def softplus(a):

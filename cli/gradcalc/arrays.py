@@ -76,11 +76,16 @@ class ArrayArith(FloatArith):
         z = np.exp(-np.abs(a))
         return np.where(a >= 0, 1 / (1 + z), z / (1 + z))
 
+    # FloatArith's choices of form, elementwise.
     @staticmethod
-    def sigmoid_slope(a):
-        # FloatArith.sigmoid_slope's form, elementwise.
+    def sigmoid_slope(out, a):
         z = np.exp(-np.abs(a))
-        return z / ((1.0 + z) * (1.0 + z))
+        return np.where(out <= 0.5, out * (1.0 - out), z / ((1.0 + z) * (1.0 + z)))
+
+    @staticmethod
+    def tanh_slope(out, a):
+        z = np.exp(-2.0 * np.abs(a))
+        return np.where(np.abs(out) < 0.5, 1.0 - out * out, 4.0 * z / ((1.0 + z) * (1.0 + z)))
 
     @staticmethod
     def power_slope(out, a, b):

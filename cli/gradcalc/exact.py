@@ -127,8 +127,12 @@ class ExactArith(FloatArith):
         return FloatArith.sigmoid(_float(a))
 
     @staticmethod
-    def sigmoid_slope(a):
-        return FloatArith.sigmoid_slope(_float(a))
+    def sigmoid_slope(out, a):
+        return FloatArith.sigmoid_slope(_float(out), _float(a))
+
+    @staticmethod
+    def tanh_slope(out, a):
+        return FloatArith.tanh_slope(_float(out), _float(a))
 
     @staticmethod
     def softplus(a):

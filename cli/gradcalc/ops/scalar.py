@@ -137,13 +137,14 @@ register(
     Op("tan", "tan", 1, lambda xp, a: xp.tan(a), lambda xp, out, a: (1 + out * out,),
        "∂/∂a = 1 + tan²(a)", branch=lambda xp, out, a: (xp.sign(xp.cos(a)),),
        functions=('tan',)),
-    # 1 - tanh² cancels to 0 past a ≈ 19; 4/(eᵃ + e⁻ᵃ)² = 4σ'(2a) keeps every digit.
+    # 1 - tanh² cancels to 0 past a ≈ 19, σ(1 - σ) past 37: the number systems choose
+    # forms that keep every digit (FloatArith.tanh_slope, .sigmoid_slope).
     Op("tanh", "tanh", 1, lambda xp, a: xp.tanh(a),
-       lambda xp, out, a: (4 * xp.sigmoid_slope(2 * a),),
+       lambda xp, out, a: (xp.tanh_slope(out, a),),
        "∂/∂a = 1 - tanh²(a) = 4/(eᵃ + e⁻ᵃ)²",
        functions=('tanh',)),
     Op("sigmoid", "σ", 1, lambda xp, a: xp.sigmoid(a),
-       lambda xp, out, a: (xp.sigmoid_slope(a),), "∂/∂a = σ(a)·(1 - σ(a)) = σ(a)·σ(-a)",
+       lambda xp, out, a: (xp.sigmoid_slope(out, a),), "∂/∂a = σ(a)·(1 - σ(a)) = σ(a)·σ(-a)",
        nonzero=True, functions=('sigmoid',)),
     Op("relu", "relu", 1, lambda xp, a: xp.where(a > 0, a, xp.zero(a)),
        lambda xp, out, a: (xp.where(a > 0, 1, 0),),
