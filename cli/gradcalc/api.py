@@ -78,6 +78,7 @@ def prepare(source: str, raw: dict, *, ties: str = "split", exact: bool = False,
     if upstream is not None:
         upstream = binding_values.resolve_value(upstream, xp, "--upstream=", "the option")
     graph.warnings += _beyond_float_range(graph, xp)
+    graph.warnings += _bindings_beyond_float_range(graph, lowered, xp)
     graph.warnings += [(graph.inputs[name], f"the value of {name} is not finite: "
                                             f"{xp.show(value)}")
                        for name, value in values.items()
@@ -110,17 +111,28 @@ def _beyond_float_range(graph: Graph, xp) -> list:
         return []
     warnings = []
     for body, node in graph.walk():
-        if node.kind != CONST:
-            continue
-        value = float(node.text)
-        if math.isinf(value):
-            problem = "is past the largest float (about 1.8e308) and is taken as inf"
-        elif value == 0 and node.text.lower().partition("e")[0].strip("0.") != "":
-            problem = "is below the smallest float (about 5e-324) and is taken as 0"
-        else:
-            continue
-        warnings.append((node.id if body is graph else None, f"the number {node.text} {problem}"))
+        if node.kind == CONST and (problem := _float_range_problem(node.text)) is not None:
+            warnings.append((node.id if body is graph else None,
+                             f"the number {node.text} {problem}"))
     return warnings
+
+
+def _bindings_beyond_float_range(graph: Graph, lowered: dict, xp) -> list:
+    """The same warnings for the literals in bindings (`x=1e-400`, or in --bindings JSON),
+    on the input they bind."""
+    return [(graph.inputs.get(name), f"in the binding {name}=...: {message}")
+            for name, value in lowered.items() if hasattr(value, "nodes")
+            for _, message in _beyond_float_range(value, xp)]
+
+
+def _float_range_problem(text: str) -> str | None:
+    """What happens to a number literal past the float range, or None if it fits."""
+    value = float(text)
+    if math.isinf(value):
+        return "is past the largest float (about 1.8e308) and is taken as inf"
+    if value == 0 and text.lower().partition("e")[0].strip("0.") != "":
+        return "is below the smallest float (about 5e-324) and is taken as 0"
+    return None
 
 
 def check_wrt(graph: Graph, wrt) -> None:
@@ -164,7 +176,7 @@ def run_graph(graph: Graph, values: dict, *, xp, upstream=None, strict=False, wr
         raise LimitError(f"{exc} in a gradient", graph.source,
                          hint="drop --exact to compute it in floating point") from None
     warnings += run.warnings
-    for name, grad in render.gradients(graph, run).items():
+    for name, grad in render.gradients(graph, run, wrt).items():  # only what was asked
         if grad is not None and not xp.isfinite(grad):
             warnings.append((graph.inputs[name], f"the gradient for {name} is {xp.show(grad)}"))
     if strict and warnings:

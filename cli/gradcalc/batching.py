@@ -32,6 +32,7 @@ from itertools import islice
 
 import numpy as np
 
+from . import chain
 from .arith import FloatArith
 from .arrays import ArrayArith
 from .errors import BindingError, DomainError, GradcalcError, UndefinedNameError, UsageError
@@ -187,9 +188,14 @@ class Engine:
         return values, rows, failures, notes
 
     def _backward(self, values: list, rows: np.ndarray, notes: list) -> list:
-        xp, nodes, wanted = self.xp, self.graph.nodes, self.wanted
+        """Per-point gradients, by gradcalc.chain's rule: where a point is not reached or an
+        edge's local gradient is a structural 0, nothing passes; elsewhere 0 · inf is nan,
+        noted per point."""
+        xp, nodes, wanted, label = self.xp, self.graph.nodes, self.wanted, self.graph.label
         grads = [None] * len(nodes)
+        reached = [False] * len(nodes)
         grads[self.graph.output] = np.float64(1)
+        reached[self.graph.output] = True
         for node in reversed(nodes):
             upstream = grads[node.id]
             if node.kind == INPUT or not wanted[node.id] or upstream is None:
@@ -197,6 +203,7 @@ class Engine:
             op = node.op
             args = [values[i] for i in node.inputs]
             out = values[node.id]
+            live = reached[node.id]
             slopes = op.local(xp, out, *args)
             if op.kink is not None:
                 xp.failed = None
@@ -204,9 +211,17 @@ class Engine:
                 if message is not None:
                     notes.append((node.id, message, _failed_rows(xp.failed, rows)))
             for i, slope in zip(node.inputs, slopes):
-                if wanted[i]:
-                    part = _chain(upstream, slope)
-                    grads[i] = part if grads[i] is None else grads[i] + part
+                if not wanted[i]:
+                    continue
+                part, passes, fresh = _chain(xp, upstream, live, slope,
+                                             chain.blocked_by(op, slope))
+                if chain.any_of(fresh):
+                    notes.append((node.id, chain.undefined(xp, upstream, slope, fresh,
+                                                           label(node, 24),
+                                                           label(nodes[i], 24)),
+                                  _failed_rows(~fresh, rows)))
+                grads[i] = part if grads[i] is None else grads[i] + part
+                reached[i] = passes if reached[i] is False else reached[i] | passes
             grads[node.id] = None  # used up: only the inputs' gradients are returned
         return grads
 
@@ -239,19 +254,15 @@ class Engine:
         return sorted(found, key=order.index)
 
 
-def _chain(upstream, slope):
-    """∂f/∂arg at every point = upstream × local slope, where an upstream of exactly 0
-    passes 0 on even through an infinite slope (as gradcalc eval does per point)."""
-    if type(slope) is int and slope in (1, -1):
-        return upstream if slope == 1 else -upstream
-    if not np.ndim(upstream) and upstream == 1:
-        return slope
-    part = upstream * slope
-    if np.ndim(part) and np.isnan(part.sum()):
-        part = np.where(upstream == 0, 0.0, part)
-    elif not np.ndim(part) and upstream == 0:
-        part = np.float64(0)
-    return part
+def _chain(xp, upstream, live, slope, blocked):
+    """gradcalc.chain.through_local at every point, with the common edges made cheap: a
+    slope of ±1 (add, sub, neg) and the output's own edges (upstream 1 everywhere)."""
+    if live is True and blocked is False:
+        if type(slope) is int and slope in (1, -1):
+            return (upstream if slope == 1 else -upstream), True, False
+        if not np.ndim(upstream) and upstream == 1:
+            return slope, True, False
+    return chain.through_local(xp, upstream, live, slope, blocked)
 
 
 def _failed_rows(condition, rows: np.ndarray) -> np.ndarray:

@@ -11,6 +11,7 @@ chosen system (floats, rationals or numpy arrays).
 from __future__ import annotations
 
 import json
+import math
 import re
 from contextlib import contextmanager
 
@@ -80,7 +81,16 @@ def read_file(path: str) -> dict:
         from .arrayfiles import read_npz  # numpy only for an archive of arrays
 
         return read_npz(path)
-    return read_json_object(path, "the bindings file", '{"x": -2, "t": "pi/4"}')
+    return read_json_object(path, "the bindings file", '{"x": -2, "t": "pi/4"}',
+                            parse_float=_json_number)
+
+
+def _json_number(text: str):
+    """A number past the float range (1e-400) is kept as its text, a constant expression,
+    so that it is warned about as on the command line (and is exact under --exact)."""
+    value = float(text)
+    beyond = math.isinf(value) or value == 0 and text.lower().partition("e")[0].strip("0.-")
+    return text if beyond else value
 
 
 @contextmanager
@@ -101,7 +111,7 @@ def naming_the_file(path: str | None):
         raise
 
 
-def read_json_object(path: str, what: str, example: str, parse_float=None) -> dict:
+def read_json_object(path: str, what: str, example: str, parse_float=float) -> dict:
     """A JSON file that must hold one object (`what` names the file in messages);
     `parse_float` as json.load's (decimal.Decimal keeps the digits as written)."""
     try:

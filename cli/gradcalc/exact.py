@@ -74,11 +74,21 @@ class ExactArith(FloatArith):
         return math.sqrt(_float(a))
 
     def power(self, a, b):
-        if isinstance(a, Fraction) and isinstance(b, Fraction) and b.denominator == 1:
-            if a == 0 and b < 0:
-                return INF
-            return self.rational.adopt(a) ** b.numerator  # size-checked first
+        """a^b, rational where it is: an integer b, or b = p/q with a ≥ 0 a perfect q-th power
+        (4^(1/2) = 2, (8/27)^(2/3) = 4/9); else the float power."""
+        if isinstance(a, Fraction) and isinstance(b, Fraction):
+            base = a if b.denominator == 1 else _exact_root(a, b.denominator)
+            if base is not None:
+                if base == 0 and b < 0:
+                    return INF
+                return self.rational.adopt(base) ** b.numerator  # size-checked first
         return FloatArith.power(_float(a), _float(b))
+
+    def power_slope(self, out, a, b):
+        """b·a^(b-1): exact where a^(b-1) is rational (no rounding to avoid), else as floats."""
+        if self.is_exact(out) and self.is_exact(a) and self.is_exact(b):
+            return b * self.power(a, b - 1)
+        return FloatArith.power_slope(_float(out), _float(a), _float(b))
 
     @staticmethod
     def divide(a, b):
@@ -129,6 +139,14 @@ class ExactArith(FloatArith):
         return FloatArith.sigmoid(_float(a))
 
     @staticmethod
+    def sigmoid_slope(out, a):
+        return FloatArith.sigmoid_slope(_float(out), _float(a))
+
+    @staticmethod
+    def tanh_slope(out, a):
+        return FloatArith.tanh_slope(_float(out), _float(a))
+
+    @staticmethod
     def softplus(a):
         return FloatArith.softplus(_float(a))
 
@@ -139,6 +157,29 @@ class ExactArith(FloatArith):
     @staticmethod
     def is_integer(a) -> bool:
         return a.denominator == 1 if isinstance(a, Fraction) else float(a).is_integer()
+
+
+def _exact_root(a: Fraction, q: int) -> Fraction | None:
+    """The rational q-th root of a ≥ 0, if a has one (numerator and denominator are
+    perfect q-th powers); None otherwise."""
+    if a < 0:
+        return None
+    num, den = _integer_root(a.numerator, q), _integer_root(a.denominator, q)
+    return None if num is None or den is None else Fraction(num, den)
+
+
+def _integer_root(n: int, q: int) -> int | None:
+    """The integer r with r^q = n, or None: Newton's method in integers, from above."""
+    if n < 2:
+        return n
+    if q >= n.bit_length():  # 2^q > n: only 1 would do, and n is not 1
+        return None
+    root = 1 << -(-n.bit_length() // q)  # at least the root
+    while True:
+        better = ((q - 1) * root + n // root ** (q - 1)) // q
+        if better >= root:
+            return root if root ** q == n else None
+        root = better
 
 
 def _float(a) -> float:

@@ -14,6 +14,7 @@ import json
 import sys
 from dataclasses import dataclass
 
+from . import chain
 from .errors import UsageError
 from .lower import CONST, INPUT, Graph
 from .render import format_number, output_name
@@ -47,11 +48,19 @@ def edges(graph: Graph, run: Pass) -> list[Edge]:
     times the local gradient of that input. A node that feeds several consumers first
     leads to a branch point, on an arrow with the node's own gradient; the arrows out of
     the branch point carry their shares, which add up to it ("gradients add at branches").
-    An arrow whose upstream gradient is 0 carries 0 even if its local gradient is infinite,
-    as in the backward pass.
+    An arrow carries 0 where the backward pass passed nothing (its node is not reached, or
+    its local gradient is a structural 0, gradcalc.chain), even if the other factor is
+    infinite; elsewhere the product, nan for 0 · inf, as in the backward pass.
     """
     nodes = graph.nodes
     grads = run.grads if run.grads is not None else [None] * len(nodes)
+
+    def reached(node_id: int) -> bool:
+        return run.live is None or chain.any_of(run.live[node_id])
+
+    def blocked(op, slope) -> bool:
+        return getattr(op, "structural", False) and chain.any_of(slope == 0)
+
     uses = [0] * len(nodes)
     for node in nodes:
         for tail in node.inputs:
@@ -75,10 +84,10 @@ def edges(graph: Graph, run: Pass) -> list[Edge]:
             slope = local[position] if local is not None else None
             if upstream is None or (slope is None and shares is None):
                 grad = None
-            elif _all_zero(upstream):
-                grad = 0.0
             elif shares is not None:
                 grad = shares[position]
+            elif not reached(node.id) or blocked(node.op, slope):
+                grad = 0.0
             else:
                 with _quiet_numpy():  # inf · 0 is nan on the edge as in the run, unannounced
                     grad = upstream * slope
@@ -87,9 +96,6 @@ def edges(graph: Graph, run: Pass) -> list[Edge]:
     return found
 
 
-def _all_zero(value) -> bool:
-    """Whether a gradient is 0 everywhere (a number, or every element of an array)."""
-    return bool((value == 0).all()) if getattr(value, "ndim", 0) else value == 0
 
 
 def _quiet_numpy():

@@ -180,19 +180,20 @@ def _extreme(name, where):
               None, f"∂/∂({where} element) = 1, others 0 (ties: --ties)",
               kink=_extreme_tie, domain=_extreme_domain(name), branch=_extreme_branch(name),
               vjp=_extreme_vjp, matrix_rule=(f"{{g}} at the {where} element of {{a}}",),
-              pattern="routes", keywords=AXIS, sample=lambda rng: (rng.normal(size=(3, 4)),))
+              pattern="routes", keywords=AXIS, structural=True,
+              sample=lambda rng: (rng.normal(size=(3, 4)),))
 
 
 register(
     Op("sum", "Σ", 1, lambda xp, a, *, axis, keepdims: a.sum(axis=axis, keepdims=keepdims),
        None, "∂/∂a = 1 for every element", domain=axis_domain,
        vjp=lambda xp, g, out, a, *, axis, keepdims: (restore(xp, g, a, axis),),
-       matrix_rule=("{g} · 1",), keywords=AXIS,
+       matrix_rule=("{g} · 1",), keywords=AXIS, structural=True,
        sample=lambda rng: (rng.normal(size=(2, 3)),), functions=('sum',)),
     Op("mean", "mean", 1, lambda xp, a, *, axis, keepdims: a.mean(axis=axis, keepdims=keepdims),
        None, "∂/∂a = 1/n for every element (n: how many are averaged)", domain=_mean_domain,
        vjp=lambda xp, g, out, a, *, axis, keepdims: (restore(xp, g, a, axis) / _count(a, axis),),
-       matrix_rule=("{g} · 1/n",), keywords=AXIS,
+       matrix_rule=("{g} · 1/n",), keywords=AXIS, structural=True,
        sample=lambda rng: (rng.normal(size=(2, 3)),), functions=('mean',)),
     Op("norm", "‖·‖", 1, _norm, None, "∂/∂a = a / ‖a‖ (0 at a = 0)", kink=_norm_kink,
        domain=axis_domain, branch=_norm_branch, vjp=_norm_vjp, matrix_rule=("{g} · {a} / ‖{a}‖",), keywords=AXIS,
