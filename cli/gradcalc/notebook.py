@@ -25,6 +25,7 @@ _STYLE = """<style>
 .gradcalc .pattern {color: #6e7781; font-size: 11px}
 .gradcalc .warning {color: #bc4c00}
 .gradcalc caption {text-align: left; font-family: monospace; padding-bottom: 4px}
+.gradcalc p.summary {white-space: pre-wrap; font-family: monospace}
 </style>"""
 
 
@@ -51,8 +52,10 @@ def result_html(result, precision: int = 6, svg: str | None = None) -> str:
         parts.append(_row_html(graph, cells, headers, numeric))
     parts.append("</tbody></table>")
     note = render.row_reference_note(rows, headers)
-    lines = [render.summary(graph, run, precision, result.wrt)] + ([note] if note else [])
-    parts += [f"<p>{html.escape(line)}</p>" for line in lines]
+    parts.append(f'<p class="summary">'
+                 f"{html.escape(render.summary(graph, run, precision, result.wrt))}</p>")
+    if note:
+        parts.append(f"<p>{html.escape(note)}</p>")
     parts += [f'<p class="warning">{html.escape(line)}</p>'
               for line in render.warning_lines(graph, result.warnings)]
     if svg is not None:
@@ -120,7 +123,8 @@ def rich_html(renderables) -> str:
     """Rich renderables (the terminal's tables) as HTML with inline colours."""
     from rich.console import Console
 
-    console = Console(record=True, width=120, file=_Discard(), force_terminal=False)
+    console = Console(record=True, width=120, file=_Discard(), force_terminal=False,
+                      force_jupyter=False)  # in a kernel Rich would display it itself
     for renderable in renderables:
         console.print(renderable, markup=False, highlight=False)
     return console.export_html(inline_styles=True, code_format=(
