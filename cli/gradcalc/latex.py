@@ -120,7 +120,7 @@ def summary(graph: Graph, run: Pass, precision: int = 6, wrt=None) -> str:
     return "\n".join([r"\begin{gather*}", ", \\\\\n".join(rows), r"\end{gather*}"])
 
 
-SUMMARY_PARTS = 3  # the summary's parts on one line of the page
+SUMMARY_PARTS = 4  # the summary's parts on one line of the page
 
 
 def _symbol(name: str) -> str:
@@ -235,7 +235,8 @@ def _tikz_node(node, xy, warned: bool) -> str:
     if node.name is not None:
         label = rf"\begin{{tabular}}{{@{{}}c@{{}}}}{label}\\[-2pt]" \
                 rf"{{\scriptsize\color{{gcmuted}}{_text(node.name)}}}\end{{tabular}}"
-    return rf"\node[{shape}{border}, inner sep=1.5pt, minimum size=20pt] {where} {{{label}}};"
+    # 36bp: the 0.5 in of the SVG's gates, so that Graphviz's curves meet their borders
+    return rf"\node[{shape}{border}, inner sep=1.5pt, minimum size=36bp] {where} {{{label}}};"
 
 
 def _graphviz_layout(dot_text: str):
@@ -261,8 +262,9 @@ def _graphviz_layout(dot_text: str):
     positions = {o["name"]: _xy(o["pos"]) for o in objects if "pos" in o}
     routes: dict[tuple[str, str], list] = {}  # Graphviz lists edges by tail, not as given
     for edge in laid.get("edges", []):
-        routes.setdefault((names[edge["tail"]], names[edge["head"]]), []).append(
-            (_spline(edge["pos"]), _xy(edge["lp"]) if "lp" in edge else None))
+        tail, head = names[edge["tail"]], names[edge["head"]]
+        routes.setdefault((tail, head), []).append(
+            (_spline(edge["pos"], tail, head), _xy(edge["lp"]) if "lp" in edge else None))
     title = _xy(laid["lp"]) if "lp" in laid else None
     return positions, routes, title
 
@@ -272,22 +274,16 @@ def _xy(text: str) -> tuple[float, float]:
     return float(x), float(y)
 
 
-def _spline(pos: str) -> str:
+def _spline(pos: str, tail: str, head: str) -> str:
     """Graphviz's edge path (`e,x,y p0 p1 p2 p3 ...`: cubic Bézier pieces, then the
-    arrowhead's tip) as a TikZ path."""
-    tip = None
-    points = []
-    for part in pos.split():
-        if part.startswith("e,"):
-            tip = _xy(part[2:])
-        elif not part.startswith("s,"):
-            points.append(_xy(part))
-    path = [_point(points[0])]
+    arrowhead's tip) as a TikZ path. It starts and ends at the TikZ nodes' borders
+    (LaTeX's text is smaller than Graphviz measured), its curve in between as drawn."""
+    points = [_xy(part) for part in pos.split() if not part.startswith(("e,", "s,"))]
+    path = [f"({tail})"]
     for k in range(1, len(points) - 2, 3):
         path.append(f".. controls {_point(points[k])} and {_point(points[k + 1])} "
                     f".. {_point(points[k + 2])}")
-    if tip is not None:
-        path.append(f"-- {_point(tip)}")
+    path.append(f"-- ({head})")
     return " ".join(path)
 
 
