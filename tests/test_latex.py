@@ -16,6 +16,8 @@ import subprocess
 import sys
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 import gradcalc
 from gradcalc import latex, picture
@@ -106,6 +108,20 @@ def test_math_writes_exponents_and_unicode_as_latex():
     assert latex.math("#3 ⊙ xᵀ") == r"\#3 \odot x^{\mathsf{T}}"
 
 
+@given(st.text(max_size=40))
+def test_math_and_text_are_ascii_with_balanced_braces(text):
+    """Any program text (names, Unicode pasted from a PDF) becomes LaTeX that pdfLaTeX
+    reads: ASCII only, every brace closed."""
+    for converted in (latex.math(text), latex._text(text)):
+        assert converted.isascii() and converted.isprintable()
+        depth = 0
+        for k, c in enumerate(converted):
+            if c in "{}" and (k == 0 or converted[k - 1] != "\\"):
+                depth += 1 if c == "{" else -1
+                assert depth >= 0, converted
+        assert depth == 0, converted
+
+
 def test_values_are_the_central_differences():
     """The table's gradients for the neuron equal central differences of its value."""
     import math
@@ -192,7 +208,8 @@ def test_graph_dash_o_tex_writes_tikz(tmp_path):
 AWKWARD = [["my_w*x_1 + 2^-3", "my_w=1e-7", "x_1=3"],
            ["a = x·y; b = max(a, 0); b²", "x=2", "y=3"],
            ["(x+y)*z", "x=1/3", "y=5", "z=-4", "--exact"],
-           ["relu(W@x + b)", "W=[[1,-2],[3,4]]", "x=[1,2]", "b=[0.5,-1]", "--upstream=[1,1]"]]
+           ["relu(W@x + b)", "W=[[1,-2],[3,4]]", "x=[1,2]", "b=[0.5,-1]", "--upstream=[1,1]"],
+           [" + ".join(f"x*{k}" for k in range(1, 25)), "x=2"]]  # past 40 rows: a "…" row
 
 
 def document(pieces: list[str]) -> str:
@@ -226,9 +243,10 @@ def compiled(tmp_path_factory):
 
 def test_the_latex_compiles_to_pages(compiled):
     tex, pdf = compiled
-    assert len(re.findall(r"^\\begin\{tabular\}\{r", tex, re.M)) == 6
-    assert tex.count(r"\begin{align*}") == tex.count(r"\end{align*}") == 6
-    assert tex.count(r"\begin{tikzpicture}") == tex.count(r"\end{tikzpicture}") == 6
+    assert len(re.findall(r"^\\begin\{tabular\}\{r", tex, re.M)) == 7
+    assert tex.count(r"\begin{align*}") == tex.count(r"\end{align*}") == 7
+    assert tex.count(r"\begin{tikzpicture}") == tex.count(r"\end{tikzpicture}") == 7
+    assert r"\multicolumn{6}{l}{\ldots\ " in tex
     assert not re.search(r"[^\x00-\x7f]", tex), "pdfLaTeX without packages reads ASCII only"
     if pdf is None:
         if os.environ.get("CI"):

@@ -170,6 +170,13 @@ def test_notebook_variables_bind_by_name_and_from_the_namespace():
     assert document["gradients"]["W"] == expected.tolist()
 
 
+@needs_dot
+def test_graph_option_shows_the_picture():
+    result, shown = magic("(x+y)*z x=-2 y=5 z=-4 --graph")
+    (picture,) = shown
+    assert "<svg" in picture._repr_svg_() and result.value == -12
+
+
 @pytest.mark.parametrize("line, message", [
     ("(x+y)*z x=1 y=2 z=3 --bogus", "unknown option --bogus"),
     ("x*y x=$nope y=1", "$nope is not a variable of the notebook"),

@@ -53,14 +53,15 @@ def math(text: str) -> str:
 
 def _text(text: str) -> str:
     """Text for text mode: LaTeX's specials escaped, the table's Unicode as math."""
-    return "".join(_TEXT.get(c) or (c if c.isascii() else f"${_char(c, _MATH)}$") for c in text)
+    return "".join(_TEXT.get(c) or (_char(c, {}) if c.isascii() else f"${_char(c, _MATH)}$")
+                   for c in text)
 
 
 def _char(c: str, table: dict) -> str:
     if c in table:
         return table[c]
     if c.isascii():
-        return " " if c.isspace() else c
+        return c if c.isprintable() else " "  # a tab, a control character: a space
     return rf"\text{{[U+{ord(c):04X}]}}"  # no glyph in plain LaTeX: its code point
 
 
