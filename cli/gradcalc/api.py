@@ -50,6 +50,22 @@ class Result:
         """to_json()'s text written to `file` piece by piece: for big graphs, in bounded memory."""
         render.write_json(self.graph, self.run, self.warnings, file.write, self.wrt)
 
+    # In a notebook (gradcalc.notebook): the table, with the graph when Graphviz is there.
+    def __repr__(self) -> str:
+        from .notebook import result_repr
+
+        return result_repr(self)
+
+    def _repr_html_(self) -> str:
+        from .notebook import result_bundle
+
+        return result_bundle(self)["text/html"]
+
+    def _repr_mimebundle_(self, include=None, exclude=None) -> dict:
+        from .notebook import result_bundle
+
+        return result_bundle(self)
+
 
 def prepare(source: str, raw: dict, *, ties: str = "split", exact: bool = False,
             expand: bool = False, upstream=None, limits: Limits = DEFAULT):

@@ -178,6 +178,16 @@ class Report:
     def to_json(self) -> str:
         return render.dumps(self.to_dict())
 
+    def __repr__(self) -> str:  # in a notebook: the terminal's tables (gradcalc.notebook)
+        from .notebook import report_repr
+
+        return report_repr(self)
+
+    def _repr_html_(self) -> str:
+        from .notebook import report_html
+
+        return report_html(self)
+
 
 def _gradient_json(row: GradientRow) -> dict:
     number = render.json_number

@@ -235,8 +235,10 @@ def evaluated(expr, bindings, bindings_file, ties, expand, upstream, strict, wrt
 @click.option("--steps", is_flag=True, help="Write out the chain rule for every node.")
 @click.option("--all", "show_all", is_flag=True, help="Show every row of a big table.")
 @click.option("--full", is_flag=True, help="Show vectors and matrices in full.")
-@click.option("--format", "fmt", type=click.Choice(["table", "markdown"]), default="table",
-              show_default=True, help="Table for the terminal, or Markdown for a write-up.")
+@click.option("--format", "fmt", type=click.Choice(["table", "markdown", "latex"]),
+              default="table", show_default=True,
+              help="Table for the terminal, or Markdown or LaTeX (booktabs, align*) for a "
+                   "write-up.")
 @click.option("-o", "--output", "output_path", metavar="FILE.npz|FILE.json",
               help="Also write the value and gradients: as arrays (value, and one per "
                    "input) to an .npz, or the JSON document to a .json.")
@@ -268,6 +270,13 @@ def eval_command(expr, bindings, json_mode, wrt, bindings_file, ties, expand, up
         if steps:
             click.echo("\n**Chain rule, backwards**\n")
             click.echo("\n".join(f"- {line}" for line in render.steps(graph, run, precision)))
+    elif fmt == "latex":
+        from . import latex
+
+        click.echo(latex.table(graph, run, precision, show_all, full))
+        click.echo(latex.summary(graph, run, precision, _names(wrt)))
+        if steps:
+            click.echo(latex.steps(graph, run, precision))
     else:
         console = _console()
         # crop=False: the table fits the width already (a big one would pay to be measured)
@@ -484,7 +493,7 @@ def functions_command(json_mode):
 @click.argument("expr")
 @click.argument("bindings", nargs=-1)
 @click.option("--format", "fmt", type=click.Choice(GRAPH_FORMATS),
-              help="DOT or Mermaid text, or SVG/PNG drawn by Graphviz "
+              help="DOT, Mermaid or TikZ (LaTeX) text, or SVG/PNG drawn by Graphviz "
                    "[default: from -o FILE's extension, else dot].")
 @click.option("-o", "--output", "output_path", metavar="FILE",
               help="Write the picture to FILE instead of standard output.")
@@ -517,9 +526,9 @@ def graph_command(expr, bindings, fmt, output_path, bindings_file, ties, expand,
         graph, result = evaluated(expr, bindings, bindings_file, ties, expand, upstream,
                                   strict, limits=limits)
         picture.check_size(graph, max_nodes)
-        maker = picture.mermaid if fmt == "mermaid" else picture.dot
+        maker = picture.TEXT_FORMATS.get(fmt, picture.dot)
         text = maker(graph, result.run, precision, result.warnings)
-        data = text.encode("utf-8") if fmt in ("dot", "mermaid") else picture.draw(text, fmt)
+        data = text.encode("utf-8") if fmt in picture.TEXT_FORMATS else picture.draw(text, fmt)
         _write_picture(data, output_path)
     for line in render.warning_lines(graph, result.warnings):
         click.echo(line, err=True)

@@ -128,6 +128,16 @@ class Grades:
     def to_json(self) -> str:
         return render.dumps(self.to_dict())
 
+    def __repr__(self) -> str:  # in a notebook: the item analysis (gradcalc.notebook)
+        from .notebook import grades_repr
+
+        return grades_repr(self)
+
+    def _repr_html_(self) -> str:
+        from .notebook import grades_html
+
+        return grades_html(self)
+
     def item_lines(self) -> list[str]:
         """The item analysis for standard error: per answer, how many got it right."""
         items = self.items()

@@ -25,7 +25,7 @@ GRAD_COLOUR = "#cf222e"
 MUTED_COLOUR = "#57606a"
 WARN_COLOUR = "#bc4c00"
 _EXTENSIONS = {".dot": "dot", ".gv": "dot", ".mmd": "mermaid", ".mermaid": "mermaid",
-               ".svg": "svg", ".png": "png"}
+               ".svg": "svg", ".png": "png", ".tex": "tikz"}
 _TITLE_WIDTH = 80
 
 
@@ -135,8 +135,8 @@ def format_for(path: str | None, fmt: str | None) -> str:
     suffix = path[path.rfind("."):].lower() if "." in path else ""
     if suffix not in _EXTENSIONS:
         raise UsageError(f"cannot tell the picture format from the file name {path}",
-                         hint="pass --format dot|mermaid|svg|png, or name the file "
-                              "*.dot, *.mmd, *.svg or *.png")
+                         hint="pass --format dot|mermaid|tikz|svg|png, or name the file "
+                              "*.dot, *.mmd, *.tex, *.svg or *.png")
     return _EXTENSIONS[suffix]
 
 
@@ -282,6 +282,16 @@ def mermaid(graph: Graph, run: Pass, precision: int = 3, warnings=()) -> str:
               "  classDef branch fill:#444444,stroke:#444444",
               f"  classDef warned stroke:{WARN_COLOUR},stroke-width:2px"]
     return "\n".join(lines) + "\n"
+
+
+def tikz(graph: Graph, run: Pass, precision: int = 3, warnings=()) -> str:
+    """The picture as a TikZ picture for LaTeX (gradcalc.latex)."""
+    from . import latex
+
+    return latex.tikz(graph, run, precision, warnings)
+
+
+TEXT_FORMATS = {"dot": dot, "mermaid": mermaid, "tikz": tikz}  # the formats written as text
 
 
 # -- Graphviz -------------------------------------------------------------------------

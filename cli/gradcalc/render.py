@@ -554,6 +554,32 @@ def summary(graph: Graph, run: Pass, precision: int = 6, wrt=None,
     return join_parts(parts, width)
 
 
+def chain_rule(graph: Graph, run: Pass):
+    """The chain rule's terms, in backward order: (node, edges) for every node that takes
+    a gradient except the output, `edges` being the (consumer id, input position) pairs
+    its gradient flows back through. Shared by every rendering of --steps."""
+    consumers: list[list[tuple[int, int]]] = [[] for _ in graph.nodes]
+    for node in graph.nodes:
+        for position, i in enumerate(node.inputs):
+            consumers[i].append((node.id, position))
+    for node in reversed(graph.nodes):
+        if node.id == graph.output or not node.needs_grad:
+            continue
+        yield node, [(c, p) for c, p in consumers[node.id] if graph.nodes[c].needs_grad]
+
+
+def matrix_steps(graph: Graph, run: Pass) -> bool:
+    """Whether --steps writes the matrix form: vectors or matrices, or scalars that numpy
+    computed through a gate (an edge with a vector-Jacobian product and no factor)."""
+    return has_arrays(run) or any(run.local[n.id] is None for n in graph.nodes
+                                  if n.op is not None and n.needs_grad)
+
+
+def factor(text: str, first: bool = False) -> str:
+    """A number as a factor in a product: `-4 · 1`, `1 · (-4)`, `(1/3) · 2`."""
+    return f"({text})" if "/" in text or text.startswith("-") and not first else text
+
+
 def steps(graph: Graph, run: Pass, precision: int = 6) -> list[str]:
     """The chain rule for every node, in backward order, with the numbers put in:
 
@@ -563,27 +589,15 @@ def steps(graph: Graph, run: Pass, precision: int = 6) -> list[str]:
     branches"). Nodes that depend on no input have no gradient and no step.
     """
     out = output_name(graph)
-    consumers: list[list[tuple[int, int]]] = [[] for _ in graph.nodes]  # (consumer, input pos)
-    for node in graph.nodes:
-        for position, i in enumerate(node.inputs):
-            consumers[i].append((node.id, position))
 
     def number(value, first=False) -> str:
-        """A factor in a product: `-4 · 1`, `1 · (-4)`, `(1/3) · 2`."""
-        text = format_number(value, precision, run.exact)
-        return f"({text})" if "/" in text or text.startswith("-") and not first else text
+        return factor(format_number(value, precision, run.exact), first)
 
     lines = [f"∂{out}/∂{out} = {format_number(run.grads[graph.output], precision, run.exact)}"
              "   (the upstream gradient)"]
-    # The matrix form also where numpy computed scalars through a gate (a vector binding
-    # the program does not use): such an edge has a vector-Jacobian product, no factor.
-    arrays = has_arrays(run) or any(run.local[n.id] is None for n in graph.nodes
-                                    if n.op is not None and n.needs_grad)
-    for node in reversed(graph.nodes):
-        if node.id == graph.output or not node.needs_grad:
-            continue
+    arrays = matrix_steps(graph, run)
+    for node, edges in chain_rule(graph, run):
         name = symbol(graph, node.id)
-        edges = [(c, p) for c, p in consumers[node.id] if graph.nodes[c].needs_grad]
         total = format_number(run.grads[node.id], precision, run.exact)
         if arrays:
             # Vectors and matrices: the matrix form of each edge's rule, and the shape.
