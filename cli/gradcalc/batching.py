@@ -27,14 +27,17 @@ import sys
 import tempfile
 from contextlib import contextmanager
 from dataclasses import dataclass, field
-from functools import reduce
+from functools import partial, reduce
 from itertools import islice
 
 import numpy as np
 
+from . import jsonread
 from .arith import FloatArith
 from .arrays import ArrayArith
-from .errors import BindingError, DomainError, GradcalcError, UndefinedNameError, UsageError
+from .errors import (BindingError, DomainError, GradcalcError, LimitError, UndefinedNameError,
+                     UsageError)
+from .limits import MAX_LINE
 from .lower import CONST, INPUT, Graph, lower
 from .parse import parse
 from .run import forward
@@ -638,9 +641,10 @@ def _json_object(text: str):
     (The error is kept as text: an exception kept in a local would be a reference cycle
     through its traceback, and the CLI pauses the cycle collector.)"""
     try:
-        value = json.loads(text)
-    except json.JSONDecodeError as exc:
-        return None, f"the line is not valid JSON ({exc.msg}, column {exc.colno})"
+        value = jsonread.loads(text)
+    except jsonread.JsonProblem as exc:
+        return None, f"the line cannot be used: {exc.message}" + \
+            (f", column {exc.column}" if exc.column else "")
     if not isinstance(value, dict):
         return None, "the line is not a JSON object"
     return value, None
@@ -733,7 +737,7 @@ class Writer:
 def chunk_size_for(graph: Graph) -> int:
     """Points per chunk: CHUNK, fewer for a large graph, so that the values and gradients
     of every node stay within about 64 MB."""
-    return max(256, min(CHUNK, (1 << 22) // max(len(graph.nodes), 1)))
+    return max(1, min(CHUNK, (1 << 22) // max(len(graph.nodes), 1)))
 
 
 def run_files(source: str, raw: dict, *, input_path: str = "-", output_path: str = "-",
@@ -856,7 +860,7 @@ def _opened_input(path: str):
     stream = io.TextIOWrapper(binary, encoding="utf-8-sig", newline=None)
     try:
         with _progress(binary) as progress:
-            yield stream, name, progress
+            yield _bounded_lines(stream, name), name, progress
     except UnicodeDecodeError:
         raise UsageError(f"{name} is not UTF-8 text") from None
     finally:
@@ -864,6 +868,18 @@ def _opened_input(path: str):
             stream.detach()
         else:
             stream.close()
+
+
+def _bounded_lines(stream, name: str):
+    """The lines of `stream`, each read no further than MAX_LINE characters: a longer
+    line (a file of one endless line, /dev/zero) stops the run before it fills memory."""
+    for number, text in enumerate(iter(partial(stream.readline, MAX_LINE + 1), ""), 1):
+        if len(text) > MAX_LINE:
+            raise LimitError(f"{name}, line {number}: the line is longer than "
+                             f"{MAX_LINE:,} characters",
+                             hint="a row holds the values of one point; is this the "
+                                  "right file?")
+        yield text
 
 
 @contextmanager

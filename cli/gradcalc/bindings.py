@@ -10,10 +10,11 @@ chosen system (floats, rationals or numpy arrays).
 """
 from __future__ import annotations
 
-import json
 import re
 
-from .errors import BindingError, GradcalcError, UsageError
+from . import jsonread
+from .errors import BindingError, GradcalcError, LimitError, UsageError
+from .limits import MAX_DATA_FILE
 from .lower import lower
 from .parse import parse_expression
 from .run import forward
@@ -56,20 +57,25 @@ def read_file(path: str) -> dict:
 
 
 def read_json_object(path: str, what: str, example: str) -> dict:
-    """A JSON file that must hold one object (`what` names the file in messages)."""
+    """A JSON file that must hold one object (`what` names the file in messages); no more
+    than MAX_DATA_FILE bytes of it are read (`/dev/zero` is refused at once)."""
     try:
-        with open(path, encoding="utf-8") as handle:
-            data = json.load(handle)
+        with open(path, "rb") as handle:
+            data = handle.read(MAX_DATA_FILE + 1)
     except IsADirectoryError:
         raise UsageError(f"{what} {path} is a directory, not a file") from None
     except OSError as exc:
         raise UsageError(f"cannot read {what} {path}: {exc.strerror}",
                          hint="check the path") from None
+    if len(data) > MAX_DATA_FILE:
+        raise LimitError(f"{what} {path} is longer than {MAX_DATA_FILE:,} bytes",
+                         hint="give large data to `gradcalc batch` as rows, or in Python")
+    try:
+        data = jsonread.loads(data.decode("utf-8-sig"))
     except UnicodeDecodeError:
         raise UsageError(f"{what} {path} is not UTF-8 text") from None
-    except json.JSONDecodeError as exc:
-        raise UsageError(f"{what} {path} is not valid JSON: {exc.msg} "
-                         f"at line {exc.lineno}, column {exc.colno}",
+    except jsonread.JsonProblem as exc:
+        raise UsageError(f"{what} {path} cannot be used: {exc.message}{exc.where()}",
                          hint=f"write an object such as {example}") from None
     if not isinstance(data, dict):
         raise UsageError(f"{what} {path} must hold a JSON object",
@@ -140,6 +146,10 @@ def resolve_value(value, xp, label: str, what: str = "the binding"):
     except (TypeError, ValueError) as exc:
         raise BindingError(f"the value of {label[:-1]} is not usable: {exc}",
                            hint="give a number or a nested list of numbers") from None
+    except OverflowError:  # a JSON integer of 309 digits or more
+        raise BindingError(f"the value of {label[:-1]} is too large for a float "
+                           "(past 1.8e308)", hint="give a smaller number, or use --exact"
+                           ) from None
 
 
 def _relabel(exc: GradcalcError, text: str, label: str, what: str) -> GradcalcError:

@@ -7,6 +7,7 @@ never a traceback (README, "Exit codes").
 """
 from __future__ import annotations
 
+import errno
 import functools
 import gc
 import io
@@ -21,7 +22,7 @@ from . import bindings as binding_values
 from . import collector, render
 from .api import TIES, prepare, run_graph
 from .defaults import CHECK_STEP, CHECK_TOLERANCE, GRAPH_FORMATS, GRAPH_MAX_NODES
-from .errors import GradcalcError, UsageError
+from .errors import GradcalcError, InternalError, Interrupted, OutOfMemory, UsageError
 from .files import check_arguments, read_source, write_atomically
 from .limits import DEFAULT, Limits
 
@@ -87,9 +88,9 @@ def reported(json_mode: bool):
     try:
         yield
     except GradcalcError as exc:
+        click.echo(exc.format(), err=True)  # first: it is said even if stdout has failed
         if json_mode:
             click.echo(render.dumps(exc.to_json()))
-        click.echo(exc.format(), err=True)
         sys.exit(2)
 
 
@@ -411,6 +412,7 @@ def main(argv=None) -> None:
     """Entry point: Click's usage errors are exit 2 too, and JSON under --json; Ctrl-C, a
     closed pipe and running out of memory are one line each, never a traceback."""
     args = sys.argv[1:] if argv is None else list(argv)
+    _closed_streams_failing()
     _utf8_output()
     try:
         try:
@@ -419,42 +421,48 @@ def main(argv=None) -> None:
         finally:
             sys.stdout.flush()  # output still buffered meets a closed pipe here
     except GradcalcError as exc:  # arguments that are not UTF-8
-        if "--json" in args:
-            click.echo(render.dumps(exc.to_json()))
-        click.echo(exc.format(), err=True)
-        sys.exit(2)
+        _fail(exc, args, 2)
     except _NO_ARGUMENTS as exc:  # `gradcalc` alone: the help, as Click shows it
         click.echo(exc.ctx.get_help(), err=True)
         sys.exit(2)
     except click.ClickException as exc:  # a bad option or command, said as our errors are
         message = exc.format_message().rstrip(".")
         context = getattr(exc, "ctx", None)
-        error = UsageError(message[:1].lower() + message[1:],
-                           hint=f"see `{context.command_path if context else 'gradcalc'} "
-                                "--help`")
-        if "--json" in args:
-            click.echo(render.dumps(error.to_json()))
-        click.echo(error.format(), err=True)
-        sys.exit(2)
+        _fail(UsageError(message[:1].lower() + message[1:],
+                         hint=f"see `{context.command_path if context else 'gradcalc'} "
+                              "--help`"), args, 2)
     except (click.exceptions.Abort, _Interrupted, KeyboardInterrupt):
-        click.echo("gradcalc: interrupted", err=True)
-        sys.exit(130)
+        _fail(Interrupted("interrupted"), args, 130)
     except (_OutputClosed, BrokenPipeError):  # the reader has all it wanted: not an error
         _discard_stdout()
         sys.exit(0)
     except click.exceptions.Exit as exc:
         sys.exit(exc.exit_code)
     except MemoryError:
-        click.echo("error: out of memory: the input needs more memory than this machine has",
-                   err=True)
+        _fail(OutOfMemory("out of memory: the input needs more memory than this machine "
+                          "has"), args, 2)
+    except OSError as exc:  # a write refused: a full disk, a closed standard output
+        _discard_stdout()  # (every read is checked where it happens)
+        click.echo(f"error: cannot write the output: {exc.strerror or exc}", err=True)
         sys.exit(2)
     except Exception as exc:  # noqa: BLE001 - the last resort: a bug, said in one line
         if os.environ.get("GRADCALC_DEBUG"):
             raise
-        click.echo(f"gradcalc: internal error ({type(exc).__name__}: {exc}); this is a bug, "
-                   "please report it with the command that caused it (GRADCALC_DEBUG=1 "
-                   "shows the traceback)", err=True)
-        sys.exit(70)
+        _fail(InternalError(f"internal error ({type(exc).__name__}: {exc}); this is a bug, "
+                            "please report it with the command that caused it "
+                            "(GRADCALC_DEBUG=1 shows the traceback)"), args, 70)
+
+
+def _fail(error: GradcalcError, args: list, code: int) -> None:
+    """End with `error`: its JSON object on standard output under --json, its message
+    on standard error, exit code `code`."""
+    if "--json" in args:
+        try:
+            click.echo(render.dumps(error.to_json()))
+        except OSError:  # standard output is what failed: the message still goes out
+            _discard_stdout()
+    click.echo(error.format(), err=True)
+    sys.exit(code)
 
 
 _NO_ARGUMENTS = getattr(click.exceptions, "NoArgsIsHelpError", ())  # Click 8.2 and later
@@ -469,9 +477,38 @@ def _utf8_output() -> None:
             stream.reconfigure(encoding="utf-8")
 
 
+def _closed_streams_failing() -> None:
+    """A standard stream closed by the caller (`>&-`) is None in Python: output is
+    refused as the system refuses it (EBADF, said in one line by main), and a closed
+    standard error leaves only the exit code to speak."""
+    if sys.stdout is None:
+        sys.stdout = io.TextIOWrapper(io.BufferedWriter(_ClosedOutput()), encoding="utf-8")
+    if sys.stderr is None:
+        sys.stderr = open(os.devnull, "w", encoding="utf-8")  # noqa: SIM115 - for the process
+
+
+class _ClosedOutput(io.RawIOBase):
+    """Standard output when there is none: writing fails, until the failure has been
+    reported (then what is left is dropped, as on /dev/null)."""
+
+    reported = False
+
+    def writable(self) -> bool:
+        return True
+
+    def write(self, data) -> int:
+        if not self.reported:
+            raise OSError(errno.EBADF, "standard output is closed")
+        return len(data)
+
+
 def _discard_stdout() -> None:
     """Point standard output at /dev/null, so that Python's final flush of what is still
     buffered does not fail again on the closed pipe."""
+    raw = getattr(getattr(sys.stdout, "buffer", None), "raw", None)
+    if isinstance(raw, _ClosedOutput):
+        raw.reported = True
+        return
     try:
         devnull = os.open(os.devnull, os.O_WRONLY)
         os.dup2(devnull, sys.stdout.fileno())

@@ -91,6 +91,30 @@ class UsageError(GradcalcError):
     kind = "usage"
 
 
+class OutOfMemory(GradcalcError):
+    """The input needed more memory than the machine (or its limit) gives."""
+
+    kind = "memory"
+
+
+class Interrupted(GradcalcError):
+    """Ctrl-C or SIGTERM: not the input's fault, said as gradcalc's own line."""
+
+    kind = "interrupted"
+
+    def format(self) -> str:
+        return f"gradcalc: {self.message}"
+
+
+class InternalError(GradcalcError):
+    """A bug in gradcalc, said in one line (exit code 70), never a traceback."""
+
+    kind = "internal"
+
+    def format(self) -> str:
+        return f"gradcalc: {self.message}"
+
+
 def caret_lines(source: str, span: Span) -> list[str]:
     """The source line holding span[0], and a caret line under the span (clipped to it)."""
     start, end = span

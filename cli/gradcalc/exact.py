@@ -162,16 +162,20 @@ class _BoundedRational(Fraction):
             return value
         bits = max(abs(value.numerator), value.denominator).bit_length()
         if bits * LOG10_2 > cls.max_digits:
-            raise ExactSizeError(round(bits * LOG10_2), cls.max_digits)
+            raise ExactSizeError(bits * LOG10_2, cls.max_digits)
         return value if type(value) is cls else cls(value)
 
     def __pow__(self, other, *modulo):
         if isinstance(other, int) or isinstance(other, Fraction) and other.denominator == 1:
             base = max(abs(self.numerator), self.denominator)
+            exponent = abs(int(other))
             if base > 1:  # 0, 1 and -1 to any power stay small
-                digits = math.log10(base) * abs(int(other))
+                # base ≥ 2 has 0.3 digits or more per unit of exponent: an exponent past
+                # 4 × the limit is refused without a float (10^400 would overflow one)
+                digits = math.log10(base) * exponent if exponent <= 4 * self.max_digits \
+                    else math.inf
                 if digits > self.max_digits:
-                    raise ExactSizeError(round(digits), self.max_digits)
+                    raise ExactSizeError(digits, self.max_digits)
         return self.adopt(Fraction.__pow__(self, other))
 
     def __rpow__(self, other, *modulo):

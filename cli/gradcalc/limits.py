@@ -22,6 +22,13 @@ MAX_DIMENSIONS = 32
 # refused past this many numbers (80 MB); --upstream asks for one gradient instead.
 MAX_JACOBIAN = 10_000_000
 
+# A --bindings or --answers file is read no further than this many bytes (a 1000×1000
+# matrix written out is about 15 MB); larger data goes to `gradcalc batch` as rows.
+MAX_DATA_FILE = 16 * 2**20
+# A line of `gradcalc batch`'s input (a CSV row, a JSON Lines object) is read no further
+# than this many characters: one endless line cannot fill the memory.
+MAX_LINE = 2**20
+
 _set = object.__setattr__
 
 
