@@ -253,7 +253,7 @@ def read_answers(path: str | None, expectations, xp) -> dict:
                 answers[key] = constant_value(value, xp, label=f"{key}=",
                                               what=f"the answers file {path},")
             elif isinstance(value, (int, float)) and not isinstance(value, bool):
-                answers[key] = xp.convert(value)
+                answers[key] = _answer_number(xp, value, key, path)
             else:
                 raise UsageError(f"the answer for {key} in {path} must be a number, not "
                                  f"{_json_type(value)}",
@@ -266,6 +266,14 @@ def read_answers(path: str | None, expectations, xp) -> dict:
         answers[key.strip()] = constant_value(value, xp, label=f"{key.strip()}=",
                                               what="--expect")
     return answers
+
+
+def _answer_number(xp, value, key: str, path: str):
+    try:
+        return xp.convert(value)
+    except OverflowError:  # an integer of 309 digits or more
+        raise UsageError(f"the answer for {key} in {path} is too large for a float "
+                         "(past 1.8e308)") from None
 
 
 def _json_type(value) -> str:

@@ -414,6 +414,20 @@ def main(argv=None) -> None:
     args = sys.argv[1:] if argv is None else list(argv)
     _closed_streams_failing()
     _utf8_output()
+    if _run(args) is MemoryError:
+        # said here, out of the handler: the frames that held the memory are gone now
+        _RESERVE.clear()
+        _fail(OutOfMemory("out of memory: the input needs more memory than this machine "
+                          "has"), args, 2)
+
+
+# Freed when memory runs out, so that the message can still be made and printed (zeros
+# from calloc: no resident memory until then).
+_RESERVE = bytearray(1 << 22)
+
+
+def _run(args: list):
+    """The command, and every way it can end but running out of memory (returned)."""
     try:
         try:
             check_arguments(args)
@@ -439,8 +453,7 @@ def main(argv=None) -> None:
     except click.exceptions.Exit as exc:
         sys.exit(exc.exit_code)
     except MemoryError:
-        _fail(OutOfMemory("out of memory: the input needs more memory than this machine "
-                          "has"), args, 2)
+        return MemoryError
     except OSError as exc:  # a write refused: a full disk, a closed standard output
         _discard_stdout()  # (every read is checked where it happens)
         click.echo(f"error: cannot write the output: {exc.strerror or exc}", err=True)
