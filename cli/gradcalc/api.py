@@ -12,7 +12,7 @@ from . import render
 from .arith import ExactSizeError, FloatArith
 from .errors import LimitError, StrictError, UsageError, UndefinedNameError
 from .limits import DEFAULT, MAX_JACOBIAN, Limits, check_source
-from .lower import CONST, Graph, lower
+from .lower import CONST, GATE, Graph, lower
 from .parse import parse
 from .run import Pass, backward, forward, jacobian
 
@@ -154,14 +154,16 @@ def run_graph(graph: Graph, values: dict, *, xp, upstream=None, strict=False, wr
 
 def _check_jacobian_size(graph: Graph, run: Pass) -> None:
     """A non-scalar output's Jacobians hold output size × node size numbers for every
-    node; refuse them before allocating gigabytes."""
+    node, computed by one backward pass per output element, through the whole body of
+    every gate; refuse them before allocating gigabytes or running for hours."""
     out = getattr(run.values[graph.output], "size", 1)
-    total = out * sum(getattr(run.values[node.id], "size", 1)
+    total = out * sum(getattr(run.values[node.id], "size", 1) *
+                      (node.op.size if node.kind == GATE else 1)
                       for node in graph.nodes if node.needs_grad)
     if total > MAX_JACOBIAN:
         raise LimitError(f"the Jacobians of this {_shape(run.values[graph.output])} output "
-                         f"would hold {total:,} numbers, more than the {MAX_JACOBIAN:,} "
-                         "gradcalc computes", graph.source,
+                         f"would take {total:,} numbers to compute (gate bodies counted), "
+                         f"more than the {MAX_JACOBIAN:,} gradcalc computes", graph.source,
                          hint="give --upstream (dL/dout, the output's shape) for the "
                               "gradient of a scalar loss, or reduce the output with sum(...)")
 

@@ -19,6 +19,7 @@ from .api import Result, run_graph
 from .bindings import constant_value, read_json_object
 from .defaults import CHECK_STEP as STEP, CHECK_TOLERANCE as TOLERANCE
 from .errors import DomainError, UndefinedNameError, UsageError
+from .limits import DEFAULT, Limits, exceeded
 from .lower import CONST, GATE, OP, Graph
 from .run import forward
 
@@ -107,11 +108,15 @@ class Report:
 
 
 def check(graph: Graph, values: dict, xp, *, step: float = STEP, tolerance: float = TOLERANCE,
-          answers: dict | None = None) -> Report:
-    """The gradient check of every input, and the comparison of `answers` ({key: number})."""
+          answers: dict | None = None, limits: Limits = DEFAULT) -> Report:
+    """The gradient check of every input, and the comparison of `answers` ({key: number}).
+
+    Raises LimitError when its passes over the graph (PASSES_PER_INPUT per input, and two
+    more) would compute more than CHECK_WORK × `limits.nodes` nodes."""
     for option, number in (("--step", step), ("--tol", tolerance)):
         if not math.isfinite(number):
             raise UsageError(f"{option} must be a finite number, not {number}")
+    _check_work(graph, limits)
     result = run_graph(graph, values, xp=xp)
     kinks = Kinks(graph, xp)
     rows = [gradient_row(graph, values, xp, name, result, kinks, step, tolerance)
@@ -119,6 +124,25 @@ def check(graph: Graph, values: dict, xp, *, step: float = STEP, tolerance: floa
     given = [compare_answer(graph, result, key, value, tolerance)
              for key, value in (answers or {}).items()]
     return Report(result, step, tolerance, rows, given)
+
+
+# Forward passes per input: x ± h, and x ± 2h for the difference's error bound.
+PASSES_PER_INPUT = 4
+# The nodes a check may compute, in units of the node limit: a graph at --max-nodes may
+# be checked with 4 inputs, a smaller one with more.
+CHECK_WORK = 20
+
+
+def _check_work(graph: Graph, limits: Limits) -> None:
+    passes = PASSES_PER_INPUT * len(graph.inputs) + 2
+    work = passes * graph.work
+    if work > CHECK_WORK * limits.nodes:
+        raise exceeded("nodes", f"checking {len(graph.inputs):,} inputs would compute "
+                                f"{work:,} nodes ({passes:,} passes over {graph.work:,} "
+                                f"nodes, gate bodies counted), more than {CHECK_WORK} × "
+                                f"the node limit of {limits.nodes:,}", graph.source,
+                       hint="check fewer inputs at a time (bind the others to numbers in "
+                            "the program)")
 
 
 def relative_error(a: float, b: float) -> float:

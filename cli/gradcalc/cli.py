@@ -280,7 +280,8 @@ def check_command(expr, bindings, json_mode, bindings_file, step, tol, expect, a
             raise UsageError("check works on scalar inputs only",
                              hint="check a vectorized exercise element by element with v[i]")
         answers = checking.read_answers(answers_file, expect, xp)
-        report = checking.check(graph, values, xp, step=step, tolerance=tol, answers=answers)
+        report = checking.check(graph, values, xp, step=step, tolerance=tol, answers=answers,
+                                limits=limits)
     if json_mode:
         click.echo(render.dumps(report.to_dict()))
     else:
