@@ -11,6 +11,7 @@ from . import bindings as binding_values
 from . import render
 from .arith import ExactSizeError, FloatArith
 from .errors import LimitError, StrictError, UsageError, UndefinedNameError
+from .elements import check_elements
 from .limits import DEFAULT, MAX_JACOBIAN, Limits, check_source
 from .lower import CONST, GATE, Graph, lower
 from .parse import parse
@@ -70,6 +71,8 @@ def prepare(source: str, raw: dict, *, ties: str = "split", exact: bool = False,
     arrays = graph.uses_arrays or binding_values.uses_arrays({**lowered, "": upstream})
     xp = number_system(ties, exact, arrays, limits.digits)
     values = binding_values.resolve(lowered, xp)
+    if xp.name == "array":
+        check_elements(graph, values, limits)
     if upstream is not None:
         upstream = binding_values.resolve_value(upstream, xp, "--upstream=", "the option")
     graph.warnings += _beyond_float_range(graph, xp)

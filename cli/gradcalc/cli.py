@@ -125,12 +125,12 @@ precision_option = click.option(
 
 
 def limit_options(nodes: bool = True, digits: bool = False):
-    """--max-source, --max-depth, --max-nodes (and --max-digits where --exact is), given
-    to the command as one `limits` argument (a gradcalc.Limits)."""
+    """--max-source, --max-depth, --max-elements, --max-nodes (and --max-digits where
+    --exact is), given to the command as one `limits` argument (a gradcalc.Limits)."""
     def decorate(command):
         @functools.wraps(command)
-        def with_limits(*args, max_source, max_depth, **kwargs):
-            values = {"source": max_source, "depth": max_depth}
+        def with_limits(*args, max_source, max_depth, max_elements, **kwargs):
+            values = {"source": max_source, "depth": max_depth, "elements": max_elements}
             if nodes:
                 values["nodes"] = kwargs.pop("max_nodes")
             if digits:
@@ -145,6 +145,10 @@ def limit_options(nodes: bool = True, digits: bool = False):
                          show_default=True, metavar="N",
                          help="The deepest nesting of parentheses, calls and operators."),
         ]
+        options.append(click.option(
+            "--max-elements", type=click.IntRange(1), default=DEFAULT.elements,
+            show_default=True, metavar="N",
+            help="The most numbers all the vectors and matrices of a run hold."))
         if nodes:
             options.append(click.option(
                 "--max-nodes", type=click.IntRange(1), default=DEFAULT.nodes,
@@ -387,7 +391,8 @@ def graph_command(expr, bindings, fmt, output_path, bindings_file, ties, expand,
             raise UsageError("a PNG is binary and stdout is a terminal",
                              hint="write it to a file with -o FILE.png")
         # No picture is drawn past --max-nodes; a graph that large is still computed.
-        limits = Limits(limits.source, limits.depth, max(max_nodes, DEFAULT.nodes))
+        limits = Limits(limits.source, limits.depth, max(max_nodes, DEFAULT.nodes),
+                        elements=limits.elements)
         graph, result = evaluated(expr, bindings, bindings_file, ties, expand, upstream,
                                   strict, limits=limits)
         picture.check_size(graph, max_nodes)

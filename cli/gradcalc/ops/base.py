@@ -33,7 +33,7 @@ class Op(Frozen):
 
     __slots__ = ("name", "symbol", "arity", "forward", "local", "rule", "domain", "kink",
                  "branch", "pattern", "min_arity", "vjp", "matrix_rule", "sample",
-                 "functions", "keywords", "constant_args", "attrs", "base", "family")
+                 "functions", "keywords", "constant_args", "attrs", "base", "family", "shape")
 
     def __init__(self, name: str, symbol: str, arity: int | None, forward: Callable,
                  local: Callable | None, rule: str, domain: Callable | None = None,
@@ -41,7 +41,8 @@ class Op(Frozen):
                  pattern: str = "", min_arity: int = 1, vjp: Callable | None = None,
                  matrix_rule: tuple[str, ...] = (), sample: Callable | None = None,
                  functions: tuple[str, ...] = (), keywords: dict | None = None,
-                 constant_args: tuple[int, ...] = (), family: str = ""):
+                 constant_args: tuple[int, ...] = (), family: str = "",
+                 shape: Callable | None = None):
         _set = object.__setattr__
         _set(self, "name", name)
         _set(self, "symbol", symbol)
@@ -74,6 +75,11 @@ class Op(Frozen):
         _set(self, "attrs", ())  # the bound attributes, as (name, value) pairs
         _set(self, "base", self)  # the table entry this op is (a bound copy's entry)
         _set(self, "family", family)
+        # shape(*argument shapes) → the output's shape, from the shapes alone, so that the
+        # element limit (--max-elements) is checked before anything is allocated; None for
+        # an elementwise op (the arguments' broadcast shape). An array op (one with a vjp)
+        # without it is not counted. Static attributes arrive as keywords, as elsewhere.
+        _set(self, "shape", shape)
 
     def __repr__(self):
         attrs = "".join(f", {k}={v!r}" for k, v in self.attrs)
@@ -93,7 +99,7 @@ class Op(Frozen):
             return self
         values = {**self.keywords, **attrs}
         functions = {name: partial(function, **values) for name in
-                     ("forward", "local", "domain", "kink", "branch", "vjp")
+                     ("forward", "local", "domain", "kink", "branch", "vjp", "shape")
                      if (function := getattr(self, name)) is not None}
         return self.replace(attrs=tuple(values.items()), **functions)
 

@@ -2,6 +2,10 @@
 from __future__ import annotations
 
 from .base import Op, register
+
+
+def _scalar(*shapes):
+    return ()
 from .scalar import _tie_policy
 
 
@@ -35,26 +39,27 @@ def _norm_kink(xp, out, a):
 register(
     Op("sum", "Σ", 1, lambda xp, a: a.sum(), None, "∂/∂a = 1 for every element",
        vjp=lambda xp, g, out, a: (g + xp.zero(a),), matrix_rule=("{g} · 1",),
-       sample=lambda rng: (rng.normal(size=(2, 3)),),
+       shape=_scalar, sample=lambda rng: (rng.normal(size=(2, 3)),),
        functions=('sum',)),
     Op("mean", "mean", 1, lambda xp, a: a.mean(), None, "∂/∂a = 1/n for every element",
        vjp=lambda xp, g, out, a: (g / a.size + xp.zero(a),), matrix_rule=("{g} · 1/n",),
-       sample=lambda rng: (rng.normal(size=(2, 3)),),
+       shape=_scalar, sample=lambda rng: (rng.normal(size=(2, 3)),),
        functions=('mean',)),
     Op("norm", "‖·‖", 1, lambda xp, a: xp.sqrt((a * a).sum()), None,
        "∂/∂a = a / ‖a‖ (0 at a = 0)", kink=_norm_kink,
        branch=lambda xp, out, a: (out == 0,),
        vjp=lambda xp, g, out, a: (g * a / out if out != 0 else xp.zero(a),),
-       matrix_rule=("{g} · {a} / ‖{a}‖",), sample=lambda rng: (rng.normal(size=3),),
+       matrix_rule=("{g} · {a} / ‖{a}‖",), shape=_scalar,
+       sample=lambda rng: (rng.normal(size=3),),
        functions=('norm',)),
     Op("max_of", "max", 1, lambda xp, a: a.max(), None,
        "∂/∂(largest element) = 1, others 0 (ties: --ties)", kink=_reduce_tie,
        domain=_reduce_domain, branch=lambda xp, out, a: (int(a.argmax()),),
        vjp=_reduce_route, matrix_rule=("{g} at the largest element of {a}",),
-       pattern="routes", sample=lambda rng: (rng.normal(size=5),)),
+       pattern="routes", shape=_scalar, sample=lambda rng: (rng.normal(size=5),)),
     Op("min_of", "min", 1, lambda xp, a: a.min(), None,
        "∂/∂(smallest element) = 1, others 0 (ties: --ties)", kink=_reduce_tie,
        domain=_reduce_domain, branch=lambda xp, out, a: (int(a.argmin()),),
        vjp=_reduce_route, matrix_rule=("{g} at the smallest element of {a}",),
-       pattern="routes", sample=lambda rng: (rng.normal(size=5),)),
+       pattern="routes", shape=_scalar, sample=lambda rng: (rng.normal(size=5),)),
 )

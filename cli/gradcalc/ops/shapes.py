@@ -27,6 +27,14 @@ def _matmul_domain(xp, a, b):
     return None
 
 
+def _matmul_shape(a, b):
+    """numpy's rule: a vector operand is a row on the left, a column on the right, and
+    its dimension is dropped from the result."""
+    if len(a) not in (1, 2) or len(b) not in (1, 2) or a[-1] != b[0]:
+        return None  # refused by the domain check, with its own message
+    return a[:-1] + b[1:]
+
+
 def _index_domain(xp, a, *indices):
     if len(indices) != a.ndim:
         return f"{len(indices)} ind{'ex' if len(indices) == 1 else 'ices'} for a value of " \
@@ -63,19 +71,22 @@ def _array_domain(xp, *items):
 register(
     Op("matmul", "@", 2, lambda xp, a, b: xp.matmul(a, b), None,
        "∂f/∂a = ∂f/∂out · bᵀ, ∂f/∂b = aᵀ · ∂f/∂out", domain=_matmul_domain,
-       vjp=_matmul_vjp, matrix_rule=("{g} · {b}ᵀ", "{a}ᵀ · {g}"),
+       vjp=_matmul_vjp, matrix_rule=("{g} · {b}ᵀ", "{a}ᵀ · {g}"), shape=_matmul_shape,
        sample=lambda rng: (rng.normal(size=(2, 3)), rng.normal(size=3)),
        functions=('dot',)),
     Op("transpose", "ᵀ", 1, lambda xp, a: a.T, None, "∂f/∂a = (∂f/∂out)ᵀ",
        vjp=lambda xp, g, out, a: (xp.convert(g).T,), matrix_rule=("{g}ᵀ",),
+       shape=lambda a: a[::-1],
        sample=lambda rng: (rng.normal(size=(2, 3)),),
        functions=('transpose',)),
     Op("index", "[]", None, lambda xp, a, *indices: a[_at(indices)], None,
        "∂/∂a = 1 at the index, 0 elsewhere", domain=_index_domain, vjp=_index_vjp,
        matrix_rule=("{g} scattered to the index",), min_arity=2,
+       shape=lambda a, *indices: (),
        sample=lambda rng: (rng.normal(size=(2, 3)), 1.0, -1.0)),
     Op("array", "[ ]", None, lambda xp, *items: xp.stack(items), None,
        "∂/∂(element k) = ∂f/∂out[k]", domain=_array_domain,
        vjp=lambda xp, g, out, *items: tuple(g[k] for k in range(len(items))),
-       matrix_rule=("{g}[k]",), sample=lambda rng: (rng.normal(size=2), rng.normal(size=2))),
+       matrix_rule=("{g}[k]",), shape=lambda *items: (len(items),) + items[0],
+       sample=lambda rng: (rng.normal(size=2), rng.normal(size=2))),
 )
