@@ -238,3 +238,137 @@ def test_a_bug_under_json_is_the_error_object(monkeypatch, gradcalc_main):
     document = ran.json()
     ERROR_SCHEMA.validate(document)
     assert document["error"]["kind"] == "internal"
+
+
+# -- B8: parsing is linear in the length of lists and of statement lists -------------------
+def test_a_repetition_is_extended_in_place():
+    """The reduction of `_star: _star "," expr` extends its list: the same list object
+    comes back, so n elements cost O(n), not the O(n²) of a copy per element."""
+    from gradcalc import parse
+
+    shaper = parse._shaper([parse._SPLICE, 0, parse._KEEP], None, False)
+    items = ["a", "b"]
+    assert shaper([items, ",", "c"]) is items and items == ["a", "b", "c"]
+
+
+def test_long_lists_and_many_statements_parse_in_bounded_time(tmp_path):
+    """200,000 list elements took 63 s and 300,000 statements 223 s when each element
+    copied the list; an eighth of each, with room for a loaded machine."""
+    elements = write(tmp_path / "list.gc", "v = [" + ",".join(["1"] * 25_000) + "]; sum(v)")
+    ran = run_capped("eval", f"@{elements}", "--json")
+    assert ran.code == 0 and ran.json()["value"] == 25_000, ran
+    within_bounds(ran, seconds=30)
+    statements = "\n".join(f"a{i} = x + {i}" for i in range(40_000)) + "\na39999 * 2"
+    ran = run_capped("eval", "-", "x=1", "--json", stdin=statements.encode())
+    assert ran.code == 0 and ran.json()["value"] == 80_000, ran
+    within_bounds(ran, seconds=30)
+
+
+# -- B9: gates calling gates run each body once per pass ------------------------------------
+def nested_gates(levels: int, output: str = "g{n}(y)", combine: str = "{g}({g}(x))") -> str:
+    """g1(x) = x*x, and each g_k calls g_(k-1) twice (the report's program composes them,
+    g_k(x) = g_(k-1)(g_(k-1)(x)); `combine` may add them instead)."""
+    lines = ["g1(x) = x*x"] + [f"g{k}(x) = " + combine.format(g=f"g{k - 1}")
+                               for k in range(2, levels + 1)]
+    return "; ".join(lines + [output.format(n=levels)])
+
+
+SUM = "{g}(x) + {g}(x)"  # g_k(x) = 2^(k-1)·x², so ∂g_k/∂x = 2^k·x: finite at any depth
+
+
+def test_nested_gates_run_each_body_once_per_pass(monkeypatch):
+    """g_k calls g_(k-1) twice: a pass computes 2^k - 1 bodies, and the backward pass
+    reuses them. Running the body again at every level made it k·2^k (31 s at k = 19).
+    The oracle: g_k(y) = 2^(k-1)·y², whose derivative is 2^k·y."""
+    import gradcalc
+    from gradcalc import run
+
+    calls = []
+    real = run.forward
+    monkeypatch.setattr(run, "forward", lambda *a, **k: calls.append(1) or real(*a, **k))
+    levels = 10
+    result = gradcalc.evaluate(nested_gates(levels, combine=SUM), y=1.5)
+    assert len(calls) == 2 ** levels - 1  # one per gate call (g_k once, g_1 2^(k-1) times)
+    assert result.value == 2 ** 9 * 1.5 ** 2
+    assert result.gradients["y"] == 2 ** 10 * 1.5
+
+
+def test_the_nested_gates_of_the_report_are_bounded():
+    """The report's program, 16 levels deep instead of 19: its value overflows (a
+    warning), and it ends in seconds; so does the sum form, whose answer is known."""
+    ran = run_capped("eval", nested_gates(16), "y=1.0000001", "--json")
+    assert ran.code == 0 and "overflowed" in ran.stderr, ran
+    within_bounds(ran, seconds=60)
+    ran = run_capped("eval", nested_gates(16, combine=SUM), "y=-3", "--json")
+    assert ran.code == 0 and ran.json()["gradients"]["y"] == 2 ** 16 * -3, ran
+    within_bounds(ran, seconds=60)
+
+
+def test_a_jacobian_through_gates_counts_their_bodies():
+    """A vector output's Jacobian is one backward pass per element, each through every
+    gate's whole body: the work is counted with the bodies and refused past the limit."""
+    vector = "[" + ",".join(["1"] * 200) + "]"
+    refused(run_capped("eval", nested_gates(12, "g{n}(v)"), f"v={vector}", "--json"),
+            "Jacobians", "gate bodies counted", kind="limit")
+    # and a small one through gates equals the expanded graph's (no gates at all)
+    small = nested_gates(3, "g{n}(v)", combine=SUM)  # 4·v², elementwise
+    collapsed = run_capped("eval", small, "v=[1.5, -2]", "--json").json()
+    expanded = run_capped("eval", small, "v=[1.5, -2]", "--json", "--expand").json()
+    assert collapsed["gradients"] == expanded["gradients"]
+    assert expanded["gradients"]["v"] == [[8 * 1.5, 0], [0, 8 * -2]]
+
+
+def test_check_counts_its_passes_over_the_graph():
+    """check runs the graph 4 times per input (x ± h, x ± 2h): a program near the node
+    limit with many inputs would take hours, and is refused at once."""
+    program = nested_gates(15, "+".join(f"g{{n}}(y{i})" for i in range(20)))
+    refused(run_capped("check", program, *[f"y{i}=1" for i in range(20)], "--json"),
+            "checking 20 inputs would compute", kind="limit")
+    ran = run_capped("check", nested_gates(4, "g{n}(y)"), "y=0.9", "--json")
+    assert ran.code == 0 and ran.json()["passed"] is True, ran
+
+
+# -- B11: the element limit, from the shapes, before anything is allocated ------------------
+def test_an_outer_product_past_the_element_limit_is_refused_before_it_is_computed():
+    vector = "[" + ",".join(["1.5"] * 5000) + "]"  # 25,000,000 numbers in the product
+    ran = refused(run_capped("eval", "sum(transpose([v]) @ [v])", f"v={vector}", "--json"),
+                  "more than 10,000,000 numbers", "transpose([v]) @ [v]", kind="limit")
+    assert "--max-elements" in ran.json()["error"]["hint"]
+    within_bounds(ran, peak=200 << 20)  # refused before the 200 MB product exists
+
+
+def test_many_operations_on_a_big_matrix_count_every_value(tmp_path):
+    """A program of a few bytes over a 1,000,000-number matrix: each operation is a
+    new matrix, and the run is refused where their total passes the limit."""
+    matrix = "[" + ",".join(["[" + ",".join(["0.5"] * 1000) + "]"] * 1000) + "]"
+    bindings = write(tmp_path / "m.json", '{"M": %s}' % matrix)
+    program = "sum(exp(M) * M + sin(M) * cos(M) - M / 2 + tanh(M) * M)"
+    refused(run_capped("eval", program, "--bindings", bindings, "--json"),
+            "more than 10,000,000 numbers", kind="limit")
+    ran = run_capped("eval", program, "--bindings", bindings, "--max-elements", "20000000")
+    assert ran.code == 0, ran
+    within_bounds(ran, seconds=60, peak=1200 << 20)
+
+
+def test_every_array_op_knows_its_output_shape():
+    """The oracle is numpy: each array op's shape function, on its sample's shapes, says
+    the shape its forward really gives; an elementwise op broadcasts."""
+    import numpy as np
+
+    from gradcalc import elements, ops
+    from gradcalc.arrays import ArrayArith
+
+    rng = np.random.default_rng(0)
+    xp = ArrayArith()
+    for op in ops.OPS:
+        if op.sample is None and op.vjp is None:
+            args = (rng.normal(size=(2, 3)), rng.normal(size=3))[:op.arity or 2]
+        elif op.sample is None:
+            continue
+        else:
+            args = op.sample(rng)
+        if op.domain is not None and op.domain(xp, *args) is not None:
+            continue
+        expected = np.shape(op.forward(xp, *args))
+        assert op.vjp is None or op.shape is not None, op.name
+        assert elements._op_shape(op, [np.shape(a) for a in args]) == expected, op.name
