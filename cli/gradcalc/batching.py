@@ -24,7 +24,6 @@ import json
 import os
 import re
 import sys
-import tempfile
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from functools import partial, reduce
@@ -37,6 +36,7 @@ from .arith import FloatArith
 from .arrays import ArrayArith
 from .errors import (BindingError, DomainError, GradcalcError, LimitError, UndefinedNameError,
                      UsageError)
+from .files import opened_output
 from .limits import MAX_LINE
 from .lower import CONST, INPUT, Graph, lower
 from .parse import parse
@@ -917,8 +917,9 @@ def _progress(binary):
 
 @contextmanager
 def _opened_output(path: str):
-    """Standard output, or a temporary file next to `path` renamed to it on success:
-    a run that stops leaves no partial file (and an older file stays as it was)."""
+    """Standard output, or `path` as gradcalc.files.opened_output writes it: a file
+    appears (or is replaced) only when the run succeeds, a device or a FIFO is written
+    directly, a symbolic link is followed."""
     if path == "-":
         handle = io.TextIOWrapper(sys.stdout.buffer, encoding="utf-8", newline="")
         try:
@@ -932,30 +933,16 @@ def _opened_output(path: str):
         return
     if os.path.isdir(path):
         raise UsageError(f"{path} is a directory", hint="give a file name with -o")
-    directory, base = os.path.split(os.path.abspath(path))
-    try:
-        fd, temporary = tempfile.mkstemp(dir=directory, prefix=f".{base}.", suffix=".part")
-    except OSError as exc:
-        raise UsageError(f"cannot write {path}: {exc.strerror}", hint="check the path") \
-            from None
-    try:
-        with open(fd, "w", encoding="utf-8", newline="") as handle:
+    with opened_output(path) as binary:
+        handle = io.TextIOWrapper(binary, encoding="utf-8", newline="")
+        try:
             yield handle
-        os.chmod(temporary, _mode_for(path))
-        os.replace(temporary, path)
-    except BaseException:
-        os.unlink(temporary)
-        raise
-
-
-def _mode_for(path: str) -> int:
-    """An existing file keeps its permissions; a new one gets the usual 0o666 - umask."""
-    try:
-        return os.stat(path).st_mode & 0o777
-    except OSError:
-        umask = os.umask(0)
-        os.umask(umask)
-        return 0o666 & ~umask
+            handle.flush()
+        finally:
+            try:
+                handle.detach()  # the binary stream is opened_output's to close
+            except (OSError, ValueError):
+                pass  # a failed run: what is left unwritten does not matter
 
 
 # -- the Python API: columns in memory → arrays ----------------------------------------

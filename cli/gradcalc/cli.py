@@ -12,6 +12,7 @@ import functools
 import gc
 import io
 import os
+import signal
 import sys
 from contextlib import contextmanager
 
@@ -60,6 +61,36 @@ class ExpressionCommand(click.Command):
 
 class _Interrupted(Exception):
     """Ctrl-C, carried past Click (which would print a blank line and exit 1)."""
+
+
+class _Terminated(BaseException):
+    """SIGTERM or SIGHUP, raised where the program is, so that what is open is undone on
+    the way out as for Ctrl-C: a temporary output file removed, Graphviz stopped."""
+
+    def __init__(self, number: int):
+        super().__init__(number)
+        self.number = number
+        self.name = signal.Signals(number).name
+
+
+@contextmanager
+def _stopped_by_signals():
+    """SIGTERM and SIGHUP raise _Terminated for the command's duration (the handlers
+    before are put back after: main may run inside another program, a test)."""
+    def stop(number, frame):
+        raise _Terminated(number)
+
+    before = {}
+    try:
+        for number in (signal.SIGTERM, signal.SIGHUP):
+            before[number] = signal.signal(number, stop)
+    except ValueError:  # not the main thread: signals are not ours to handle
+        pass
+    try:
+        yield
+    finally:
+        for number, handler in before.items():
+            signal.signal(number, handler)
 
 
 class _OutputClosed(Exception):
@@ -420,7 +451,9 @@ def main(argv=None) -> None:
     args = sys.argv[1:] if argv is None else list(argv)
     _closed_streams_failing()
     _utf8_output()
-    if _run(args) is MemoryError:
+    with _stopped_by_signals():
+        ended = _run(args)
+    if ended is MemoryError:
         # said here, out of the handler: the frames that held the memory are gone now
         _RESERVE.clear()
         _fail(OutOfMemory("out of memory: the input needs more memory than this machine "
@@ -453,6 +486,8 @@ def _run(args: list):
                               "--help`"), args, 2)
     except (click.exceptions.Abort, _Interrupted, KeyboardInterrupt):
         _fail(Interrupted("interrupted"), args, 130)
+    except _Terminated as stop:
+        _fail(Interrupted(f"terminated ({stop.name})"), args, 128 + stop.number)
     except (_OutputClosed, BrokenPipeError):  # the reader has all it wanted: not an error
         _discard_stdout()
         sys.exit(0)
