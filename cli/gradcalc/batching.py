@@ -606,7 +606,8 @@ class JsonlReader:
             if problem is not None:
                 problems[position] = ([], problem)
                 row = {}
-            clash = self.clashes.intersection(row)
+            clash = self.clashes and (self.clashes.intersection(row) or
+                                      [key for key in row if _gradient_name(key, self.names)])
             if clash and position not in problems:
                 problems[position] = ([], f"the object already has the key "
                                       f"{sorted(clash)[0]!r}, which the output adds "
@@ -634,6 +635,12 @@ class JsonlReader:
 
     def header_csv(self) -> str:
         return ",".join(map(csv_cell, self.columns))
+
+
+def _gradient_name(column: str, inputs) -> bool:
+    """A column that would pass as a gradient in the output (grad_*) but is not a number
+    read for an input: kept, it would break the output rows' schema."""
+    return column.startswith("grad_") and column not in inputs
 
 
 def _json_object(text: str):
@@ -766,6 +773,11 @@ def run_files(source: str, raw: dict, *, input_path: str = "-", output_path: str
         if clash:
             raise UsageError(f"{name} already has a column {clash[0]}, which the output adds",
                              hint="rename the column, or leave it out with --keep")
+        clash = [n for n in kept if _gradient_name(n, plan_.varying)]
+        if clash:
+            raise UsageError(f"{name} has a column {clash[0]}, but the output's grad_ columns "
+                             "are gradients", hint="rename the column, or leave it out with "
+                                                   "--keep inputs or --keep none")
         if isinstance(reader, JsonlReader) and keep == "all":
             reader.clashes = set(computed_names)
         out_format = output_format or _format_of(output_path) or fmt

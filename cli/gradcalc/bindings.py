@@ -142,7 +142,7 @@ def resolve_value(value, xp, label: str, what: str = "the binding"):
         except GradcalcError as exc:
             raise _relabel(exc, value.source, label, what) from None
     try:
-        return xp.convert(value)
+        number = xp.convert(value)
     except (TypeError, ValueError) as exc:
         raise BindingError(f"the value of {label[:-1]} is not usable: {exc}",
                            hint="give a number or a nested list of numbers") from None
@@ -150,6 +150,10 @@ def resolve_value(value, xp, label: str, what: str = "the binding"):
         raise BindingError(f"the value of {label[:-1]} is too large for a float "
                            "(past 1.8e308)", hint="give a smaller number, or use --exact"
                            ) from None
+    if getattr(number, "size", 1) == 0:  # as the language's `[]`: no shape to compute with
+        raise BindingError(f"the value of {label[:-1]} is empty: a vector or matrix has at "
+                           "least one element", hint="write at least one element, e.g. [0]")
+    return number
 
 
 def _relabel(exc: GradcalcError, text: str, label: str, what: str) -> GradcalcError:
