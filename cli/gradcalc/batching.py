@@ -35,7 +35,7 @@ from . import jsonread
 from .arith import FloatArith
 from .arrays import ArrayArith
 from .errors import (BindingError, DomainError, GradcalcError, LimitError, UndefinedNameError,
-                     UsageError)
+                     UsageError, escaped)
 from .files import opened_output
 from .limits import MAX_LINE
 from .lower import CONST, INPUT, Graph, lower
@@ -377,7 +377,7 @@ class Tally:
         done = "left out" if on_error == "skip" else "written with empty values"
         lines = [f"warning: {_rows(self.bad_count)} could not be computed and {was} {done} "
                  f"(--on-error {on_error}):"]
-        lines += [f"  {text}" for text in self.bad_shown]
+        lines += [f"  {escaped(text)}" for text in self.bad_shown]
         if self.bad_count > len(self.bad_shown):
             lines.append(f"  ... and {self.bad_count - len(self.bad_shown):,} more")
         return lines

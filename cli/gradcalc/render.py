@@ -10,6 +10,7 @@ import math
 import sys
 
 from . import collector
+from .errors import escaped
 from .lower import CONST, INPUT, Graph
 from .run import Pass
 
@@ -495,7 +496,7 @@ def warning_lines(graph: Graph, warnings) -> list[str]:
     lines = []
     for node, message in warnings:
         where = "" if node is None else f"node {node} ({graph.label(graph.nodes[node], 24)}): "
-        lines.append(f"warning: {where}{message}")
+        lines.append(escaped(f"warning: {where}{message}"))
     return lines
 
 
