@@ -579,3 +579,18 @@ def test_names_from_data_files_are_shown_escaped(tmp_path, name):
         assert ran.code == 2, ran
         assert not any(c in ran.stderr for c in "\x1b\x07\x9b\u202e"), ran
         assert len(ran.stderr.splitlines()) <= 4, ran  # message, caret, hint: no line break
+
+
+# -- B10: --exact bounds the total work of a pass, not only each number -------------------
+def test_a_long_exact_chain_is_bounded_in_all():
+    """Each number within --max-digits (3,340 digits), but 60,000 of them: the pass is
+    refused when their digits pass 50,000,000 in all, in seconds (273 s and 2 GB before
+    for a chain of this kind)."""
+    lines = ["b = 3^3500", "a0 = b + x"] + [f"a{i} = a{i - 1} * b / b"
+                                                  for i in range(1, 30_000)]
+    ran = run_capped("eval", "-", "x=1", "--exact", "--json",
+                     stdin="; ".join(lines).encode())
+    refused(ran, "more than 50,000,000 digits in all", kind="limit")
+    within_bounds(ran, seconds=60)
+    ran = run_capped("eval", "(1/3 + x)^3 * 2/7", "x=1/2", "--exact", "--json")
+    assert ran.json()["value"] == "125/756", ran  # (5/6)^3 · 2/7 = 250/1512, by hand
