@@ -594,3 +594,16 @@ def test_a_long_exact_chain_is_bounded_in_all():
     within_bounds(ran, seconds=60)
     ran = run_capped("eval", "(1/3 + x)^3 * 2/7", "x=1/2", "--exact", "--json")
     assert ran.json()["value"] == "125/756", ran  # (5/6)^3 · 2/7 = 250/1512, by hand
+
+
+def test_a_compiled_circuit_checks_the_element_limit_at_every_call():
+    import numpy as np
+
+    import gradcalc
+    from gradcalc.errors import LimitError
+
+    circuit = gradcalc.compile("sum(transpose([v]) @ [v])",
+                               limits=gradcalc.Limits(elements=1000))
+    assert circuit.forward(v=np.ones(10)) == 100  # 10 × 10 ones: 121 numbers in all
+    with pytest.raises(LimitError, match="more than 1,000 numbers"):
+        circuit.forward(v=np.ones(100))  # 10,000 in the product alone

@@ -232,6 +232,7 @@ class Circuit:
         check_source(source, limits)
         self.graph = lower(parse(source), bound=None, expand=expand, limits=limits)
         self.ties = ties
+        self.limits = limits
         self.xp = number_system(ties, arrays=self.graph.uses_arrays)
         self.run: Pass | None = None
 
@@ -249,6 +250,8 @@ class Circuit:
         if binding_values.uses_arrays(lowered) and self.xp.name != "array":
             self.xp = number_system(self.ties, arrays=True)
         resolved = binding_values.resolve(lowered, self.xp)
+        if self.xp.name == "array":  # shapes may differ from one call to the next
+            check_elements(self.graph, resolved, self.limits)
         self.run = forward(self.graph, resolved, self.xp)
         return self.value
 
