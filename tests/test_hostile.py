@@ -488,7 +488,7 @@ def test_dev_stdout_is_gradcalc_s_own_output(tmp_path, command):
     assert log.read_text().startswith("earlier lines\n") and len(log.read_text()) > 20
 
 
-@pytest.mark.parametrize("number", [signal.SIGTERM, signal.SIGHUP])
+@pytest.mark.parametrize("number", [signal.SIGTERM, signal.SIGHUP, signal.SIGXCPU])
 def test_a_signal_mid_write_leaves_nothing_behind(tmp_path, number):
     rows = tmp_path / "in.csv"
     rows.write_text("x\n" + "\n".join(map(str, range(2_000_000))) + "\n")

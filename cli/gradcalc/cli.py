@@ -64,8 +64,9 @@ class _Interrupted(Exception):
 
 
 class _Terminated(BaseException):
-    """SIGTERM or SIGHUP, raised where the program is, so that what is open is undone on
-    the way out as for Ctrl-C: a temporary output file removed, Graphviz stopped."""
+    """SIGTERM, SIGHUP and the like, raised where the program is, so that what is open is
+    undone on the way out as for Ctrl-C: a temporary output file removed, Graphviz
+    stopped."""
 
     def __init__(self, number: int):
         super().__init__(number)
@@ -73,16 +74,25 @@ class _Terminated(BaseException):
         self.name = signal.Signals(number).name
 
 
+# The catchable signals whose default is to end the process: a CPU-time limit (SIGXCPU)
+# or an alarm set by a supervisor too. (SIGINT is Ctrl-C, KeyboardInterrupt; SIGPIPE is
+# a closed pipe, BrokenPipeError.)
+_STOPPING_SIGNALS = tuple(getattr(signal, name) for name in
+                          ("SIGTERM", "SIGHUP", "SIGQUIT", "SIGUSR1", "SIGUSR2", "SIGALRM",
+                           "SIGXCPU", "SIGVTALRM", "SIGPROF") if hasattr(signal, name))
+
+
 @contextmanager
 def _stopped_by_signals():
-    """SIGTERM and SIGHUP raise _Terminated for the command's duration (the handlers
-    before are put back after: main may run inside another program, a test)."""
+    """The signals that would end the process raise _Terminated for the command's
+    duration instead, so that it cleans up on the way out (the handlers before are put
+    back after: main may run inside another program, a test)."""
     def stop(number, frame):
         raise _Terminated(number)
 
     before = {}
     try:
-        for number in (signal.SIGTERM, signal.SIGHUP):
+        for number in _STOPPING_SIGNALS:
             before[number] = signal.signal(number, stop)
     except ValueError:  # not the main thread: signals are not ours to handle
         pass
