@@ -54,28 +54,31 @@ class _Popen(subprocess.Popen):
         return pid, status
 
 
-def _limits(memory: int, close_stdout: bool):
+def _limits(memory: int, close_stdout: bool, close_stdin: bool):
     def apply():
         resource.setrlimit(resource.RLIMIT_AS, (memory, memory))
         resource.setrlimit(resource.RLIMIT_CORE, (0, 0))
         if close_stdout:
             os.close(1)
+        if close_stdin:
+            os.close(0)
     return apply
 
 
 def run_capped(*args, stdin: bytes | None = b"", memory: int = MEMORY_CAP,
                timeout: float = 120, stdout=subprocess.PIPE, signal_after=None,
-               cwd=None) -> Capped:
+               cwd=None, stdin_closed: bool = False) -> Capped:
     """Run `gradcalc ARGS` capped at `memory` bytes; `signal_after` = (seconds, signal)
-    sends a signal mid-run; `stdout="closed"` starts it with no standard output (`>&-`).
+    sends a signal mid-run; `stdout="closed"` starts it with no standard output (`>&-`),
+    `stdin_closed` with no standard input (`<&-`).
     A child still running at `timeout` is killed (code -9)."""
     closed = stdout == "closed"
     env = {k: v for k, v in os.environ.items() if k not in ("NO_COLOR", "FORCE_COLOR")}
     env.update(OPENBLAS_NUM_THREADS="1", OMP_NUM_THREADS="1")  # no thread-sized arenas
     start = time.monotonic()
-    process = _Popen([*GRADCALC, *args], stdin=subprocess.PIPE,
+    process = _Popen([*GRADCALC, *args], stdin=None if stdin_closed else subprocess.PIPE,
                      stdout=None if closed else stdout, stderr=subprocess.PIPE, env=env,
-                     cwd=cwd, preexec_fn=_limits(memory, closed))
+                     cwd=cwd, preexec_fn=_limits(memory, closed, stdin_closed))
     if signal_after is not None:
         seconds, number = signal_after
         try:

@@ -200,6 +200,13 @@ def test_a_closed_or_full_standard_output_is_one_line(args, where):
     within_bounds(ran)
 
 
+@pytest.mark.parametrize("args,message", [(["eval", "-", "x=1"], "the expression is empty"),
+                                          (["batch", "x"], "<stdin> is empty")])
+def test_a_closed_standard_input_reads_as_empty(args, message):
+    ran = run_capped(*args, stdin=None, stdin_closed=True)
+    refused(ran, message)
+
+
 def test_a_closed_standard_output_is_no_error_when_it_is_not_used(tmp_path):
     rows = write(tmp_path / "in.csv", "x\n1\n")
     ran = run_capped("batch", "x", "-i", rows, "-o", str(tmp_path / "out.csv"),

@@ -543,8 +543,11 @@ def _utf8_output() -> None:
 
 def _closed_streams_failing() -> None:
     """A standard stream closed by the caller (`>&-`) is None in Python: output is
-    refused as the system refuses it (EBADF, said in one line by main), and a closed
-    standard error leaves only the exit code to speak."""
+    refused as the system refuses it (EBADF, said in one line by main), a closed
+    standard input reads as empty (nothing arrives), and a closed standard error leaves
+    only the exit code to speak."""
+    if sys.stdin is None:
+        sys.stdin = open(os.devnull, encoding="utf-8")  # noqa: SIM115 - for the process
     if sys.stdout is None:
         sys.stdout = io.TextIOWrapper(io.BufferedWriter(_ClosedOutput()), encoding="utf-8")
     if sys.stderr is None:
