@@ -400,6 +400,9 @@ REGRESSIONS = [
     ["graph", "exp(max(x, 1e3))", "x=-2", "v=[1, -2, 3]"],
     # found by the long run: a warning showing a matrix spread over several lines
     ["graph", "y**v", "y=-2", "v=[1, -2, 3]"],
+    # found by the hostile-JSON fuzzer: a vector as an answer to a scalar check
+    # (AttributeError: 'FloatArith' object has no attribute 'stack')
+    ["check", "x*y", "x=1", "y=2", "--expect", "x=[1, 2]", "--json"],
 ]
 
 

@@ -137,6 +137,11 @@ def _constant_graph(text: str, label: str, what: str = "the binding"):
 def resolve_value(value, xp, label: str, what: str = "the binding"):
     """One lowered value (see `lower_value`) as a number of the number system `xp`."""
     if hasattr(value, "nodes"):  # a lowered constant expression
+        if value.uses_arrays and xp.name != "array":  # an answer to a scalar check, say
+            raise BindingError(f"in {what} {label}{value.source}: a vector or matrix, where "
+                               "a number is expected", label + value.source,
+                               (len(label), len(label) + len(value.source)),
+                               "give a number, or a constant expression such as 1/3")
         try:
             return forward(value, {}, xp).values[value.output]
         except GradcalcError as exc:
