@@ -318,9 +318,9 @@ SHAPES = {
     "outer": lambda n: f"sum(transpose([[{','.join(['x'] * n)}]]) @ [[{','.join(['x'] * n)}]])",
     "matrix": lambda n: f"sum(exp(M) * M + M / 2) + x",
 }
-SIZES = {"list": (1, 60_000), "statements": (1, 40_000), "sum": (1, 40_000), "gates": (1, 24),
-         "outer": (1, 4_000), "matrix": (1, 900)}
-SHAPE_SECONDS = 60  # per program, in a child process, on a loaded machine
+SIZES = {"list": (1, 30_000), "statements": (1, 20_000), "sum": (1, 20_000), "gates": (1, 22),
+         "outer": (1, 3_500), "matrix": (1, 700)}
+SHAPE_SECONDS = 120  # per program, in a child process, on a heavily loaded machine
 SHAPE_MEMORY = 1500 << 20  # the child's address space: numpy and a big pass fit in it
 
 
