@@ -11,8 +11,9 @@ from . import bindings as binding_values
 from . import render
 from .arith import ExactSizeError, FloatArith
 from .errors import LimitError, StrictError, UsageError, UndefinedNameError
+from .elements import check_elements
 from .limits import DEFAULT, MAX_JACOBIAN, Limits, check_source
-from .lower import CONST, Graph, lower, mark_needs_grad
+from .lower import CONST, GATE, Graph, lower, mark_needs_grad
 from .parse import parse
 from .run import Pass, backward, forward, jacobian
 
@@ -91,6 +92,8 @@ def prepare(source: str, raw: dict, *, ties: str = "split", exact: bool = False,
     xp = number_system(ties, exact, arrays, limits.digits)
     values = binding_values.resolve(lowered, xp)
     mark_needs_grad(graph, binding_values.integer_inputs(values))
+    if xp.name == "array":
+        check_elements(graph, values, limits)
     if upstream is not None:
         upstream = binding_values.resolve_value(upstream, xp, "--upstream=", "the option")
     graph.warnings += _beyond_float_range(graph, xp)
@@ -205,14 +208,16 @@ def run_graph(graph: Graph, values: dict, *, xp, upstream=None, strict=False, wr
 
 def _check_jacobian_size(graph: Graph, run: Pass) -> None:
     """A non-scalar output's Jacobians hold output size × node size numbers for every
-    node; refuse them before allocating gigabytes."""
+    node, computed by one backward pass per output element, through the whole body of
+    every gate; refuse them before allocating gigabytes or running for hours."""
     out = getattr(run.values[graph.output], "size", 1)
-    total = out * sum(getattr(run.values[node.id], "size", 1)
+    total = out * sum(getattr(run.values[node.id], "size", 1) *
+                      (node.op.size if node.kind == GATE else 1)
                       for node in graph.nodes if node.needs_grad)
     if total > MAX_JACOBIAN:
         raise LimitError(f"the Jacobians of this {_shape(run.values[graph.output])} output "
-                         f"would hold {total:,} numbers, more than the {MAX_JACOBIAN:,} "
-                         "gradcalc computes", graph.source,
+                         f"would take {total:,} numbers to compute (gate bodies counted), "
+                         f"more than the {MAX_JACOBIAN:,} gradcalc computes", graph.source,
                          hint="give --upstream (dL/dout, the output's shape) for the "
                               "gradient of a scalar loss, or reduce the output with sum(...)")
 
@@ -318,6 +323,7 @@ class Circuit:
         check_source(source, limits)
         self.graph = lower(parse(source), bound=None, expand=expand, limits=limits)
         self.ties = ties
+        self.limits = limits
         self.xp = number_system(ties, arrays=self.graph.uses_arrays)
         self.run: Pass | None = None
 
@@ -343,6 +349,8 @@ class Circuit:
             self.xp = number_system(self.ties, arrays=True)
         resolved = binding_values.resolve(lowered, self.xp)
         mark_needs_grad(self.graph, binding_values.integer_inputs(resolved))
+        if self.xp.name == "array":  # shapes may differ from one call to the next
+            check_elements(self.graph, resolved, self.limits)
         self.run = forward(self.graph, resolved, self.xp)
         return self.value
 

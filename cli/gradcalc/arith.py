@@ -154,8 +154,15 @@ class FloatArith:
         except ZeroDivisionError:
             return math.nan if a == 0 else math.copysign(INF, a) * math.copysign(1.0, b)
 
-    max = staticmethod(max)
-    min = staticmethod(min)
+    # NaN wins, as in numpy's maximum and IEEE 754-2019's maximum (Python's max keeps its
+    # first argument: max(nan, 1) is nan but max(1, nan) is 1).
+    @staticmethod
+    def max(args):
+        return math.nan if any(a != a for a in args) else max(args)
+
+    @staticmethod
+    def min(args):
+        return math.nan if any(a != a for a in args) else min(args)
 
     @staticmethod
     def sign(a):
@@ -177,6 +184,7 @@ class FloatArith:
 class ExactSizeError(ArithmeticError):
     """An exact result that would have more digits than --max-digits allows."""
 
-    def __init__(self, digits: int, limit: int):
-        super().__init__(f"the exact result would have about {digits:,} digits "
+    def __init__(self, digits: float, limit: int):
+        size = f"about {round(digits):,}" if digits < 1e15 else "more than 10^15"
+        super().__init__(f"the exact result would have {size} digits "
                          f"(over --max-digits {limit:,})")

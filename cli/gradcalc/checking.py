@@ -27,6 +27,7 @@ from .api import Result, run_graph
 from .bindings import constant_value
 from .defaults import CHECK_STEP as STEP, CHECK_TOLERANCE as TOLERANCE
 from .errors import DomainError, ShapeError, UndefinedNameError, UsageError
+from .limits import DEFAULT, Limits, exceeded
 from .lower import CONST, GATE, INPUT, OP, Graph
 from .run import backward, forward
 
@@ -218,18 +219,23 @@ def _answer_json(row: AnswerRow) -> dict:
 
 
 def check(graph: Graph, values: dict, xp, *, step: float = STEP, judge: Judge | None = None,
-          answers: dict | None = None, sample: int | None = None, seed: int = 0) -> Report:
+          answers: dict | None = None, sample: int | None = None, seed: int = 0,
+          limits: Limits = DEFAULT) -> Report:
     """The gradient check of every input, and the comparison of `answers` ({key: Given, or
     a value as given_answer reads it}).
 
     `sample` checks that many random elements of each vector or matrix input (all of a
-    smaller one), drawn with `seed`. The output must be a scalar (a loss)."""
+    smaller one), drawn with `seed`. The output must be a scalar (a loss). Raises
+    LimitError when its passes over the graph (PASSES_PER_ELEMENT per element checked, and
+    two more) would compute more than CHECK_WORK × `limits.nodes` nodes."""
     judge = judge or Judge()
     if not math.isfinite(step):
         raise UsageError(f"--step must be a finite number, not {step}")
     if sample is not None and sample < 1:
         raise UsageError(f"--sample must be at least 1, not {sample}")
+    _check_work(graph, values, sample, limits)
     result = run_graph(graph, values, xp=xp)
+    _check_work(graph, values, sample, limits, result.run)
     output = result.run.values[graph.output]
     if getattr(output, "ndim", 0):
         raise ShapeError(f"check needs a scalar output (a loss), and this one has shape "
@@ -246,6 +252,40 @@ def check(graph: Graph, values: dict, xp, *, step: float = STEP, judge: Judge | 
                             given_answer(value, xp, f"{key}=", "the answers"), judge, noise)
              for key, value in (answers or {}).items()]
     return Report(result, step, judge, rows, given, sample)
+
+
+# Forward passes per element checked: x ± h, and x ± 2h for the difference's error bound.
+PASSES_PER_ELEMENT = 4
+# The work a check may do: in scalars, CHECK_WORK × the node limit nodes (a graph at
+# --max-nodes may be checked in 4 inputs, a smaller one in more); with vectors and
+# matrices, ARRAY_CHECK_WORK × the element limit numbers computed (seconds of numpy).
+CHECK_WORK = 20
+ARRAY_CHECK_WORK = 200
+
+
+def _check_work(graph: Graph, values: dict, sample: int | None, limits: Limits,
+                run=None) -> None:
+    """Refuse a check whose difference passes would compute more than the work above,
+    before any of them runs: nodes for scalars (gate bodies counted, as Graph.work does),
+    numbers for arrays (every element of every node, from the first pass `run`)."""
+    elements = sum(min(getattr(values[name], "size", 1), sample or math.inf)
+                   for name in graph.inputs)
+    passes = PASSES_PER_ELEMENT * elements + 2
+    if run is None or not any(getattr(value, "ndim", 0) for value in run.values):
+        work, unit, budget = passes * graph.work, "nodes", CHECK_WORK * limits.nodes
+        limit = f"{CHECK_WORK} × the node limit of {limits.nodes:,}"
+        which = "nodes"
+    else:
+        per_pass = sum(getattr(value, "size", 1) for value in run.values)
+        work, unit = passes * per_pass, "numbers"
+        budget = ARRAY_CHECK_WORK * limits.elements
+        limit = f"{ARRAY_CHECK_WORK} × the element limit of {limits.elements:,}"
+        which = "elements"
+    if work > budget:
+        raise exceeded(which, f"checking {elements:,} input elements would compute "
+                              f"{work:,} {unit} ({passes:,} passes), more than {limit}",
+                       graph.source, hint="check fewer elements (--sample K), or bind some "
+                                          "inputs to numbers in the program")
 
 
 def relative_error(a: float, b: float) -> float:
@@ -579,7 +619,14 @@ def given_answer(raw, xp, label: str, what: str) -> Given:
     if isinstance(raw, list):
         return Given(_array(raw, label, what), _places(raw))
     if _is_number(raw):
-        return Given(xp.convert(float(raw)), _places(raw))
+        try:
+            number = float(raw)
+        except OverflowError:  # an integer of 309 digits or more
+            number = math.inf
+        if math.isinf(number):  # or a Decimal past 1.8e308
+            raise UsageError(f"{_answer_name(label, what)} is too large for a float (past "
+                             "1.8e308)", hint="write the answer a float can hold")
+        return Given(xp.convert(number), _places(raw))
     if hasattr(raw, "__array__"):
         return Given(_array(raw, label, what))
     raise UsageError(f"{_answer_name(label, what)} must be a number, not {_json_type(raw)}",

@@ -324,7 +324,7 @@ def chain_from_answers(graph, run, xp, answers: dict) -> dict:
             reached[node.id] = True  # the student's answer flows on from here
         if node.kind in (OP, GATE) and needs[node.id]:
             _backward_other(graph, node, values, grads, local, warnings, xp, needs, {},
-                            reached)
+                            reached, run.inner)
     return flowed
 
 

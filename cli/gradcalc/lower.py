@@ -72,6 +72,12 @@ class Graph:
                     pending.append(node.op.body)
                 yield graph, node
 
+    @property
+    def work(self) -> int:
+        """The nodes one pass computes, each user gate call counted as its body's nodes
+        (a collapsed gate runs its whole body)."""
+        return sum(node.op.size if node.kind == GATE else 1 for node in self.nodes)
+
     def label(self, node: Node, width: int = 48) -> str:
         """The node's name, or its source text (middle elided past `width` characters:
         the labels of a 100,000-term sum must not cost O(n²))."""

@@ -116,13 +116,29 @@ def _warned(warnings) -> dict[int, list[str]]:
     return by_node
 
 
+# Edges per node of the largest picture drawn: Graphviz's layout time grows with the
+# edges, and a dense graph of 29 nodes (each using all before it) took it 29 s.
+EDGES_PER_NODE = 2
+# Seconds Graphviz may take to draw (SVG, PNG) before it is stopped.
+GRAPHVIZ_SECONDS = 30
+
+
 def check_size(graph: Graph, max_nodes: int) -> None:
-    """Refuse a picture nobody can read (and that Graphviz would take long to lay out)."""
+    """Refuse a picture nobody can read (and that Graphviz would take long to lay out):
+    more than `max_nodes` nodes, or more than EDGES_PER_NODE × `max_nodes` edges."""
     count = len(graph.nodes)
     if count > max_nodes:
         raise UsageError(
             f"the graph has {count} nodes, more than a readable picture holds ({max_nodes})",
             hint=f"pass --max-nodes {count} to draw it anyway, or read the numbers with "
+                 "`gradcalc eval` (--json for scripts)")
+    edges = sum(len(node.inputs) for node in graph.nodes)
+    if edges > EDGES_PER_NODE * max_nodes:
+        needed = -(-edges // EDGES_PER_NODE)
+        raise UsageError(
+            f"the graph has {edges} edges, more than a readable picture holds "
+            f"({EDGES_PER_NODE * max_nodes}, {EDGES_PER_NODE} per node of --max-nodes)",
+            hint=f"pass --max-nodes {needed} to draw it anyway, or read the numbers with "
                  "`gradcalc eval` (--json for scripts)")
 
 
@@ -306,9 +322,14 @@ def draw(dot_text: str, fmt: str) -> bytes:
         raise _missing_graphviz(fmt)
     try:
         done = subprocess.run([program, f"-T{fmt}"], input=dot_text.encode("utf-8"),
-                              capture_output=True, check=False)
+                              capture_output=True, check=False, timeout=GRAPHVIZ_SECONDS)
     except OSError as exc:
         raise _missing_graphviz(fmt, f"cannot be run: {exc.strerror}") from None
+    except subprocess.TimeoutExpired:  # dot was stopped (killed and waited for)
+        raise UsageError(f"Graphviz's dot took longer than {GRAPHVIZ_SECONDS} s to draw the "
+                         "picture, and was stopped",
+                         hint="--format dot writes the DOT text, to draw elsewhere; or "
+                              "draw a smaller graph") from None
     if done.returncode != 0:
         message = done.stderr.decode("utf-8", "replace").strip() or f"exit code {done.returncode}"
         raise UsageError(f"Graphviz's dot could not draw the picture: {message}",

@@ -10,6 +10,7 @@ import math
 import sys
 
 from . import collector
+from .errors import escaped
 from .lower import CONST, INPUT, Graph
 from .run import Pass
 
@@ -51,7 +52,8 @@ def json_document(graph: Graph, run: Pass, warnings, wrt=None) -> dict:
             "warnings": warning_rows(graph, warnings)}
 
 
-JSON_CHUNK = 4096  # nodes per piece of the document that write_json writes
+JSON_CHUNK = 4096  # nodes per piece of the document that write_json writes, at most
+JSON_ELEMENTS = 65536  # numbers per piece, about: a node of a big matrix is a piece alone
 
 
 @collector.paused
@@ -60,10 +62,24 @@ def write_json(graph: Graph, run: Pass, warnings, write, wrt=None) -> None:
     a time: a big graph's rows are never all in memory at once, nor the whole text."""
     head = dumps(_json_head(graph, run, wrt))
     write(head[:-1] + ', "nodes": [')
-    for start in range(0, len(graph.nodes), JSON_CHUNK):
-        rows = dumps(_json_rows(graph, run, start, start + JSON_CHUNK))
+    for start, stop in _pieces(run.values):
+        rows = dumps(_json_rows(graph, run, start, stop))
         write((", " if start else "") + rows[1:-1])
     write('], "warnings": ' + dumps(warning_rows(graph, warnings)) + "}")
+
+
+def _pieces(values: list):
+    """(start, stop) of runs of nodes holding at most JSON_CHUNK nodes and, unless one
+    node alone has more, JSON_ELEMENTS numbers: the memory a piece's rows take."""
+    start, elements = 0, 0
+    for i, value in enumerate(values):
+        size = getattr(value, "size", 1)
+        if i > start and (i - start >= JSON_CHUNK or elements + size > JSON_ELEMENTS):
+            yield start, i
+            start, elements = i, 0
+        elements += size
+    if start < len(values):
+        yield start, len(values)
 
 
 def _json_head(graph: Graph, run: Pass, wrt=None) -> dict:
@@ -623,7 +639,7 @@ def warning_lines(graph: Graph, warnings) -> list[str]:
     lines = []
     for node, message in warnings:
         where = "" if node is None else f"node {node} ({graph.label(graph.nodes[node], 24)}): "
-        lines.append(f"warning: {where}{message}")
+        lines.append(escaped(f"warning: {where}{message}"))
     return lines
 
 

@@ -21,7 +21,10 @@ Warning = tuple[int, str]  # (node id, message)
 
 class Pass:
     """What one forward (and then backward) pass found: per node, indexed by node id.
-    (A plain class: a dataclass would compile its methods at import.)"""
+    (A plain class: a dataclass would compile its methods at import; slots, since a
+    program of gates keeps one pass per gate call.)"""
+
+    __slots__ = ("values", "grads", "local", "warnings", "exact", "shares", "inner", "live")
 
     def __init__(self, values: list, grads: list | None = None, local: list | None = None,
                  warnings: list[Warning] | None = None, exact: bool = False):
@@ -35,6 +38,9 @@ class Pass:
         # node's gradient × the edge's local gradient: summed back to the argument's shape
         # (broadcasting), or from a vector-Jacobian product (array ops, gates on arrays).
         self.shares: dict[int, list] = {}
+        # per collapsed gate node, the forward pass of its body: backward reuses it, so
+        # that gates calling gates run each body once per pass, not once per level
+        self.inner: dict[int, Pass] = {}
 
 
 def _quiet(function):
@@ -104,6 +110,7 @@ def forward(graph: Graph, inputs: dict, xp) -> Pass:
     for i, text in plan.constants:
         values[i] = number(text)
     gate_warnings: list[Warning] = []
+    inner: dict[int, Pass] = {}
     try:
         # One or two arguments go by position: a call through *args costs several times
         # as much as the op itself.
@@ -119,25 +126,27 @@ def forward(graph: Graph, inputs: dict, xp) -> Pass:
                     raise _domain_error(graph, xp, nodes[i], [a], problem, values)
                 values[i] = value_of(xp, a)
             else:
-                values[i] = _forward_other(graph, nodes[i], values, xp, gate_warnings)
+                values[i] = _forward_other(graph, nodes[i], values, xp, gate_warnings, inner)
     except ExactSizeError as exc:
         raise LimitError(f"{exc} in {graph.label(nodes[i])}", graph.source, nodes[i].span,
                          hint="drop --exact to compute it in floating point") from None
     except ValueError as exc:  # numpy: shapes that do not broadcast
         node = nodes[i]
         raise _shape_error(graph, node, [values[k] for k in node.inputs], exc) from None
-    return Pass(values, warnings=_number_warnings(graph, values, xp, gate_warnings),
-                exact=xp.name == "exact")
+    run = Pass(values, warnings=_number_warnings(graph, values, xp, gate_warnings),
+               exact=xp.name == "exact")
+    run.inner = inner
+    return run
 
 
-def _forward_other(graph: Graph, node, values: list, xp, warnings: list):
+def _forward_other(graph: Graph, node, values: list, xp, warnings: list, inner: dict):
     """A node the fast cases leave: a user gate, three or more arguments, an array op."""
     op = node.op
     args = [values[i] for i in node.inputs]
     if node.kind == GATE:
-        value, inner = run_gate(op, args, xp)
-        warnings.extend((node.id, f"inside {op.name}: {m}") for _, m in inner)
-        return value
+        body = inner[node.id] = forward(op.body, dict(zip(op.params, args)), xp)
+        warnings.extend((node.id, f"inside {op.name}: {m}") for _, m in body.warnings)
+        return body.values[op.body.output]
     if op.domain is not None and (problem := op.domain(xp, *args)) is not None:
         raise _domain_error(graph, xp, node, args, problem, values)
     return op.forward(xp, *args)
@@ -197,7 +206,7 @@ def backward(graph: Graph, run: Pass, xp, upstream=1.0, live=None) -> Pass:
     for i, local_of, kink, a, b, mask, structural in plan.backward_steps:
         if a is None or arrays:
             _backward_other(graph, nodes[i], values, grads, local, warnings, xp, needs_grad,
-                            run.shares, reached)
+                            run.shares, reached, run.inner)
             continue
         # A scalar through a local gradient per edge, nearly every node: the arguments by
         # position, as in forward, and gradcalc.chain's rule inlined (an edge passes if its
@@ -258,7 +267,8 @@ def _undefined(graph: Graph, warnings: list, xp, node_id: int, arg_id: int, upst
 
 
 def _backward_other(graph: Graph, node, values: list, grads: list, local: list,
-                    warnings: list, xp, needs_grad: list, shares: dict, reached: list) -> None:
+                    warnings: list, xp, needs_grad: list, shares: dict, reached: list,
+                    inner: dict) -> None:
     """One node of the backward pass in general: any op, gate or number system."""
     ins = node.inputs
     op = node.op
@@ -273,12 +283,13 @@ def _backward_other(graph: Graph, node, values: list, grads: list, local: list,
     # vector-Jacobian product, and where each reaches.
     slopes = contributions = None
     if node.kind == GATE:
+        body = inner.get(node.id)
         if arrays:
-            (contributions, passes), inner = ((None, None), []) if silent else \
-                gate_vjp(op, args, upstream_grad, xp, live)
+            (contributions, passes), found = ((None, None), []) if silent else \
+                gate_vjp(op, args, upstream_grad, xp, live, body)
         else:
-            (slopes, blocked), inner = gate_local(op, args, xp)
-        warnings.extend((node.id, f"inside {op.name}: {m}") for _, m in inner)
+            (slopes, blocked), found = gate_local(op, args, xp, body)
+        warnings.extend((node.id, f"inside {op.name}: {m}") for _, m in found)
     else:
         if op.vjp is None:
             slopes = op.local(xp, out, *args)
@@ -333,10 +344,15 @@ def jacobian(graph: Graph, run: Pass, xp) -> Pass:
     for flat in range(out.size):
         seed = np.zeros(out.size)
         seed[flat] = 1.0
-        passes.append(backward(graph, Pass(run.values), xp, seed.reshape(out.shape)))
+        fresh = Pass(run.values)
+        fresh.inner = run.inner
+        passes.append(backward(graph, fresh, xp, seed.reshape(out.shape)))
     # An empty output (a slice past the end) has empty Jacobians: one pass with no seed
     # still says which nodes have a gradient at all.
-    first = passes[0] if passes else backward(graph, Pass(run.values), xp, np.zeros(out.shape))
+    if not passes:
+        fresh = Pass(run.values)
+        fresh.inner = run.inner
+    first = passes[0] if passes else backward(graph, fresh, xp, np.zeros(out.shape))
     run.grads = [None if grad is None else
                  np.reshape([p.grads[i] for p in passes], out.shape + np.shape(grad))
                  for i, grad in enumerate(first.grads)]
@@ -348,32 +364,37 @@ def jacobian(graph: Graph, run: Pass, xp) -> Pass:
     return run
 
 
-def run_gate(gate, args, xp):
-    """A collapsed user gate's value: the forward pass of its body."""
-    inner = forward(gate.body, dict(zip(gate.params, args)), xp)
-    return inner.values[gate.body.output], inner.warnings
-
-
-def gate_vjp(gate, args, upstream, xp, live):
+def gate_vjp(gate, args, upstream, xp, live, body: Pass | None = None):
     """A collapsed gate on arrays: ((∂f/∂param, where each param is reached) per param, the
-    warnings met), by backprop through its body from `upstream`, reached where `live`."""
-    inner = forward(gate.body, dict(zip(gate.params, args)), xp)
+    warnings met), by backprop through its body from `upstream`, reached where `live`;
+    `body` is the forward pass of the body at `args`, when the caller kept it."""
+    inner = body if body is not None else forward(gate.body, dict(zip(gate.params, args)), xp)
     seen = len(inner.warnings)
     backward(gate.body, inner, xp, upstream, live)
     ids = [gate.body.inputs[p] for p in gate.params]
-    return ([inner.grads[i] for i in ids], [inner.live[i] for i in ids]), inner.warnings[seen:]
+    found = ([inner.grads[i] for i in ids], [inner.live[i] for i in ids])
+    return found, _taken_warnings(inner, seen)
 
 
-def gate_local(gate, args, xp):
+def gate_local(gate, args, xp, body: Pass | None = None):
     """A collapsed gate's local gradients: ((slope, whether it is a structural 0) per param,
     the kink warnings met there), by backprop through its body with upstream 1 (its
-    forward warnings were reported already)."""
-    inner = forward(gate.body, dict(zip(gate.params, args)), xp)
+    forward warnings were reported already); `body` as for gate_vjp."""
+    inner = body if body is not None else forward(gate.body, dict(zip(gate.params, args)), xp)
     seen = len(inner.warnings)
     backward(gate.body, inner, xp)
     ids = [gate.body.inputs[p] for p in gate.params]
-    return (tuple(inner.grads[i] for i in ids), [not inner.live[i] for i in ids]), \
-        inner.warnings[seen:]
+    found = (tuple(inner.grads[i] for i in ids), [not inner.live[i] for i in ids])
+    return found, _taken_warnings(inner, seen)
+
+
+def _taken_warnings(inner: Pass, seen: int) -> list:
+    """The warnings a backward pass added to a kept body's pass, taken off it: the pass
+    is kept as its forward left it, for the next backward (one per Jacobian row)."""
+    found = inner.warnings[seen:]
+    del inner.warnings[seen:]
+    inner.grads = inner.local = inner.live = None  # read already; the next backward makes its own
+    return found
 
 
 def _domain_error(graph: Graph, xp, node, args, problem: tuple,

@@ -33,7 +33,7 @@ from ..frozen import Frozen
 
 TABLE: list = []
 # The functions of an entry that receive its static attributes as keyword arguments.
-_TAKE_ATTRIBUTES = ("forward", "local", "domain", "kink", "branch", "vjp")  # every Op, in the order the families register them
+_TAKE_ATTRIBUTES = ("forward", "local", "domain", "kink", "branch", "vjp", "shape")  # every Op, in the order the families register them
 
 
 def register(*ops: Op) -> None:
@@ -47,7 +47,7 @@ class Op(Frozen):
     __slots__ = ("name", "symbol", "arity", "forward", "local", "rule", "domain", "kink",
                  "branch", "pattern", "min_arity", "vjp", "matrix_rule", "sample",
                  "functions", "keywords", "constant_args", "attrs", "base", "family", "sequence",
-                 "written", "structural", "nonzero")
+                 "written", "structural", "nonzero", "shape")
 
     def __init__(self, name: str, symbol: str, arity: int | None, forward: Callable,
                  local: Callable | None, rule: str, domain: Callable | None = None,
@@ -57,7 +57,7 @@ class Op(Frozen):
                  functions: tuple[str, ...] = (), keywords: dict | None = None,
                  constant_args: tuple[int, ...] = (), family: str = "", sequence: bool = False,
                  written: tuple[str, ...] = (), structural: bool = False,
-                 nonzero: bool = False):
+                 nonzero: bool = False, shape: Callable | None = None):
         _set = object.__setattr__
         _set(self, "name", name)
         _set(self, "symbol", symbol)
@@ -89,6 +89,11 @@ class Op(Frozen):
         _set(self, "constant_args", constant_args)
         _set(self, "attrs", ())  # the bound attributes, as (name, value) pairs
         _set(self, "base", self)  # the table entry this op is (a bound copy's entry)
+        # shape(*argument shapes) → the output's shape, from the shapes alone, so that the
+        # element limit (--max-elements) is checked before anything is allocated; None for
+        # an elementwise op (the arguments' broadcast shape). An array op (one with a vjp)
+        # without it is not counted. Static attributes arrive as keywords, as elsewhere.
+        _set(self, "shape", shape)
         if keywords:  # the entry itself runs with the defaults
             for name in _TAKE_ATTRIBUTES:
                 if (function := getattr(self, name)) is not None:

@@ -14,7 +14,8 @@ INF, NAN = float("inf"), float("nan")
 
 
 def _route(xp, out, args):
-    """∂max/∂arg: 1 for the winner. Ties: split evenly, or all to the first (--ties)."""
+    """∂max/∂arg: 1 for the winner. Ties: split evenly, or all to the first (--ties).
+    A NaN output has no winner (no argument equals it): every ∂ is NaN (0/0), not 0."""
     # Adding zero(out) keeps the counts in the number system: 1/2 stays exact under --exact.
     hits = [xp.where(a == out, 1, 0) + xp.zero(out) for a in args]
     if xp.ties == "first":
@@ -23,9 +24,9 @@ def _route(xp, out, args):
         for hit in hits:
             routed.append(hit * (1 - taken))
             taken = taken + routed[-1]
-        return tuple(routed)
+        return tuple(xp.divide(r, taken) for r in routed)
     count = sum(hits)
-    return tuple(h / count for h in hits)
+    return tuple(xp.divide(h, count) for h in hits)
 
 
 def _tie_policy(xp) -> str:
