@@ -9,7 +9,7 @@ oversized program stops before it is built.
 from __future__ import annotations
 
 from . import collector, ops
-from .errors import ArityError, LimitError, UndefinedNameError
+from .errors import ArityError, LimitError, ShapeError, UndefinedNameError
 from .frozen import Frozen
 from .limits import DEFAULT, MAX_GATE_NESTING, Limits, exceeded
 from .syntax import (Array, Assign, Binary, Call, Expr, GateDef, Index, Keyword, Name, Number,
@@ -221,8 +221,27 @@ class _Lowering:
         if isinstance(expr, (Array, Tuple)):
             return self.emit(OP, ops.ARRAY, args, expr.span)
         if isinstance(expr, Index):
+            self.refuse_mask_index(expr, args[1:])
             return self.emit(OP, ops.INDEX.bind(spec=_index_spec(expr)), args, expr.span)
         return self.call(expr, args)
+
+    def refuse_mask_index(self, expr: Index, indices: tuple[int, ...]) -> None:
+        """numpy reads `x[x > 0]` as a boolean mask (the elements where it holds); here a
+        comparison is 1.0/0.0 numbers, which as an index would pick elements 0 and 1."""
+        for index in indices:
+            node = self.nodes[index]
+            if node.kind != OP or getattr(node.op, "family", None) != "comparison":
+                continue
+            inside = expr.span[0] <= node.span[0] and node.span[1] <= expr.span[1]
+            target = self.source[expr.target.span[0]:expr.target.span[1]]
+            mask = self.source[node.span[0]:node.span[1]]
+            raise ShapeError(
+                "a comparison as an index: numpy reads it as a mask that picks the elements "
+                "where it holds; gradcalc's comparisons are 1.0/0.0 numbers, which as an "
+                "index would pick elements 0 and 1", self.source,
+                node.span if inside else expr.span,
+                hint=f"multiply by the mask instead: {target} * ({mask}) is {target} where "
+                     "it holds and 0 elsewhere")
 
     def call(self, expr: Call, args: tuple[int, ...]) -> int:
         keywords = [arg for arg in expr.args if isinstance(arg, Keyword)]

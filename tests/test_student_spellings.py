@@ -1,0 +1,126 @@
+"""Spellings a student copies from the assignments: the ones gradcalc reads as numpy does,
+and the ones it refuses with a hint whose fix, applied, gives numpy's answer.
+
+Oracles: the same lines run in numpy.
+"""
+import json
+
+import numpy as np
+import pytest
+
+
+def _value(ran):
+    assert ran.code == 0, ran.stderr
+    document = ran.json()
+    return np.asarray(document["value"]), {
+        name: np.asarray(grad) for name, grad in document["gradients"].items()
+        if grad is not None}
+
+
+def _error(ran):
+    assert ran.code == 2, ran.stdout + ran.stderr
+    assert "Traceback" not in ran.stderr
+    return ran.json()["error"]
+
+
+@pytest.fixture
+def svm():
+    rng = np.random.default_rng(7)
+    N, D, C = 5, 4, 3
+    return dict(X=rng.normal(size=(N, D)), W=rng.normal(size=(D, C)),
+                y=rng.integers(0, C, size=N), N=N, C=C)
+
+
+def _bind(data):
+    return [f"{k}={json.dumps(np.asarray(v).tolist())}" for k, v in data.items()]
+
+
+def svm_loss_vectorized(X, W, y, N, C):
+    """cs231n/classifiers/linear_svm.py, as students vectorize it (loss and dW)."""
+    scores = X.dot(W)
+    correct = scores[np.arange(N), y]
+    margins = np.maximum(0, scores - correct[:, np.newaxis] + 1)
+    margins[np.arange(N), y] = 0
+    loss = np.sum(margins) / N
+    binary = (margins > 0).astype(float)
+    binary[np.arange(N), y] = -np.sum(binary, axis=1)
+    return loss, X.T.dot(binary) / N
+
+
+def test_np_newaxis_is_a_new_axis(gradcalc_cli, svm):
+    """`correct[:, np.newaxis]`, as the SVM is vectorized; the in-place zeroing of the
+    correct class is the mask its refusal suggests (below)."""
+    loss, dW = svm_loss_vectorized(**svm)
+    source = ("scores = X.dot(W); correct = scores[np.arange(N), y]\n"
+              "margins = np.maximum(0, scores - correct[:, np.newaxis] + 1)\n"
+              "margins = margins * (1 - one_hot(y, C))\n"
+              "np.sum(margins) / N")
+    value, grads = _value(gradcalc_cli("eval", source, *_bind(svm), "--json"))
+    np.testing.assert_allclose(value, loss, rtol=1e-12)
+    np.testing.assert_allclose(grads["W"], dW, rtol=1e-9, atol=1e-12)
+
+
+def test_np_constants_are_read(gradcalc_cli):
+    value, _ = _value(gradcalc_cli("eval", "np.pi * x", "x=2", "--json"))
+    assert value == pytest.approx(2 * np.pi, rel=1e-15)
+
+
+def test_assignment_into_an_index_is_refused_with_the_mask_that_replaces_it(gradcalc_cli,
+                                                                           svm):
+    error = _error(gradcalc_cli("eval", "scores = X.dot(W); margins = scores + 1\n"
+                                "margins[np.arange(N), y] = 0; np.sum(margins)",
+                                *_bind(svm), "--json"))
+    assert error["message"].startswith("the left side of '=' must be a name")
+    hint = error["hint"]
+    assert "margins = margins * (1 - one_hot(y, C))" in hint
+    # the hint, applied, is numpy's in-place zeroing
+    margins = svm["X"].dot(svm["W"]) + 1
+    margins[np.arange(svm["N"]), svm["y"]] = 0
+    value, _ = _value(gradcalc_cli("eval", "scores = X.dot(W); margins = scores + 1\n"
+                                   "margins = margins * (1 - one_hot(y, C)); np.sum(margins)",
+                                   *_bind(svm), "--json"))
+    np.testing.assert_allclose(value, margins.sum(), rtol=1e-12)
+
+
+@pytest.mark.parametrize("source, name", [
+    ("loss = sum(x); loss += 2; loss", "loss"),
+    ("dx = x; dx /= 4; sum(dx)", "dx"),
+])
+def test_augmented_assignment_is_refused_with_the_spelling_that_works(gradcalc_cli, source,
+                                                                       name):
+    error = _error(gradcalc_cli("eval", source, "x=[1, 2]", "--json"))
+    operator = source[source.index("=", source.index(";")) - 1]
+    assert error["message"] == f"'{operator}=' is not an operator here"
+    assert error["hint"].startswith(f"write {name} = {name} {operator} ...")
+    fixed = source.replace(f"{name} {operator}= ", f"{name} = {name} {operator} ")
+    value, _ = _value(gradcalc_cli("eval", fixed, "x=[1, 2]", "--json"))
+    x = np.array([1.0, 2.0])
+    expected = {"loss": x.sum() + 2, "dx": (x / 4).sum()}[name]
+    assert value == pytest.approx(expected, rel=1e-15)
+
+
+@pytest.mark.parametrize("source", ["X.shape[0]", "np.sum(X) / X.shape[0]", "X.size"])
+def test_shape_attributes_say_to_bind_the_size(gradcalc_cli, source):
+    error = _error(gradcalc_cli("eval", source, "X=[[1, 2]]", "--json"))
+    assert error["message"].startswith("unknown attribute")
+    assert "bind the size as an input (N=500)" in error["hint"]
+    assert "(...)" not in error["hint"]  # no function of that name to suggest
+
+
+@pytest.mark.parametrize("source, fixed", [
+    ("sum(x[x > 1])", "sum(x * (x > 1))"),
+    ("m = x > 1; sum(x[m])", "sum(x * (x > 1))"),
+    ("sum(dS[S > 0])", "sum(dS * (S > 0))"),
+])
+def test_a_comparison_as_an_index_is_refused_not_read_as_indices(gradcalc_cli, source,
+                                                                 fixed):
+    """numpy's x[x > 1] picks the elements where the mask holds; gradcalc's masks are
+    1.0/0.0, which as indices would silently pick elements 0 and 1."""
+    bindings = ["x=[5, 0.5, 3]", "S=[-1, 2, 3]", "dS=[10, 20, 30]"]
+    error = _error(gradcalc_cli("eval", source, *bindings, "--json"))
+    assert error["message"].startswith("a comparison as an index")
+    assert error["hint"].startswith("multiply by the mask instead: ")
+    x, S, dS = np.array([5, 0.5, 3]), np.array([-1, 2, 3.0]), np.array([10, 20, 30.0])
+    expected = np.sum(dS[S > 0]) if "dS" in source else np.sum(x[x > 1])
+    value, _ = _value(gradcalc_cli("eval", fixed, *bindings, "--json"))
+    assert value == pytest.approx(expected, rel=1e-15)
