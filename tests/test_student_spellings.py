@@ -124,3 +124,20 @@ def test_a_comparison_as_an_index_is_refused_not_read_as_indices(gradcalc_cli, s
     expected = np.sum(dS[S > 0]) if "dS" in source else np.sum(x[x > 1])
     value, _ = _value(gradcalc_cli("eval", fixed, *bindings, "--json"))
     assert value == pytest.approx(expected, rel=1e-15)
+
+
+@pytest.mark.parametrize("call, reference", [
+    ("np.var(x, axis=0)", lambda x: np.var(x, axis=0)),
+    ("x.std()", lambda x: np.std(x)),
+    ("np.var(x - 1, axis=1, keepdims=True)", lambda x: np.var(x - 1, axis=1, keepdims=True)),
+])
+def test_var_and_std_hints_write_them_with_mean(gradcalc_cli, call, reference):
+    """batchnorm_forward's np.var: the hint's spelling, pasted in, is numpy's (ddof=0)."""
+    x = np.random.default_rng(4).normal(size=(4, 3))
+    binding = f"x={json.dumps(x.tolist())}"
+    error = _error(gradcalc_cli("eval", call, binding, "--json"))
+    assert error["span"] == [0, len(call)]
+    written = error["hint"].split("`")[1]
+    value, _ = _value(gradcalc_cli("eval", written, binding, "--upstream",
+                                   json.dumps(np.ones_like(reference(x)).tolist()), "--json"))
+    np.testing.assert_allclose(value, reference(x), rtol=1e-12)

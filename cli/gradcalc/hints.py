@@ -181,12 +181,25 @@ def unknown_function(name: str, arguments: list[str], known) -> tuple[str, bool]
         a = arguments[0]
         p = a if re.fullmatch(rf"{_NAME}|\d+\.?\d*", a) else f"({a})"
         return f"gradcalc has no {name}; write `{WRITTEN_OUT[name].format(a=a, p=p)}`", True
+    if name in ("var", "std") and arguments:
+        return f"gradcalc has no {name}; write `{_moment(name, arguments)}`", True
     if name in INVERSES or name.startswith(("arc", "inv")):
         return f"gradcalc has no {name}: it has no inverse trigonometric functions", False
     close = _typo_of(name, known)
     if close:
         return f"did you mean `{close}`?", False
     return f"define it as a gate first ({name}(t) = ...), or see `gradcalc functions`", False
+
+
+def _moment(name: str, arguments: list[str]) -> str:
+    """numpy's var or std (ddof=0, as batchnorm uses it) written with mean: the keywords
+    as given go to the outer mean; the inner mean keeps its dims to broadcast."""
+    a, keywords = arguments[0], arguments[1:]
+    a = a if re.fullmatch(rf"{_NAME}|\d+\.?\d*", a) else f"({a})"
+    axis = [k for k in keywords if k.replace(" ", "").startswith("axis=")]
+    inner = ", ".join([a, *axis, "keepdims=True"])
+    variance = f"mean(({a} - mean({inner}))^2{''.join(', ' + k for k in keywords)})"
+    return variance if name == "var" else f"sqrt({variance})"
 
 
 def _typo_of(name: str, known) -> str | None:
