@@ -88,3 +88,27 @@ def test_row_references_are_explained_once_under_the_table():
     assert note.startswith("#7 is row 7") and text.count("is row") == 1
     _, _, text = drawn_rows(*PROGRAMS[0], 80)
     assert "is row" not in text  # nothing to explain
+
+
+TWO_LAYER = ("h = np.maximum(0, X.dot(W1) + b1); L = cross_entropy(h @ W2, y)",
+             dict(X=[[1, 2], [3, -1]], W1=[[0.1, 0.2, -0.3], [0.4, -0.5, 0.6]],
+                  b1=[0.1, 0, -0.1], W2=[[1, 0], [0, 1], [1, 1]], y=[0, 1]))
+
+
+@pytest.mark.parametrize("source,bindings", [
+    TWO_LAYER,
+    ("np.exp(x) / np.sum(np.exp(x), axis=1, keepdims=True)", dict(x=[[1, 2]])),
+])
+def test_matrices_too_wide_for_80_columns_keep_every_column_and_digit(source, bindings):
+    """Where no widths keep every token whole, every column keeps a readable width (Rich
+    alone shrank #, node, op and local gradients to nothing) and no number loses a digit
+    (Rich alone cut `[-0.00960076, -0.12487, 2.77556e-17]` short of its bracket)."""
+    (computed, short), drawn, text = drawn_rows(source, bindings, 80, precision=6)
+    assert max(cell_len(line) for line in text.splitlines()) <= 80, text
+    header = next(line for line in text.splitlines() if line.startswith("┏"))
+    # every column but # at least SQUEEZED wide (and its padding)
+    assert min(len(part) for part in header[1:-1].split("┳")[1:]) >= 4 + 2, text
+    assert [cells[0] for cells in drawn] == [[str(k)] for k in range(len(computed))]
+    for cells, shown in zip(short, drawn):
+        for k in (4, 6):  # value and ∂/∂node: a folded number's lines join to the whole
+            assert "".join("".join(shown[k]).split()) == "".join(cells[k].split()), text

@@ -313,22 +313,24 @@ class _FittedTable:
 
         kinds = _column_kinds(self.headers, self.numeric)
         fitted = _fitted(self.headers, self.rows, kinds, options.max_width)
-        shown = self.rows
+        shown, whole = self.rows, fitted is not None
         if fitted is None:
             shown = self.short_rows()
             fitted = _fitted(self.headers, shown, kinds, options.max_width)
-        widths, headers, rows = fitted or ([None] * len(self.headers), self.headers, self.rows)
+            whole = fitted is not None
+        if fitted is None:  # a token wider than its column is folded, never cut short
+            fitted = layout.squeeze(self.headers, shown, kinds, options.max_width,
+                                    3 * len(self.headers) + 1, self.headers.index("op"))
+        widths, headers, rows = fitted
         table = Table(title=None if self.title is None else Text(self.title),
                       title_justify="left", show_lines=False, header_style="bold")
         for k, header in enumerate(headers):
-            # Unfitted, Rich shares the width out; a number is still never folded.
             table.add_column(Text(header), justify="right" if k in self.numeric else "left",
-                             width=widths[k], overflow="fold",
-                             no_wrap=fitted is not None or kinds[k] == layout.NUMBER)
+                             width=widths[k], overflow="fold", no_wrap=whole)
         for cells, style in zip(rows, self.styles):
             table.add_row(*(Text(cell) for cell in cells), style=style)
         yield table
-        note = row_reference_note(shown if fitted else self.rows, self.headers)
+        note = row_reference_note(shown, self.headers)
         if note:
             yield Text(note)
 
@@ -434,7 +436,7 @@ class _TextTable:
             yield newline
         yield Segment(self._rule("└─┴┘", widths))
         yield newline
-        note = row_reference_note(shown if fitted else self.rows, self.headers)
+        note = row_reference_note(shown, self.headers)
         for line in _fold(note or "", options.max_width):
             if line:
                 yield Segment(line)
