@@ -141,3 +141,45 @@ def test_var_and_std_hints_write_them_with_mean(gradcalc_cli, call, reference):
     value, _ = _value(gradcalc_cli("eval", written, binding, "--upstream",
                                    json.dumps(np.ones_like(reference(x)).tolist()), "--json"))
     np.testing.assert_allclose(value, reference(x), rtol=1e-12)
+
+
+S = [[1.0, -2.0], [3.0, 0.5]]
+
+
+@pytest.mark.parametrize("source, reference", [
+    ("np.zeros_like(S) + S", lambda S: np.zeros_like(S) + S),
+    ("np.ones_like(S) * S", lambda S: np.ones_like(S) * S),
+    ("np.clip(S, 0, 1)", lambda S: np.clip(S, 0, 1)),
+    ("S.flatten()", lambda S: S.flatten()),
+    ("S.ravel()", lambda S: S.ravel()),
+    ("np.multiply(S + 1, S)", lambda S: np.multiply(S + 1, S)),
+    ("np.add(S, 1)", lambda S: np.add(S, 1)),
+    ("np.subtract(1, S)", lambda S: np.subtract(1, S)),
+    ("np.divide(S, 2)", lambda S: np.divide(S, 2)),
+    ("np.power(S, 2)", lambda S: np.power(S, 2)),
+    ("(S > 0).astype(float)", lambda S: (S > 0).astype(float)),
+    ("S.copy()", lambda S: S.copy()),
+    ("np.hstack([S, S])", lambda S: np.hstack([S, S])),
+    ("np.vstack([S, S])", lambda S: np.vstack([S, S])),
+])
+def test_numpy_functions_spelt_otherwise_have_a_hint_that_works(gradcalc_cli, source,
+                                                                reference):
+    """The hint replaces the whole call (the caret's span); pasted in, it is numpy's value.
+    hstack is not stack (a typo's suggestion would be a function of another meaning)."""
+    binding = f"S={json.dumps(S)}"
+    error = _error(gradcalc_cli("eval", source, binding, "--json"))
+    start, stop = error["span"]
+    fixed = source[:start] + error["hint"].split("`")[1] + source[stop:]
+    expected = reference(np.array(S))
+    value, _ = _value(gradcalc_cli("eval", fixed, binding, "--upstream",
+                                   json.dumps(np.ones_like(expected).tolist()), "--json"))
+    np.testing.assert_allclose(value, expected, rtol=1e-15)
+
+
+def test_np_linalg_norm_is_norm(gradcalc_cli):
+    """The Frobenius norm of a matrix, numpy's default; its gradient S / ‖S‖."""
+    x = np.array(S)
+    value, grads = _value(gradcalc_cli("eval", "np.linalg.norm(S)", f"S={json.dumps(S)}",
+                                       "--json"))
+    assert value == pytest.approx(np.linalg.norm(x), rel=1e-15)
+    np.testing.assert_allclose(grads["S"], x / np.linalg.norm(x), rtol=1e-15)

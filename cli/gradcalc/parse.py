@@ -22,7 +22,7 @@ COMPARISONS = ("<", "<=", ">", ">=", "==", "!=")
 # `np.exp(x)`, `numpy.sum(S, axis=1)`: the module prefix of numpy's spelling names the
 # function itself (gradcalc has no modules).
 _NUMPY = ("np", "numpy")
-_NUMPY_NAMES = {"newaxis": "None"}
+_NUMPY_NAMES = {"newaxis": "None", "linalg": "np", "random": "np"}  # np.linalg.norm is norm
 _SIZE_HINT = ("sizes are not values here: bind the size as an input (N=500) and write N "
               "where the assignment writes X.shape[0]")
 _INDEX_ASSIGNMENT_HINT = (
