@@ -4,6 +4,7 @@ and the ones it refuses with a hint whose fix, applied, gives numpy's answer.
 Oracles: the same lines run in numpy.
 """
 import json
+import re
 
 import numpy as np
 import pytest
@@ -183,3 +184,28 @@ def test_np_linalg_norm_is_norm(gradcalc_cli):
                                        "--json"))
     assert value == pytest.approx(np.linalg.norm(x), rel=1e-15)
     np.testing.assert_allclose(grads["S"], x / np.linalg.norm(x), rtol=1e-15)
+
+
+@pytest.mark.parametrize("source, reference", [
+    ("concatenate([S, S], 1)", lambda S: np.concatenate([S, S], 1)),
+    ("stack([S, S], -1)", lambda S: np.stack([S, S], -1)),
+    ("concatenate(S, S, axis=1)", lambda S: np.concatenate([S, S], axis=1)),
+    ("softmax(S, dim=1)", lambda S: np.exp(S) / np.exp(S).sum(axis=1, keepdims=True)),
+    ("S.sum(dim=0)", lambda S: S.sum(axis=0)),
+    ("S.mean(axis=0, keepdim=True)", lambda S: S.mean(axis=0, keepdims=True)),
+])
+def test_an_axis_written_otherwise_gets_the_call_that_works(gradcalc_cli, source, reference):
+    """A positional axis of concatenate and stack (the old hint said axis=0 whatever was
+    written), and PyTorch's dim= and keepdim=: the hint, applied, is numpy's value."""
+    binding = f"S={json.dumps(S)}"
+    error = _error(gradcalc_cli("eval", source, binding, "--json"))
+    hint = error["hint"]
+    if "PyTorch" in hint:  # the keyword (`dim=1` at the caret), renamed in place
+        written = re.match(r"\w+=[^,)]*", source[error["span"][0]:]).group()
+        fixed = source.replace(written, hint.split(" ")[1], 1)
+    else:  # the whole call
+        fixed = hint.split(" ", 1)[1].split(":")[0]
+    expected = reference(np.array(S))
+    value, _ = _value(gradcalc_cli("eval", fixed, binding, "--upstream",
+                                   json.dumps(np.ones_like(expected).tolist()), "--json"))
+    np.testing.assert_allclose(value, expected, rtol=1e-14)

@@ -305,10 +305,15 @@ class _Lowering:
                     hint=f"over an axis give one argument: {expr.func}(S, axis=1)")
             if keyword.name not in op.keywords:
                 taken = ", ".join(f"{name}=" for name in op.keywords)
-                raise ArityError(
-                    f"{expr.func}() takes no keyword '{keyword.name}'", self.source,
-                    keyword.name_span, hint=f"the keywords of {expr.func}() are {taken}"
-                    if taken else f"{expr.func}() takes no keywords; see `gradcalc functions`")
+                numpy_name = _TORCH_KEYWORDS.get(keyword.name)
+                hint = f"the keywords of {expr.func}() are {taken}" if taken else \
+                    f"{expr.func}() takes no keywords; see `gradcalc functions`"
+                if numpy_name in op.keywords:
+                    value = self.source[slice(*keyword.value.span)]
+                    hint = f"write {numpy_name}={value} (numpy's name for PyTorch's " \
+                           f"{keyword.name}=)"
+                raise ArityError(f"{expr.func}() takes no keyword '{keyword.name}'",
+                                 self.source, keyword.name_span, hint=hint)
             attrs[keyword.name] = _constant(keyword.value, self.source)
         return attrs
 
@@ -320,9 +325,22 @@ class _Lowering:
             return
         span = extra[0].span if extra and isinstance(first, (Array, Tuple)) else expr.span
         raise ArityError(f"{expr.func}() takes one list of arrays, then keywords",
-                         self.source, span,
-                         hint=f"write {expr.func}([a, b], axis=0): the arrays in one list, "
-                              "the axis as a keyword")
+                         self.source, span, hint=self.sequence_fix(expr))
+
+    def sequence_fix(self, expr: Call) -> str:
+        """`concatenate([a, b], 1)` → `concatenate([a, b], axis=1)`; `concatenate(a, b)` →
+        `concatenate([a, b], axis=0)`: the call as written, its arrays in one list."""
+        text = [self.source[slice(*arg.span)] for arg in expr.args]
+        keywords = [t for t, arg in zip(text, expr.args) if isinstance(arg, Keyword)]
+        items = [t for t, arg in zip(text, expr.args) if not isinstance(arg, Keyword)]
+        listed = bool(items) and isinstance(expr.args[0], (Array, Tuple))
+        if listed and len(items) == 2 and not keywords:
+            fixed = f"{expr.func}({items[0]}, axis={items[1]})"
+        elif not listed:
+            fixed = f"{expr.func}([{', '.join(items)}], {', '.join(keywords) or 'axis=0'})"
+        else:
+            fixed = f"{expr.func}([a, b], axis=0)"
+        return f"write {fixed}: the arrays in one list, the axis as a keyword"
 
     def check_arity(self, expr: Call, arity: int | None, min_arity: int | None,
                     given: int | None = None) -> None:
@@ -608,6 +626,7 @@ def _index_spec(expr: Index) -> tuple:
 
 
 _LITERALS = {"True": True, "False": False, "None": None}
+_TORCH_KEYWORDS = {"dim": "axis", "keepdim": "keepdims"}  # PyTorch's names, numpy's here
 
 
 def _constant(expr: Expr, source: str):
