@@ -191,8 +191,12 @@ def _edge_rule(graph: Graph, node, position: int, upstream: str) -> str:
         name = symbol(graph, node.id)
         return f"{upstream} ⊙ ∂{name}/∂{symbol(graph, node.inputs[position])}"
     names = [symbol(graph, i) for i in node.inputs]
-    return rules[min(position, len(rules) - 1)].format(
+    text = rules[min(position, len(rules) - 1)].format(
         g=upstream, a=names[0], b=names[1] if len(names) > 1 else "", k=position)
+    for name in {*names, upstream}:  # softmax((h @ W2)) is softmax(h @ W2)
+        if name.startswith("("):
+            text = text.replace(f"({name})", name)
+    return text
 
 
 def _op_cell(node) -> str:
