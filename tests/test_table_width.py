@@ -118,3 +118,29 @@ def test_matrices_in_a_narrow_terminal_keep_every_number_whole(source, bindings,
             expected = render.format_number(value, precision, full=False)
             expected = expected.replace("[", " ").replace("]", " ").replace(",", " ")
             assert shown.split() == expected.split(), text
+
+
+TWO_LAYER = ("h = np.maximum(0, X.dot(W1) + b1); L = cross_entropy(h @ W2, y)",
+             dict(X=[[1, 2], [3, -1]], W1=[[0.1, 0.2, -0.3], [0.4, -0.5, 0.6]],
+                  b1=[0.1, 0, -0.1], W2=[[1, 0], [0, 1], [1, 1]], y=[0, 1]))
+
+
+@pytest.mark.parametrize("source,bindings", [
+    TWO_LAYER,
+    ("np.exp(x) / np.sum(np.exp(x), axis=1, keepdims=True)", dict(x=[[1, 2]])),
+])
+def test_matrices_too_wide_for_80_columns_keep_every_column_and_digit(source, bindings):
+    """Where no widths keep every token whole, every column keeps a readable width (Rich
+    alone shrank #, node, op and local gradients to nothing) and no number loses a digit
+    (Rich alone cut `[-0.00960076, -0.12487, 2.77556e-17]` short of its bracket)."""
+    (computed, short), drawn, text = drawn_rows(source, bindings, 80, precision=6)
+    assert max(cell_len(line) for line in text.splitlines()) <= 80, text
+    header = next(line for line in text.splitlines() if line.startswith("┏"))
+    # every column but # at least SQUEEZED wide (and its padding)
+    assert min(len(part) for part in header[1:-1].split("┳")[1:]) >= 4 + 2, text
+    assert [cells[0] for cells in drawn] == [[str(k)] for k in range(len(computed))]
+    merged = len(drawn[0]) == 6  # the shape beside the op, a column less
+    for cells, shown in zip(short, drawn):
+        for k in (4, 6):  # value and ∂/∂node: a folded number's lines join to the whole
+            drawn_k = k - 1 if merged else k
+            assert "".join("".join(shown[drawn_k]).split()) == "".join(cells[k].split()), text

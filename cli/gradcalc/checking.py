@@ -248,8 +248,10 @@ def check(graph: Graph, values: dict, xp, *, step: float = STEP, judge: Judge | 
                          scale, _indices(values[name], sample, seed))
             for name, node in graph.inputs.items() if graph.nodes[node].needs_grad]
     noise = AnswerNoise(graph, result.run, xp)
+    other = _other_ties(graph, values, xp, result) if answers else None
     given = [compare_answer(graph, result, key, value if isinstance(value, Given) else
-                            given_answer(value, xp, f"{key}=", "the answers"), judge, noise)
+                            given_answer(value, xp, f"{key}=", "the answers"), judge, noise,
+                            other, xp)
              for key, value in (answers or {}).items()]
     return Report(result, step, judge, rows, given, sample)
 
@@ -839,8 +841,55 @@ def judged(judge: Judge, given: Given, computed, noise: list) -> list[bool]:
             zip(elements(given.value), flat, _place_list(given.places, len(flat)), noise)]
 
 
+def _other_ties(graph: Graph, values: dict, xp, result: Result) -> Result | None:
+    """The run under the other --ties policy, when some tie or kink is hit exactly (its
+    warnings say so): where a gradient differs between the two, it depends on the
+    subgradient taken, and any subgradient is a right answer."""
+    if not result.warnings:
+        return None
+    try:
+        return run_graph(graph, values, xp=type(xp)("first" if xp.ties == "split" else "split"))
+    except (DomainError, ShapeError):
+        return None
+
+
+def _tie_note(judge: Judge, xp, other: Result | None, node: int, kind: str,
+              pairs: list, right: list) -> str:
+    """When every wrong element is at a tie or kink (its gradient differs under the other
+    --ties policy): the policy under which the answer is right, or that it is a
+    subgradient there (between the tie given all to one side and all to the other)."""
+    if other is None or kind == "value" or other.run.grads[node] is None:
+        return ""
+    policy = "first" if xp.ties == "split" else "split"
+    alternatives = elements(other.run.grads[node])
+    wrong = [(given, computed, alternative) for (given, computed), alternative, ok
+             in zip(pairs, alternatives, right) if not ok]
+    if not all(not judge.right(alternative, computed, None) for _, computed, alternative
+               in wrong):
+        return ""
+    if all(judge.right(given, alternative, None) for given, _, alternative in wrong):
+        return f"at a tie or kink: right with --ties {policy}"
+    if all(_within_subgradients(judge, given, computed, alternative, xp.ties)
+           for given, computed, alternative in wrong):
+        return "at a tie or kink, where any subgradient is right: --ties split or " \
+            "first picks the one to compare with"
+    return ""
+
+
+def _within_subgradients(judge: Judge, given: float, computed: float, alternative: float,
+                         ties: str) -> bool:
+    """Between the gradient with the tie given all to one side (first) and all to the
+    other (2·split − first)."""
+    split, first = (computed, alternative) if ties == "split" else (alternative, computed)
+    low, high = sorted((first, 2 * split - first))
+    return low <= given <= high or judge.right(given, low, None) or \
+        judge.right(given, high, None)
+
+
 def compare_answer(graph: Graph, result: Result, key: str, given: Given, judge: Judge,
-                   noise: AnswerNoise) -> AnswerRow:
+                   noise: AnswerNoise, other: Result | None = None, xp=None) -> AnswerRow:
+    """An answer judged element by element; `other` is the run under the other --ties
+    policy (_other_ties), which names the policy a wrong answer at a tie follows."""
     quantity, node, kind, computed = computed_answer(graph, result, key)
     check_shape(key, quantity, given.value, computed)
     own_error = noise.of(node, kind, computed)
@@ -854,6 +903,8 @@ def compare_answer(graph: Graph, result: Result, key: str, given: Given, judge: 
              if not ok] if shape else []
     note = wrong_note(wrong, len(pairs)) if shape else \
         near_miss(judge, given, computed, own_error, error)
+    tie = _tie_note(judge, xp, other, node, kind, pairs, right)
+    note = "; ".join(part for part in (note, tie) if part)
     return AnswerRow(key, quantity, given.value, computed, error, FAIL, note, wrong)
 
 

@@ -12,7 +12,10 @@ chosen so that every token stays whole, and the cells arrive at Rich already wra
 When even the narrowest widths do not fit, room is made step by step (_STAGES): the op's
 pattern line (`distributes`) is left out, since the op itself says the same, and so on;
 the caller may then try again with shorter cells (`∂/∂#5` for `∂/∂(w0*x0)`). Past that
-(matrices in 60 columns), Rich has the last word and folds.
+(matrices in 80 columns), `squeeze` narrows the widest columns below their longest token
+and the caller has Rich fold those tokens: every column keeps a readable width and no
+digit is lost (left to itself, Rich would shrink the label columns to nothing and cut
+numbers short).
 """
 from __future__ import annotations
 
@@ -62,6 +65,40 @@ def fit(headers: list[str], rows: list[list[str]], kinds: list[str], room: int,
                        for column, width, kind in zip(shown, widths, kinds)]
             return widths, wrapped_headers, [list(row) for row in zip(*wrapped)]
     return None
+
+
+SQUEEZED = 4  # the narrowest `squeeze` makes a column whose text is wider
+WORDY = 9  # the narrowest it makes a column of words (`gradients`) before numbers
+
+
+def squeeze(headers: list[str], rows: list[list[str]], kinds: list[str], room: int,
+            frame: int, patterns: int | None = None):
+    """(widths, headers, rows) for a table that `fit` cannot lay out with every token
+    whole: each column at its narrowest whole-token width of the last stage, then the
+    widest narrowed one character at a time until the table fits: columns of words first
+    (down to WORDY), then any (down to SQUEEZED).
+    Tokens wider than their column are left for the renderer to fold."""
+    _, glue, label_min, _ = _STAGES[-1]
+    columns = [[row[k] for row in rows] for k in range(len(headers))]
+    if patterns is not None:
+        columns[patterns] = [cell.split("\n")[0] for cell in columns[patterns]]
+    widths = [min(max(_width(line) for text in [header, *column] for line in text.split("\n")),
+                  _minimum(header, column, kind, glue, label_min))
+              for header, column, kind in zip(headers, columns, kinds)]
+    excess = sum(widths) - (room - frame)
+    words = [k for k, kind in enumerate(kinds) if kind != NUMBER]
+    # Words fold more readably than numbers: they give up room first, down to WORDY.
+    for candidates, least in ((words, WORDY), (range(len(widths)), SQUEEZED)):
+        while excess > 0 and candidates:
+            k = max(candidates, key=widths.__getitem__)
+            if widths[k] <= least:
+                break
+            widths[k] -= 1
+            excess -= 1
+    wrapped_headers = [wrap(header, width, WORDS) for header, width in zip(headers, widths)]
+    wrapped = [[wrap(cell, width, kind, glue) for cell in column]
+               for column, width, kind in zip(columns, widths, kinds)]
+    return widths, wrapped_headers, [list(row) for row in zip(*wrapped)]
 
 
 def _width(text: str) -> int:

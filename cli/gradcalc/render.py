@@ -207,8 +207,12 @@ def _edge_rule(graph: Graph, node, position: int, upstream: str) -> str:
         name = symbol(graph, node.id)
         return f"{upstream} ⊙ ∂{name}/∂{symbol(graph, node.inputs[position])}"
     names = [symbol(graph, i) for i in node.inputs]
-    return rules[min(position, len(rules) - 1)].format(
+    text = rules[min(position, len(rules) - 1)].format(
         g=upstream, a=names[0], b=names[1] if len(names) > 1 else "", k=position)
+    for name in {*names, upstream}:  # softmax((h @ W2)) is softmax(h @ W2)
+        if name.startswith("("):
+            text = text.replace(f"({name})", name)
+    return text
 
 
 def _op_cell(node) -> str:
@@ -329,8 +333,8 @@ class _FittedTable:
 
         # Ways to fit, in order: as computed; operands named by their rows (∂/∂#5); for
         # vectors and matrices the shape beside the op; all of it first without breaking a
-        # matrix's row, then breaking rows between elements. The last is also what Rich
-        # is given when nothing fits.
+        # matrix's row, then breaking rows between elements. Where none keeps every token
+        # whole, the last is squeezed: a token wider than its column is folded, never cut.
         merges = (False, True) if "shape" in self.headers else (False,)
         attempts = [(short, merged, whole_rows) for whole_rows in (True, False)
                     for merged in merges for short in (False, True)]
@@ -343,28 +347,23 @@ class _FittedTable:
             fitted = _fitted(headers, shown, kinds, options.max_width, whole_rows)
             if fitted is not None:
                 break
+        whole = fitted is not None
+        if not whole:
+            fitted = layout.squeeze(headers, shown, kinds, options.max_width,
+                                    3 * len(headers) + 1, _op_column(headers))
         columns = headers
-        widths, headers, rows = fitted or ([None] * len(headers), headers, shown)
+        widths, headers, rows = fitted
         table = Table(title=None if self.title is None else Text(self.title),
                       title_justify="left", show_lines=False, header_style="bold")
         for k, header in enumerate(headers):
             table.add_column(Text(header), justify="right" if k in numeric else "left",
-                             width=widths[k], overflow="fold",
-                             min_width=None if fitted else _FALLBACK_WIDTHS.get(kinds[k]),
-                             no_wrap=fitted is not None or kinds[k] == layout.NUMBER
-                             and not any("[" in cells[k] for cells in rows))
+                             width=widths[k], overflow="fold", no_wrap=whole)
         for cells, style in zip(rows, self.styles):
             table.add_row(*(Text(cell) for cell in cells), style=style)
         yield table
         note = row_reference_note(shown, columns)
         if note:
             yield Text(note)
-
-
-# Where no widths keep every token whole, Rich shares the width out; it would squeeze the
-# text columns to nothing beside wide matrices, so each keeps a few characters (and a
-# matrix, not a lone number, is what folds).
-_FALLBACK_WIDTHS = {"label": 8, "words": 8, "equations": 12}
 
 
 def _shape_under_op(headers: list[str], rows: list[list[str]]):
@@ -397,8 +396,12 @@ def _fitted(headers: list[str], rows: list[list[str]], kinds: list[str], room: i
     from . import layout
 
     return layout.fit(headers, rows, kinds, room, 3 * len(headers) + 1,
-                      patterns=headers.index("op") if "op" in headers else
-                      headers.index("op, shape"), whole_rows=whole_rows)
+                      patterns=_op_column(headers), whole_rows=whole_rows)
+
+
+def _op_column(headers: list[str]) -> int:
+    """The op's column, whose pattern line may be given up to make room."""
+    return headers.index("op") if "op" in headers else headers.index("op, shape")
 
 
 def row_reference_note(rows: list[list[str]], headers: list[str]) -> str | None:
@@ -483,7 +486,7 @@ class _TextTable:
             yield newline
         yield Segment(self._rule("└─┴┘", widths))
         yield newline
-        note = row_reference_note(shown if fitted else self.rows, self.headers)
+        note = row_reference_note(shown, self.headers)
         for line in _fold(note or "", options.max_width):
             if line:
                 yield Segment(line)
