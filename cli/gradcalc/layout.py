@@ -172,14 +172,7 @@ def wrap(cell: str, width: int, kind: str, glue: bool = True) -> str:
             pieces = line.split()
         if kind == LABEL:
             pieces = [elide(word, width) for word in pieces]
-        current = ""
-        for piece in pieces:
-            joined = f"{current} {piece}" if current else piece
-            if current and _width(joined) > width:
-                out.append(current)
-                joined = piece
-            current = joined
-        out.append(current)
+        out.extend(_pack(pieces, width, " "))
     return "\n".join(out)
 
 
@@ -196,11 +189,17 @@ def elide(word: str, width: int) -> str:
 
 def join_parts(parts: list[str], width: int, separator: str = "   ") -> str:
     """Parts such as `∂f/∂x = -4` on lines of at most `width`, broken only between parts."""
+    return "\n".join(_pack(parts, width, separator))
+
+
+def _pack(pieces: list[str], width: int, separator: str) -> list[str]:
+    """The pieces joined by `separator` on as few lines of at most `width` columns as
+    they fit (a piece wider than that alone on its line)."""
     lines, current = [], ""
-    for part in parts:
-        joined = f"{current}{separator}{part}" if current else part
-        if current and len(joined) > width:
+    for piece in pieces:
+        joined = f"{current}{separator}{piece}" if current else piece
+        if current and _width(joined) > width:
             lines.append(current)
-            joined = part
+            joined = piece
         current = joined
-    return "\n".join([*lines, current])
+    return [*lines, current]
