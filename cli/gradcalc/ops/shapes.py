@@ -83,6 +83,15 @@ def read_sizes(xp, args, offset: int):
     return tuple(int(value) for value in values), None
 
 
+def read_shape(xp, args, offset: int):
+    """read_sizes for a shape: at most MAX_DIMENSIONS sizes."""
+    sizes, problem = read_sizes(xp, args, offset)
+    if problem is None and len(sizes) > MAX_DIMENSIONS:
+        return None, (f"a shape of {len(sizes)} sizes: values have at most {MAX_DIMENSIONS} "
+                      "dimensions", offset)
+    return sizes, problem
+
+
 def _written(sizes) -> str:
     """A shape as numpy writes it: (2, -1), (6,)."""
     return f"({sizes[0]},)" if len(sizes) == 1 else f"({', '.join(map(str, sizes))})"
@@ -93,12 +102,9 @@ def _reshape_target(xp, a, shape_args):
     → (shape, None), or (None, (problem, culprit position))."""
     import numpy as np
 
-    sizes, problem = read_sizes(xp, shape_args, 1)
+    sizes, problem = read_shape(xp, shape_args, 1)
     if problem:
         return None, problem
-    if len(sizes) > MAX_DIMENSIONS:
-        return None, (f"a shape of {len(sizes)} sizes: values have at most {MAX_DIMENSIONS} "
-                      "dimensions", 1)
     if sizes.count(-1) > 1 or any(size < -1 for size in sizes):
         return None, (f"the shape {_written(sizes)} has a negative size other than one -1 "
                       "(which stands for the size that makes it fit)", 1)
