@@ -198,6 +198,17 @@ precision_option = click.option(
     help="Significant digits in the table (JSON always has full precision).")
 
 
+def file_format_options(command):
+    """--input-format and --output-format, for the commands that read and write rows of
+    CSV or JSON Lines (batch, grade)."""
+    command = click.option("--output-format", type=click.Choice(["csv", "jsonl"]),
+                           help="[default: from -o FILE's extension, else the input's "
+                                "format]")(command)
+    return click.option("--input-format", type=click.Choice(["csv", "jsonl"]),
+                        help="[default: from the file's extension, else from its first "
+                             "line]")(command)
+
+
 def limit_options(nodes: bool = True, digits: bool = False):
     """--max-source, --max-depth, --max-elements, --max-nodes (and --max-digits where
     --exact is), given to the command as one `limits` argument (a gradcalc.Limits)."""
@@ -432,10 +443,7 @@ def check_command(expr, bindings, json_mode, bindings_file, step, tol, atol, rou
               help="The class: CSV with a header row, or JSON Lines; one row per student.")
 @click.option("-o", "--output", "output_path", default="-", show_default=True,
               metavar="FILE|-", help="Where to write (a file appears only if grading succeeds).")
-@click.option("--input-format", type=click.Choice(["csv", "jsonl"]),
-              help="[default: from the file's extension, else from its first line]")
-@click.option("--output-format", type=click.Choice(["csv", "jsonl"]),
-              help="[default: from -o FILE's extension, else the input's format]")
+@file_format_options
 @click.option("--carry-forward", is_flag=True,
               help="Credit a gradient that follows by the chain rule from the student's "
                    "own (wrong) answers upstream.")
@@ -481,10 +489,7 @@ def grade_command(expr, bindings, answers_path, output_path, input_format, outpu
               help="The points: CSV with a header row of names, or JSON Lines.")
 @click.option("-o", "--output", "output_path", default="-", show_default=True,
               metavar="FILE|-", help="Where to write (a file appears only if the run succeeds).")
-@click.option("--input-format", type=click.Choice(["csv", "jsonl"]),
-              help="[default: from the file's extension, else from its first line]")
-@click.option("--output-format", type=click.Choice(["csv", "jsonl"]),
-              help="[default: from -o FILE's extension, else the input's format]")
+@file_format_options
 @click.option("--wrt", metavar="x,y", help="Gradient columns for these inputs only.")
 @click.option("--keep", type=click.Choice(["all", "inputs", "none"]), default="all",
               show_default=True, help="Which input columns to copy to the output.")
