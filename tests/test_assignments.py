@@ -9,6 +9,8 @@ import json
 
 import numpy as np
 import pytest
+from cs231n_naive import (conv_backward_naive, conv_forward_naive, max_pool_backward_naive,
+                          max_pool_forward_naive)
 
 RTOL = 1e-9
 
@@ -225,46 +227,13 @@ def test_batchnorm_with_upstream(run):
     close(grads["beta"], dbeta)
 
 
-def conv_forward_naive(x, w, b, stride, pad):
-    N, C, H, W = x.shape
-    F, _, HH, WW = w.shape
-    xp = np.pad(x, ((0, 0), (0, 0), (pad, pad), (pad, pad)))
-    Ho, Wo = 1 + (H + 2 * pad - HH) // stride, 1 + (W + 2 * pad - WW) // stride
-    out = np.zeros((N, F, Ho, Wo))
-    for n in range(N):
-        for f in range(F):
-            for i in range(Ho):
-                for j in range(Wo):
-                    window = xp[n, :, i * stride:i * stride + HH, j * stride:j * stride + WW]
-                    out[n, f, i, j] = np.sum(window * w[f]) + b[f]
-    return out
-
-
-def conv_backward_naive(dout, x, w, stride, pad):
-    N, C, H, W = x.shape
-    F, _, HH, WW = w.shape
-    _, _, Ho, Wo = dout.shape
-    xp = np.pad(x, ((0, 0), (0, 0), (pad, pad), (pad, pad)))
-    dxp, dw, db = np.zeros_like(xp), np.zeros_like(w), np.zeros(F)
-    for n in range(N):
-        for f in range(F):
-            db[f] += dout[n, f].sum()
-            for i in range(Ho):
-                for j in range(Wo):
-                    window = xp[n, :, i * stride:i * stride + HH, j * stride:j * stride + WW]
-                    dw[f] += window * dout[n, f, i, j]
-                    dxp[n, :, i * stride:i * stride + HH, j * stride:j * stride + WW] += \
-                        w[f] * dout[n, f, i, j]
-    return dxp[:, :, pad:pad + H, pad:pad + W], dw, db
-
-
 @pytest.mark.parametrize("stride", [1, 2])
 def test_conv_at_the_assignment_sizes(run, stride):
     rng = np.random.default_rng(4)
     x, w, b = rng.normal(size=(4, 3, 5, 5)), rng.normal(size=(2, 3, 3, 3)), rng.normal(size=2)
-    out = conv_forward_naive(x, w, b, stride, 1)
+    out, cache = conv_forward_naive(x, w, b, {"stride": stride, "pad": 1})
     dout = rng.normal(size=out.shape)
-    dx, dw, db = conv_backward_naive(dout, x, w, stride, 1)
+    dx, dw, db = conv_backward_naive(dout, cache)
     value, grads = run(f"conv2d(x, w, b, stride={stride}, pad=1)", dict(x=x, w=w, b=b),
                        upstream=dout)
     close(value, out)
@@ -276,23 +245,11 @@ def test_conv_at_the_assignment_sizes(run, stride):
 def test_max_pool_at_the_assignment_sizes(run):
     rng = np.random.default_rng(5)
     x = rng.normal(size=(3, 2, 8, 8))
-    N, C, H, W = x.shape
-    size = stride = 2
-    Ho, Wo = 1 + (H - size) // stride, 1 + (W - size) // stride
-    out = np.zeros((N, C, Ho, Wo))
+    out, cache = max_pool_forward_naive(x, {"pool_height": 2, "pool_width": 2, "stride": 2})
     dout = rng.normal(size=out.shape)
-    dx = np.zeros_like(x)
-    for n in range(N):
-        for c in range(C):
-            for i in range(Ho):
-                for j in range(Wo):
-                    window = x[n, c, i * stride:i * stride + size, j * stride:j * stride + size]
-                    out[n, c, i, j] = window.max()
-                    k = np.unravel_index(np.argmax(window), window.shape)
-                    dx[n, c, i * stride + k[0], j * stride + k[1]] += dout[n, c, i, j]
     value, grads = run("max_pool2d(x, size=2, stride=2)", dict(x=x), upstream=dout)
     close(value, out)
-    close(grads["x"], dx)
+    close(grads["x"], max_pool_backward_naive(dout, cache))
 
 
 # -- assignment 3: the recurrent networks' pieces --------------------------------------------

@@ -283,7 +283,7 @@ BAD_ANSWERS = [
     ('{"x": "abc"}', [], "in the answers file"),
     ('[1, 2]', [], "must hold a JSON object"),
     ('{"x": ', [], "is not valid JSON"),
-    ('{"x": ' + "[" * 100000 + "]" * 100000 + "}", [], "is nested too deeply to read"),
+    ('{"x": ' + "[" * 100000 + "]" * 100000 + "}", [], "nests more than 64 levels deep"),
     (None, ["--expect", "x"], "expected NAME=VALUE"),
     (None, ["--expect", "x="], "expected NAME=VALUE"),
     (None, ["--expect", "x=four"], "in --expect x=four"),

@@ -305,7 +305,8 @@ def test_every_kind_of_error_is_in_the_catalogue(gradcalc_main):
              if isinstance(cls, type) and issubclass(cls, errors.GradcalcError)} - {"error"}
     seen = {gradcalc_main(*args, "--json").json()["error"]["kind"]
             for args, _ in BAD if args[0] != "graph"}
-    assert seen == kinds
+    # the failures that are not the input's: memory, Ctrl-C, a bug (tests/test_hostile.py)
+    assert seen | {"memory", "interrupted", "internal"} == kinds
 
 
 @pytest.mark.parametrize("args,message", [case for case in BAD if case[0][0] != "graph"],

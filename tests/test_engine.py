@@ -6,7 +6,8 @@ the end, and looks for overflow in one pass after the loop; nothing else may cha
 The reference below is the straightforward loop (arguments as a list, every call through
 *args, a gradient for every node that needs one), and on random graphs (constants,
 shared nodes, n-ary max/min, user gates, kinks, ties, zero upstream gradients, domain
-errors) both must agree exactly: every value, local gradient, gradient and warning.
+errors, 0 · inf) both must agree exactly: every value, local gradient, gradient and
+warning.
 """
 import math
 
@@ -14,7 +15,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from gradcalc import run
+from gradcalc import chain, run
 from gradcalc.arith import FloatArith
 from gradcalc.errors import GradcalcError
 from gradcalc.exact import ExactArith
@@ -41,7 +42,7 @@ def reference_forward(graph, inputs, xp):
             warnings += [(node.id, f"inside {op.name}: {m}") for _, m in inner["warnings"]]
         else:
             if op.domain is not None and op.domain(xp, *args) is not None:
-                raise run._domain_error(graph, xp, node, args, *op.domain(xp, *args))
+                raise run._domain_error(graph, xp, node, args, op.domain(xp, *args))
             value = op.forward(xp, *args)
         values[node.id] = value
         if exact and not xp.is_exact(value) and all(xp.is_exact(a) for a in args):
@@ -57,6 +58,8 @@ def reference_backward(graph, result, xp, upstream=1.0):
     nodes, values = graph.nodes, result["values"]
     grads = [xp.zero(values[n.id]) if n.needs_grad else None for n in nodes]
     grads[graph.output] = upstream
+    reached = [False] * len(nodes)  # gradcalc.chain: some path from the output passes here
+    reached[graph.output] = upstream != 0
     local = [None] * len(nodes)
     warnings = result["warnings"]
     for node in reversed(nodes):
@@ -69,18 +72,28 @@ def reference_backward(graph, result, xp, upstream=1.0):
             seen = len(inner["warnings"])
             reference_backward(op.body, inner, xp)
             slopes = tuple(inner["grads"][op.body.inputs[p]] for p in op.params)
+            blocked = [not inner["reached"][op.body.inputs[p]] for p in op.params]
             warnings += [(node.id, f"inside {op.name}: {m}") for _, m in inner["warnings"][seen:]]
         else:
             slopes = op.local(xp, values[node.id], *args)
+            blocked = [op.structural and s == 0 for s in slopes]
             if op.kink is not None and op.kink(xp, values[node.id], *args) is not None:
                 warnings.append((node.id, op.kink(xp, values[node.id], *args)))
         slopes = tuple(s if nodes[i].needs_grad else None for i, s in zip(node.inputs, slopes))
         local[node.id] = slopes
-        if not xp.all(grads[node.id] == 0):
-            for i, slope in zip(node.inputs, slopes):
-                if slope is not None:
-                    grads[i] = grads[i] + grads[node.id] * slope
-    result.update(grads=grads, local=local)
+        if not reached[node.id]:
+            continue
+        g = grads[node.id]
+        for i, slope, stop in zip(node.inputs, slopes, blocked):
+            if slope is None or stop:
+                continue
+            product = g * slope
+            if product != product and g == g and slope == slope:
+                warnings.append((node.id, chain.undefined(
+                    xp, g, slope, True, graph.label(node, 24), graph.label(nodes[i], 24))))
+            grads[i] = grads[i] + product
+            reached[i] = True
+    result.update(grads=grads, local=local, reached=reached)
     return result
 
 

@@ -305,6 +305,123 @@ def test_the_programs_use_every_built_in():
     assert reached == {op.name for op in ops.OPS}
 
 
+# -- hostile JSON: bindings, answers and JSON Lines rows -------------------------------------
+def _json_text(value) -> str:
+    return json.dumps(value, ensure_ascii=False)
+
+
+json_leaves = (st.integers(min_value=-10**6, max_value=10**6) | st.floats() |
+               st.sampled_from(["1/3", "pi/4", "x", "", "\x1b[2J", "[1, 2]"]) | st.booleans() |
+               st.none()).map(_json_text)
+# Text that JSON parsers meet in the wild: deep nesting, integers past any float or past
+# Python's int parser, NaN and Infinity, lone and paired surrogate escapes, raw garbage.
+hostile_json = st.one_of(
+    st.integers(1, 5000).map(lambda depth: "[" * depth + "1" + "]" * depth),
+    st.integers(300, 6000).map(lambda digits: "9" * digits),
+    st.sampled_from(["NaN", "Infinity", "-Infinity", '"\\ud800"', '"\\udfff\\ud800"',
+                     '"\\ud83d\\ude00"', "1e999", "-0", "[]", "[[]]", "{}", '"\\u0000"']),
+    json_leaves,
+    st.recursive(json_leaves, lambda inner: st.lists(inner, max_size=4).map(
+        lambda items: "[" + ", ".join(items) + "]"), max_leaves=12),
+    text,
+)
+json_keys = st.sampled_from(["x", "y", "value", "grad_x", "grad_q", "x\x1b]0;t\x07", "1x", ""])
+
+
+@st.composite
+def json_objects(draw) -> str:
+    pairs = draw(st.lists(st.tuples(json_keys, hostile_json), min_size=1, max_size=4))
+    return "{" + ", ".join(f"{json.dumps(k)}: {v}" for k, v in pairs) + "}"
+
+
+@fuzz_settings(150)
+@given(document=json_objects() | hostile_json, where=st.sampled_from(["bindings", "answers"]))
+def test_hostile_json_in_bindings_and_answers(document, where):
+    with tempfile.NamedTemporaryFile("w", suffix=".json", encoding="utf-8",
+                                     errors="surrogatepass") as handle:
+        handle.write(document)
+        handle.flush()
+        if where == "bindings":
+            assert_clean(gradcalc("eval", "x*y", "y=2", "--bindings", handle.name, "--json"))
+        else:
+            assert_clean(gradcalc("check", "x*y", "x=1", "y=2", "--answers", handle.name,
+                                  "--json"), codes=(0, 1, 2))
+
+
+@fuzz_settings(60)
+@given(rows=st.lists(json_objects() | hostile_json, min_size=1, max_size=4),
+       on_error=st.sampled_from(["stop", "skip", "null"]),
+       output=st.sampled_from(["jsonl", "csv"]))
+def test_hostile_json_lines_in_batch(rows, on_error, output):
+    with tempfile.NamedTemporaryFile("w", suffix=".jsonl", encoding="utf-8",
+                                     errors="surrogatepass") as handle:
+        handle.write('{"x": 1, "y": 2}\n' + "\n".join(rows) + "\n")
+        handle.flush()
+        ran = gradcalc("batch", "x*y", "-i", handle.name, "--on-error", on_error,
+                       "--output-format", output)
+    context = (rows, ran.code, ran.stderr[-2000:])
+    assert ran.code in (0, 2), context
+    assert "Traceback" not in ran.stderr and "\x1b" not in ran.stderr, context
+    if ran.code == 0 and output == "jsonl":
+        for line in ran.stdout.splitlines():
+            BATCH_ROW.validate(strict_json(line))
+
+
+BATCH_ROW = _schema("batch-row")
+
+
+# -- program shapes: long lists, many statements, nested gates, big arrays ---------------------
+SHAPES = {
+    "list": lambda n: "v = [" + ",".join(["x"] * n) + "]; sum(v)",
+    "statements": lambda n: "\n".join(f"a{i} = x * {i}" for i in range(n)) + f"\na{n - 1}",
+    "sum": lambda n: "+".join(f"sin(x*{i})" for i in range(n)),
+    "gates": lambda n: "; ".join(["g1(t) = t*t"] + [f"g{k}(t) = g{k - 1}(t) + g{k - 1}(t)"
+                                                     for k in range(2, n + 1)] + [f"g{n}(x)"]),
+    "outer": lambda n: f"sum(transpose([[{','.join(['x'] * n)}]]) @ [[{','.join(['x'] * n)}]])",
+    "matrix": lambda n: f"sum(exp(M) * M + M / 2) + x",
+}
+SIZES = {"list": (1, 30_000), "statements": (1, 20_000), "sum": (1, 20_000), "gates": (1, 22),
+         "outer": (1, 3_500), "matrix": (1, 700)}
+SHAPE_SECONDS = 120  # per program, in a child process, on a heavily loaded machine
+SHAPE_MEMORY = 1500 << 20  # the child's address space: numpy and a big pass fit in it
+
+
+@st.composite
+def program_shapes(draw):
+    shape = draw(st.sampled_from(sorted(SHAPES)))
+    size = draw(st.integers(*SIZES[shape]))
+    return shape, size
+
+
+@fuzz_settings(8)
+@given(shape=program_shapes(), command=st.sampled_from(["eval", "check"]))
+def test_program_shapes_are_bounded_under_a_memory_cap(shape, command, tmp_path_factory):
+    """Big programs of every shape, each in a child process capped in memory: a result
+    or one error (a limit named), within the time bound, never a crash or a kill."""
+    from capped import run_capped
+
+    kind, size = shape
+    directory = tmp_path_factory.mktemp("shape")
+    extra = []
+    if kind == "matrix":
+        row = "[" + ",".join(["0.5"] * size) + "]"
+        (directory / "m.json").write_text('{"M": [%s]}' % ",".join([row] * size))
+        extra = ["--bindings", str(directory / "m.json")]
+    program = directory / "program.gc"
+    program.write_text(SHAPES[kind](size))
+    ran = run_capped(command, f"@{program}", "x=0.5", *extra, "--json",
+                     memory=SHAPE_MEMORY, timeout=SHAPE_SECONDS * 2)
+    context = (kind, size, command, ran)
+    assert ran.code in (0, 1, 2), context
+    assert ran.seconds < SHAPE_SECONDS, context
+    assert "Traceback" not in ran.stderr and "this is a bug" not in ran.stderr, context
+    if ran.code == 2:
+        lines = ran.stderr.splitlines()
+        assert lines[0].startswith("error: ") and "out of memory" not in lines[0], context
+    document = ran.json()
+    SCHEMAS["error" if "error" in document else command].validate(document)
+
+
 # -- inputs that once failed (found by fuzzing and by hand), kept as regression cases --------
 REGRESSIONS = [
     # a list nested past numpy's 64 dimensions: IndexError traceback
@@ -345,6 +462,9 @@ REGRESSIONS = [
     ["graph", "exp(max(x, 1e3))", "x=-2", "v=[1, -2, 3]"],
     # found by the long run: a warning showing a matrix spread over several lines
     ["graph", "y**v", "y=-2", "v=[1, -2, 3]"],
+    # found by the hostile-JSON fuzzer: a vector as an answer to a scalar check
+    # (AttributeError: 'FloatArith' object has no attribute 'stack')
+    ["check", "x*y", "x=1", "y=2", "--expect", "x=[1, 2]", "--json"],
 ]
 
 

@@ -182,7 +182,8 @@ def test_every_error_class_has_its_kind_in_the_schema():
                if issubclass(c, gradcalc.errors.GradcalcError)
                and c is not gradcalc.errors.GradcalcError]
     assert {c.kind for c in classes} == kinds
-    assert set(ERROR_CASES) == kinds  # and each kind has a real case above
+    # and each kind has a real case: above, or (memory, Ctrl-C, a bug) in test_hostile.py
+    assert set(ERROR_CASES) | {"memory", "interrupted", "internal"} == kinds
 
 
 def test_error_schema_rejects_what_it_should():

@@ -126,3 +126,13 @@ def test_the_command_line_is_imported_with_the_cycle_collector_off():
                           check=True)
     # ... and back on for the command itself: a long batch run must not hoard cycles.
     assert done.stdout.split()[-3:] == ["0", "True", "True"]
+
+
+@pytest.mark.parametrize("extra", [["--json"], []])
+def test_an_eval_imports_no_notebook_or_latex_code(extra):
+    """IPython, Jupyter's packages and the notebook, magics and LaTeX renderers load only
+    when a notebook or --format latex asks for them."""
+    modules = _run([*LECTURE, *extra])["modules"]
+    for package in ("IPython", "ipykernel", "nbclient", "nbformat", "gradcalc.notebook",
+                    "gradcalc.magics", "gradcalc.latex"):
+        assert _loaded(modules, package) == [], package

@@ -88,3 +88,59 @@ def test_row_references_are_explained_once_under_the_table():
     assert note.startswith("#7 is row 7") and text.count("is row") == 1
     _, _, text = drawn_rows(*PROGRAMS[0], 80)
     assert "is row" not in text  # nothing to explain
+
+
+MATRIX_PROGRAMS = [
+    ("S = X @ W; L = cross_entropy(S, y)",
+     {"X": [[1, 2], [0, -1], [3, 1]], "W": [[0.1, -0.2, 0.3], [0.5, 0.0, -0.4]],
+      "y": [2, 0, 1]}),
+    ("q = W@x; f = sum(q^2)", {"W": [[0.1, 0.5], [-0.3, 0.8]], "x": [0.2, 0.4]}),
+]
+
+
+@pytest.mark.parametrize("source,bindings,width,precision", [
+    (*MATRIX_PROGRAMS[0], 80, 6), (*MATRIX_PROGRAMS[1], 80, 6), (*MATRIX_PROGRAMS[1], 60, 3)])
+def test_matrices_in_a_narrow_terminal_keep_every_number_whole(source, bindings, width,
+                                                                precision):
+    """Where the shape column does not fit, the shape goes beside the op, and every number
+    of every vector and matrix is still whole (each one a token of the value it shows)."""
+    result = gradcalc.evaluate(source, bindings)
+    _, drawn, text = drawn_rows(source, bindings, width, precision)
+    assert max(cell_len(line) for line in text.splitlines()) <= width, text
+    value_at = 4 if len(drawn[0]) == 7 else 3  # with a shape column, or the shape beside op
+    for node, cells in zip(result.graph.nodes, drawn):
+        assert all(cells[k] for k in (1, 2, value_at)), text  # no column squeezed away
+        for column, value in ((value_at, result.run.values[node.id]),
+                              (value_at + 2, result.run.grads[node.id])):
+            if value is None:
+                continue
+            shown = " ".join(cells[column]).replace("[", " ").replace("]", " ").replace(",", " ")
+            expected = render.format_number(value, precision, full=False)
+            expected = expected.replace("[", " ").replace("]", " ").replace(",", " ")
+            assert shown.split() == expected.split(), text
+
+
+TWO_LAYER = ("h = np.maximum(0, X.dot(W1) + b1); L = cross_entropy(h @ W2, y)",
+             dict(X=[[1, 2], [3, -1]], W1=[[0.1, 0.2, -0.3], [0.4, -0.5, 0.6]],
+                  b1=[0.1, 0, -0.1], W2=[[1, 0], [0, 1], [1, 1]], y=[0, 1]))
+
+
+@pytest.mark.parametrize("source,bindings", [
+    TWO_LAYER,
+    ("np.exp(x) / np.sum(np.exp(x), axis=1, keepdims=True)", dict(x=[[1, 2]])),
+])
+def test_matrices_too_wide_for_80_columns_keep_every_column_and_digit(source, bindings):
+    """Where no widths keep every token whole, every column keeps a readable width (Rich
+    alone shrank #, node, op and local gradients to nothing) and no number loses a digit
+    (Rich alone cut `[-0.00960076, -0.12487, 2.77556e-17]` short of its bracket)."""
+    (computed, short), drawn, text = drawn_rows(source, bindings, 80, precision=6)
+    assert max(cell_len(line) for line in text.splitlines()) <= 80, text
+    header = next(line for line in text.splitlines() if line.startswith("┏"))
+    # every column but # at least SQUEEZED wide (and its padding)
+    assert min(len(part) for part in header[1:-1].split("┳")[1:]) >= 4 + 2, text
+    assert [cells[0] for cells in drawn] == [[str(k)] for k in range(len(computed))]
+    merged = len(drawn[0]) == 6  # the shape beside the op, a column less
+    for cells, shown in zip(short, drawn):
+        for k in (4, 6):  # value and ∂/∂node: a folded number's lines join to the whole
+            drawn_k = k - 1 if merged else k
+            assert "".join("".join(shown[drawn_k]).split()) == "".join(cells[k].split()), text

@@ -14,6 +14,15 @@ from .errors import (ArityError, BindingError, DomainError, GradcalcError,  # no
                      LimitError, ParseError, ShapeError, StrictError, UndefinedNameError,
                      UsageError)
 
+
+
+def load_ipython_extension(ipython) -> None:
+    """`%load_ext gradcalc` in IPython or Jupyter: the %gradcalc magics (gradcalc.magics)."""
+    from .magics import load_ipython_extension as load
+
+    load(ipython)
+
+
 __all__ = ["evaluate", "compile", "batch", "check", "grade", "Circuit", "Result", "Limits", "GradcalcError",
            "ParseError", "UndefinedNameError", "ArityError", "BindingError", "DomainError",
            "ShapeError", "LimitError", "StrictError", "UsageError", "__version__"]

@@ -11,8 +11,9 @@ from . import bindings as binding_values
 from . import render
 from .arith import ExactSizeError, FloatArith
 from .errors import LimitError, StrictError, UsageError, UndefinedNameError
+from .elements import check_elements
 from .limits import DEFAULT, MAX_JACOBIAN, Limits, check_source
-from .lower import CONST, Graph, lower, mark_needs_grad
+from .lower import CONST, GATE, Graph, lower, mark_needs_grad
 from .parse import parse
 from .run import Pass, backward, forward, jacobian
 
@@ -50,6 +51,22 @@ class Result:
         """to_json()'s text written to `file` piece by piece: for big graphs, in bounded memory."""
         render.write_json(self.graph, self.run, self.warnings, file.write, self.wrt)
 
+    # In a notebook (gradcalc.notebook): the table, with the graph when Graphviz is there.
+    def __repr__(self) -> str:
+        from .notebook import result_repr
+
+        return result_repr(self)
+
+    def _repr_html_(self) -> str:
+        from .notebook import result_bundle
+
+        return result_bundle(self)["text/html"]
+
+    def _repr_mimebundle_(self, include=None, exclude=None) -> dict:
+        from .notebook import result_bundle
+
+        return result_bundle(self)
+
 
 def prepare(source: str, raw: dict, *, ties: str = "split", exact: bool = False,
             expand: bool = False, upstream=None, limits: Limits = DEFAULT):
@@ -75,9 +92,12 @@ def prepare(source: str, raw: dict, *, ties: str = "split", exact: bool = False,
     xp = number_system(ties, exact, arrays, limits.digits)
     values = binding_values.resolve(lowered, xp)
     mark_needs_grad(graph, binding_values.integer_inputs(values))
+    if xp.name == "array":
+        check_elements(graph, values, limits)
     if upstream is not None:
         upstream = binding_values.resolve_value(upstream, xp, "--upstream=", "the option")
     graph.warnings += _beyond_float_range(graph, xp)
+    graph.warnings += _bindings_beyond_float_range(graph, lowered, xp)
     graph.warnings += [(graph.inputs[name], f"the value of {name} is not finite: "
                                             f"{xp.show(value)}")
                        for name, value in values.items()
@@ -110,17 +130,28 @@ def _beyond_float_range(graph: Graph, xp) -> list:
         return []
     warnings = []
     for body, node in graph.walk():
-        if node.kind != CONST:
-            continue
-        value = float(node.text)
-        if math.isinf(value):
-            problem = "is past the largest float (about 1.8e308) and is taken as inf"
-        elif value == 0 and node.text.lower().partition("e")[0].strip("0.") != "":
-            problem = "is below the smallest float (about 5e-324) and is taken as 0"
-        else:
-            continue
-        warnings.append((node.id if body is graph else None, f"the number {node.text} {problem}"))
+        if node.kind == CONST and (problem := _float_range_problem(node.text)) is not None:
+            warnings.append((node.id if body is graph else None,
+                             f"the number {node.text} {problem}"))
     return warnings
+
+
+def _bindings_beyond_float_range(graph: Graph, lowered: dict, xp) -> list:
+    """The same warnings for the literals in bindings (`x=1e-400`, or in --bindings JSON),
+    on the input they bind."""
+    return [(graph.inputs.get(name), f"in the binding {name}=...: {message}")
+            for name, value in lowered.items() if hasattr(value, "nodes")
+            for _, message in _beyond_float_range(value, xp)]
+
+
+def _float_range_problem(text: str) -> str | None:
+    """What happens to a number literal past the float range, or None if it fits."""
+    value = float(text)
+    if math.isinf(value):
+        return "is past the largest float (about 1.8e308) and is taken as inf"
+    if value == 0 and text.lower().partition("e")[0].strip("0.") != "":
+        return "is below the smallest float (about 5e-324) and is taken as 0"
+    return None
 
 
 def check_wrt(graph: Graph, wrt) -> None:
@@ -164,7 +195,7 @@ def run_graph(graph: Graph, values: dict, *, xp, upstream=None, strict=False, wr
         raise LimitError(f"{exc} in a gradient", graph.source,
                          hint="drop --exact to compute it in floating point") from None
     warnings += run.warnings
-    for name, grad in render.gradients(graph, run).items():
+    for name, grad in render.gradients(graph, run, wrt).items():  # only what was asked
         if grad is not None and not xp.isfinite(grad):
             warnings.append((graph.inputs[name], f"the gradient for {name} is {xp.show(grad)}"))
     if strict and warnings:
@@ -177,14 +208,16 @@ def run_graph(graph: Graph, values: dict, *, xp, upstream=None, strict=False, wr
 
 def _check_jacobian_size(graph: Graph, run: Pass) -> None:
     """A non-scalar output's Jacobians hold output size × node size numbers for every
-    node; refuse them before allocating gigabytes."""
+    node, computed by one backward pass per output element, through the whole body of
+    every gate; refuse them before allocating gigabytes or running for hours."""
     out = getattr(run.values[graph.output], "size", 1)
-    total = out * sum(getattr(run.values[node.id], "size", 1)
+    total = out * sum(getattr(run.values[node.id], "size", 1) *
+                      (node.op.size if node.kind == GATE else 1)
                       for node in graph.nodes if node.needs_grad)
     if total > MAX_JACOBIAN:
         raise LimitError(f"the Jacobians of this {_shape(run.values[graph.output])} output "
-                         f"would hold {total:,} numbers, more than the {MAX_JACOBIAN:,} "
-                         "gradcalc computes", graph.source,
+                         f"would take {total:,} numbers to compute (gate bodies counted), "
+                         f"more than the {MAX_JACOBIAN:,} gradcalc computes", graph.source,
                          hint="give --upstream (dL/dout, the output's shape) for the "
                               "gradient of a scalar loss, or reduce the output with sum(...)")
 
@@ -290,6 +323,7 @@ class Circuit:
         check_source(source, limits)
         self.graph = lower(parse(source), bound=None, expand=expand, limits=limits)
         self.ties = ties
+        self.limits = limits
         self.xp = number_system(ties, arrays=self.graph.uses_arrays)
         self.run: Pass | None = None
 
@@ -315,6 +349,8 @@ class Circuit:
             self.xp = number_system(self.ties, arrays=True)
         resolved = binding_values.resolve(lowered, self.xp)
         mark_needs_grad(self.graph, binding_values.integer_inputs(resolved))
+        if self.xp.name == "array":  # shapes may differ from one call to the next
+            check_elements(self.graph, resolved, self.limits)
         self.run = forward(self.graph, resolved, self.xp)
         return self.value
 

@@ -10,6 +10,7 @@ import math
 from contextlib import nullcontext
 
 INF = math.inf
+SMALLEST_NORMAL = 2.2250738585072014e-308  # below it a float loses digits (subnormal)
 _NOTHING = nullcontext()
 
 
@@ -95,6 +96,25 @@ class FloatArith:
         return z / (1.0 + z)
 
     @staticmethod
+    def sigmoid_slope(out, a):
+        """σ'(a) given out = σ(a), to a few ulps for every a. σ(1 - σ) is exact enough where
+        σ ≤ 1/2 (1 - σ has no cancellation there); past it 1 - σ loses its digits (all of
+        them from a ≈ 37), and σ(a)·σ(-a) = z/(1+z)² with z = e^-|a| ≤ 1 keeps them."""
+        if out <= 0.5:
+            return out * (1.0 - out)
+        z = math.exp(-abs(a))
+        return z / ((1.0 + z) * (1.0 + z))
+
+    @staticmethod
+    def tanh_slope(out, a):
+        """tanh'(a) given out = tanh(a), to a few ulps for every a: 1 - tanh² where |tanh| < 1/2,
+        else 4/(eᵃ + e⁻ᵃ)² = 4z/(1+z)² with z = e^-2|a| (1 - tanh² cancels to 0 past a ≈ 19)."""
+        if -0.5 < out < 0.5:
+            return 1.0 - out * out
+        z = math.exp(-2.0 * abs(a))
+        return 4.0 * z / ((1.0 + z) * (1.0 + z))
+
+    @staticmethod
     def softplus(a):
         # log(1 + e^a) without overflow: max(a, 0) + log1p(e^-|a|).
         return max(a, 0.0) + math.log1p(math.exp(-abs(a)))
@@ -112,6 +132,21 @@ class FloatArith:
             return INF
 
     @staticmethod
+    def power_slope(out, a, b):
+        """∂(a^b)/∂a = b·a^(b-1), given out = a^b: as b·(a^b/a), since b - 1 rounds (which
+        costs a^(b-1) up to |ln a| ulps) and a^b/a loses nothing. Where a^b is 0, inf or
+        subnormal, or a is 0, b·a^(b-1) itself; where that overflows while the slope need
+        not (a and b both tiny), (b·a^b)/a."""
+        if a != 0 and SMALLEST_NORMAL <= abs(out) < INF:
+            slope = b * (out / a)
+            if abs(slope) < INF:
+                return slope
+        slope = b * FloatArith.power(a, b - 1)
+        if abs(slope) == INF and a != 0:
+            return FloatArith.divide(b * out, a)
+        return slope
+
+    @staticmethod
     def divide(a, b):
         """a / b, with a slope's IEEE answer at b = 0 (used only in derivatives)."""
         try:
@@ -119,8 +154,15 @@ class FloatArith:
         except ZeroDivisionError:
             return math.nan if a == 0 else math.copysign(INF, a) * math.copysign(1.0, b)
 
-    max = staticmethod(max)
-    min = staticmethod(min)
+    # NaN wins, as in numpy's maximum and IEEE 754-2019's maximum (Python's max keeps its
+    # first argument: max(nan, 1) is nan but max(1, nan) is 1).
+    @staticmethod
+    def max(args):
+        return math.nan if any(a != a for a in args) else max(args)
+
+    @staticmethod
+    def min(args):
+        return math.nan if any(a != a for a in args) else min(args)
 
     @staticmethod
     def sign(a):
@@ -142,6 +184,7 @@ class FloatArith:
 class ExactSizeError(ArithmeticError):
     """An exact result that would have more digits than --max-digits allows."""
 
-    def __init__(self, digits: int, limit: int):
-        super().__init__(f"the exact result would have about {digits:,} digits "
+    def __init__(self, digits: float, limit: int):
+        size = f"about {round(digits):,}" if digits < 1e15 else "more than 10^15"
+        super().__init__(f"the exact result would have {size} digits "
                          f"(over --max-digits {limit:,})")

@@ -9,7 +9,7 @@ from functools import reduce
 
 import numpy as np
 
-from .arith import FloatArith
+from .arith import SMALLEST_NORMAL, FloatArith
 from .limits import MAX_DIMENSIONS
 
 
@@ -31,7 +31,7 @@ class ArrayArith(FloatArith):
 
     @staticmethod
     def convert(value):
-        """A number or a nested list → float64 array; a ragged list is an error."""
+        """A number or a nested list → float64 array; a ragged or empty list is an error."""
         try:
             array = np.asarray(value, dtype=np.float64)
         except ValueError:
@@ -40,6 +40,8 @@ class ArrayArith(FloatArith):
         if array.ndim > MAX_DIMENSIONS:
             raise ValueError(f"it has {array.ndim} dimensions; values have at most "
                              f"{MAX_DIMENSIONS}")
+        if array.size == 0:  # as a literal [] is refused: its mean, max, ... do not exist
+            raise ValueError("it is empty: a vector or matrix needs at least one element")
         return array if array.ndim else np.float64(array)
 
     @staticmethod
@@ -75,6 +77,26 @@ class ArrayArith(FloatArith):
         # The two stable forms of FloatArith.sigmoid, chosen per element.
         z = np.exp(-np.abs(a))
         return np.where(a >= 0, 1 / (1 + z), z / (1 + z))
+
+    # FloatArith's choices of form, elementwise.
+    @staticmethod
+    def sigmoid_slope(out, a):
+        z = np.exp(-np.abs(a))
+        return np.where(out <= 0.5, out * (1.0 - out), z / ((1.0 + z) * (1.0 + z)))
+
+    @staticmethod
+    def tanh_slope(out, a):
+        z = np.exp(-2.0 * np.abs(a))
+        return np.where(np.abs(out) < 0.5, 1.0 - out * out, 4.0 * z / ((1.0 + z) * (1.0 + z)))
+
+    @staticmethod
+    def power_slope(out, a, b):
+        # FloatArith.power_slope's choice, elementwise.
+        direct = b * np.power(a, b - 1)
+        direct = np.where(np.isinf(direct) & (a != 0), np.divide(b * out, a), direct)
+        via_out = b * np.divide(out, a)
+        usable = (np.abs(out) >= SMALLEST_NORMAL) & np.isfinite(via_out) & (a != 0)
+        return np.where(usable, via_out, direct)
 
     @staticmethod
     def softplus(a):

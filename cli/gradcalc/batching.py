@@ -24,17 +24,20 @@ import json
 import os
 import re
 import sys
-import tempfile
 from contextlib import contextmanager
 from dataclasses import dataclass, field
-from functools import reduce
+from functools import partial, reduce
 from itertools import islice
 
 import numpy as np
 
+from . import chain, jsonread
 from .arith import FloatArith
 from .arrays import ArrayArith
-from .errors import BindingError, DomainError, GradcalcError, UndefinedNameError, UsageError
+from .errors import (BindingError, DomainError, GradcalcError, LimitError, UndefinedNameError,
+                     UsageError, escaped)
+from .files import opened_output
+from .limits import MAX_LINE
 from .lower import CONST, INPUT, Graph, lower
 from .parse import parse
 from .run import forward
@@ -187,9 +190,14 @@ class Engine:
         return values, rows, failures, notes
 
     def _backward(self, values: list, rows: np.ndarray, notes: list) -> list:
-        xp, nodes, wanted = self.xp, self.graph.nodes, self.wanted
+        """Per-point gradients, by gradcalc.chain's rule: where a point is not reached or an
+        edge's local gradient is a structural 0, nothing passes; elsewhere 0 · inf is nan,
+        noted per point."""
+        xp, nodes, wanted, label = self.xp, self.graph.nodes, self.wanted, self.graph.label
         grads = [None] * len(nodes)
+        reached = [False] * len(nodes)
         grads[self.graph.output] = np.float64(1)
+        reached[self.graph.output] = True
         for node in reversed(nodes):
             upstream = grads[node.id]
             if node.kind == INPUT or not wanted[node.id] or upstream is None:
@@ -197,6 +205,7 @@ class Engine:
             op = node.op
             args = [values[i] for i in node.inputs]
             out = values[node.id]
+            live = reached[node.id]
             slopes = op.local(xp, out, *args)
             if op.kink is not None:
                 xp.failed = None
@@ -204,9 +213,17 @@ class Engine:
                 if message is not None:
                     notes.append((node.id, message, _failed_rows(xp.failed, rows)))
             for i, slope in zip(node.inputs, slopes):
-                if wanted[i]:
-                    part = _chain(upstream, slope)
-                    grads[i] = part if grads[i] is None else grads[i] + part
+                if not wanted[i]:
+                    continue
+                part, passes, fresh = _chain(xp, upstream, live, slope,
+                                             chain.blocked_by(op, slope))
+                if chain.any_of(fresh):
+                    notes.append((node.id, chain.undefined(xp, upstream, slope, fresh,
+                                                           label(node, 24),
+                                                           label(nodes[i], 24)),
+                                  _failed_rows(~fresh, rows)))
+                grads[i] = part if grads[i] is None else grads[i] + part
+                reached[i] = passes if reached[i] is False else reached[i] | passes
             grads[node.id] = None  # used up: only the inputs' gradients are returned
         return grads
 
@@ -239,19 +256,15 @@ class Engine:
         return sorted(found, key=order.index)
 
 
-def _chain(upstream, slope):
-    """∂f/∂arg at every point = upstream × local slope, where an upstream of exactly 0
-    passes 0 on even through an infinite slope (as gradcalc eval does per point)."""
-    if type(slope) is int and slope in (1, -1):
-        return upstream if slope == 1 else -upstream
-    if not np.ndim(upstream) and upstream == 1:
-        return slope
-    part = upstream * slope
-    if np.ndim(part) and np.isnan(part.sum()):
-        part = np.where(upstream == 0, 0.0, part)
-    elif not np.ndim(part) and upstream == 0:
-        part = np.float64(0)
-    return part
+def _chain(xp, upstream, live, slope, blocked):
+    """gradcalc.chain.through_local at every point, with the common edges made cheap: a
+    slope of ±1 (add, sub, neg) and the output's own edges (upstream 1 everywhere)."""
+    if live is True and blocked is False:
+        if type(slope) is int and slope in (1, -1):
+            return (upstream if slope == 1 else -upstream), True, False
+        if not np.ndim(upstream) and upstream == 1:
+            return slope, True, False
+    return chain.through_local(xp, upstream, live, slope, blocked)
 
 
 def _failed_rows(condition, rows: np.ndarray) -> np.ndarray:
@@ -374,7 +387,7 @@ class Tally:
         done = "left out" if on_error == "skip" else "written with empty values"
         lines = [f"warning: {_rows(self.bad_count)} could not be computed and {was} {done} "
                  f"(--on-error {on_error}):"]
-        lines += [f"  {text}" for text in self.bad_shown]
+        lines += [f"  {escaped(text)}" for text in self.bad_shown]
         if self.bad_count > len(self.bad_shown):
             lines.append(f"  ... and {self.bad_count - len(self.bad_shown):,} more")
         return lines
@@ -603,7 +616,8 @@ class JsonlReader:
             if problem is not None:
                 problems[position] = ([], problem)
                 row = {}
-            clash = self.clashes.intersection(row)
+            clash = self.clashes and (self.clashes.intersection(row) or
+                                      [key for key in row if _gradient_name(key, self.names)])
             if clash and position not in problems:
                 problems[position] = ([], f"the object already has the key "
                                       f"{sorted(clash)[0]!r}, which the output adds "
@@ -633,14 +647,21 @@ class JsonlReader:
         return ",".join(map(csv_cell, self.columns))
 
 
+def _gradient_name(column: str, inputs) -> bool:
+    """A column that would pass as a gradient in the output (grad_*) but is not a number
+    read for an input: kept, it would break the output rows' schema."""
+    return column.startswith("grad_") and column not in inputs
+
+
 def _json_object(text: str):
     """A line as a JSON object, or what is wrong with it: (dict, None) or (None, problem).
     (The error is kept as text: an exception kept in a local would be a reference cycle
     through its traceback, and the CLI pauses the cycle collector.)"""
     try:
-        value = json.loads(text)
-    except json.JSONDecodeError as exc:
-        return None, f"the line is not valid JSON ({exc.msg}, column {exc.colno})"
+        value = jsonread.loads(text)
+    except jsonread.JsonProblem as exc:
+        return None, f"the line cannot be used: {exc.message}" + \
+            (f", column {exc.column}" if exc.column else "")
     if not isinstance(value, dict):
         return None, "the line is not a JSON object"
     return value, None
@@ -733,7 +754,7 @@ class Writer:
 def chunk_size_for(graph: Graph) -> int:
     """Points per chunk: CHUNK, fewer for a large graph, so that the values and gradients
     of every node stay within about 64 MB."""
-    return max(256, min(CHUNK, (1 << 22) // max(len(graph.nodes), 1)))
+    return max(1, min(CHUNK, (1 << 22) // max(len(graph.nodes), 1)))
 
 
 def run_files(source: str, raw: dict, *, input_path: str = "-", output_path: str = "-",
@@ -762,6 +783,11 @@ def run_files(source: str, raw: dict, *, input_path: str = "-", output_path: str
         if clash:
             raise UsageError(f"{name} already has a column {clash[0]}, which the output adds",
                              hint="rename the column, or leave it out with --keep")
+        clash = [n for n in kept if _gradient_name(n, plan_.varying)]
+        if clash:
+            raise UsageError(f"{name} has a column {clash[0]}, but the output's grad_ columns "
+                             "are gradients", hint="rename the column, or leave it out with "
+                                                   "--keep inputs or --keep none")
         if isinstance(reader, JsonlReader) and keep == "all":
             reader.clashes = set(computed_names)
         out_format = output_format or _format_of(output_path) or fmt
@@ -856,7 +882,7 @@ def _opened_input(path: str):
     stream = io.TextIOWrapper(binary, encoding="utf-8-sig", newline=None)
     try:
         with _progress(binary) as progress:
-            yield stream, name, progress
+            yield _bounded_lines(stream, name), name, progress
     except UnicodeDecodeError:
         raise UsageError(f"{name} is not UTF-8 text") from None
     finally:
@@ -864,6 +890,18 @@ def _opened_input(path: str):
             stream.detach()
         else:
             stream.close()
+
+
+def _bounded_lines(stream, name: str):
+    """The lines of `stream`, each read no further than MAX_LINE characters: a longer
+    line (a file of one endless line, /dev/zero) stops the run before it fills memory."""
+    for number, text in enumerate(iter(partial(stream.readline, MAX_LINE + 1), ""), 1):
+        if len(text) > MAX_LINE:
+            raise LimitError(f"{name}, line {number}: the line is longer than "
+                             f"{MAX_LINE:,} characters",
+                             hint="a row holds the values of one point; is this the "
+                                  "right file?")
+        yield text
 
 
 @contextmanager
@@ -901,8 +939,9 @@ def _progress(binary):
 
 @contextmanager
 def _opened_output(path: str):
-    """Standard output, or a temporary file next to `path` renamed to it on success:
-    a run that stops leaves no partial file (and an older file stays as it was)."""
+    """Standard output, or `path` as gradcalc.files.opened_output writes it: a file
+    appears (or is replaced) only when the run succeeds, a device or a FIFO is written
+    directly, a symbolic link is followed."""
     if path == "-":
         handle = io.TextIOWrapper(sys.stdout.buffer, encoding="utf-8", newline="")
         try:
@@ -916,30 +955,16 @@ def _opened_output(path: str):
         return
     if os.path.isdir(path):
         raise UsageError(f"{path} is a directory", hint="give a file name with -o")
-    directory, base = os.path.split(os.path.abspath(path))
-    try:
-        fd, temporary = tempfile.mkstemp(dir=directory, prefix=f".{base}.", suffix=".part")
-    except OSError as exc:
-        raise UsageError(f"cannot write {path}: {exc.strerror}", hint="check the path") \
-            from None
-    try:
-        with open(fd, "w", encoding="utf-8", newline="") as handle:
+    with opened_output(path) as binary:
+        handle = io.TextIOWrapper(binary, encoding="utf-8", newline="")
+        try:
             yield handle
-        os.chmod(temporary, _mode_for(path))
-        os.replace(temporary, path)
-    except BaseException:
-        os.unlink(temporary)
-        raise
-
-
-def _mode_for(path: str) -> int:
-    """An existing file keeps its permissions; a new one gets the usual 0o666 - umask."""
-    try:
-        return os.stat(path).st_mode & 0o777
-    except OSError:
-        umask = os.umask(0)
-        os.umask(umask)
-        return 0o666 & ~umask
+            handle.flush()
+        finally:
+            try:
+                handle.detach()  # the binary stream is opened_output's to close
+            except (OSError, ValueError):
+                pass  # a failed run: what is left unwritten does not matter
 
 
 # -- the Python API: columns in memory → arrays ----------------------------------------

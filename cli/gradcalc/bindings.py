@@ -10,11 +10,13 @@ chosen system (floats, rationals or numpy arrays).
 """
 from __future__ import annotations
 
-import json
+import math
 import re
 from contextlib import contextmanager
 
-from .errors import BindingError, GradcalcError, UndefinedNameError, UsageError
+from . import jsonread
+from .errors import BindingError, GradcalcError, LimitError, UndefinedNameError, UsageError
+from .limits import MAX_DATA_FILE
 from .lower import lower
 from .parse import parse_expression
 from .run import forward
@@ -80,7 +82,16 @@ def read_file(path: str) -> dict:
         from .arrayfiles import read_npz  # numpy only for an archive of arrays
 
         return read_npz(path)
-    return read_json_object(path, "the bindings file", '{"x": -2, "t": "pi/4"}')
+    return read_json_object(path, "the bindings file", '{"x": -2, "t": "pi/4"}',
+                            parse_float=_json_number)
+
+
+def _json_number(text: str):
+    """A number past the float range (1e-400) is kept as its text, a constant expression,
+    so that it is warned about as on the command line (and is exact under --exact)."""
+    value = float(text)
+    beyond = math.isinf(value) or value == 0 and text.lower().partition("e")[0].strip("0.-")
+    return text if beyond else value
 
 
 @contextmanager
@@ -102,24 +113,26 @@ def naming_the_file(path: str | None):
 
 
 def read_json_object(path: str, what: str, example: str, parse_float=None) -> dict:
-    """A JSON file that must hold one object (`what` names the file in messages);
+    """A JSON file that must hold one object (`what` names the file in messages); no more
+    than MAX_DATA_FILE bytes of it are read (`/dev/zero` is refused at once).
     `parse_float` as json.load's (decimal.Decimal keeps the digits as written)."""
     try:
-        with open(path, encoding="utf-8") as handle:
-            data = json.load(handle, parse_float=parse_float)
+        with open(path, "rb") as handle:
+            data = handle.read(MAX_DATA_FILE + 1)
     except IsADirectoryError:
         raise UsageError(f"{what} {path} is a directory, not a file") from None
     except OSError as exc:
         raise UsageError(f"cannot read {what} {path}: {exc.strerror}",
                          hint="check the path") from None
+    if len(data) > MAX_DATA_FILE:
+        raise LimitError(f"{what} {path} is longer than {MAX_DATA_FILE:,} bytes",
+                         hint="give large data to `gradcalc batch` as rows, or in Python")
+    try:
+        data = jsonread.loads(data.decode("utf-8-sig"), parse_float)
     except UnicodeDecodeError:
         raise UsageError(f"{what} {path} is not UTF-8 text") from None
-    except json.JSONDecodeError as exc:
-        raise UsageError(f"{what} {path} is not valid JSON: {exc.msg} "
-                         f"at line {exc.lineno}, column {exc.colno}",
-                         hint=f"write an object such as {example}") from None
-    except RecursionError:  # Python's json decoder recurses once per level of nesting
-        raise UsageError(f"{what} {path} is nested too deeply to read",
+    except jsonread.JsonProblem as exc:
+        raise UsageError(f"{what} {path} cannot be used: {exc.message}{exc.where()}",
                          hint=f"write an object such as {example}") from None
     if not isinstance(data, dict):
         raise UsageError(f"{what} {path} must hold a JSON object",
@@ -221,15 +234,25 @@ def _constant_graph(text: str, label: str, what: str = "the binding"):
 def resolve_value(value, xp, label: str, what: str = "the binding"):
     """One lowered value (see `lower_value`) as a number of the number system `xp`."""
     if hasattr(value, "nodes"):  # a lowered constant expression
+        if value.uses_arrays and xp.name != "array":  # an answer to a scalar check, say
+            raise BindingError(f"in {what} {label}{value.source}: a vector or matrix, where "
+                               "a number is expected", label + value.source,
+                               (len(label), len(label) + len(value.source)),
+                               "give a number, or a constant expression such as 1/3")
         try:
             return forward(value, {}, xp).values[value.output]
         except GradcalcError as exc:
             raise _relabel(exc, value.source, label, what) from None
     try:
-        return xp.convert(value)
+        number = xp.convert(value)
     except (TypeError, ValueError) as exc:
         raise BindingError(f"the value of {label[:-1]} is not usable: {exc}",
                            hint="give a number or a nested list of numbers") from None
+    except OverflowError:  # a JSON integer of 309 digits or more
+        raise BindingError(f"the value of {label[:-1]} is too large for a float "
+                           "(past 1.8e308)", hint="give a smaller number, or use --exact"
+                           ) from None
+    return number
 
 
 def _relabel(exc: GradcalcError, text: str, label: str, what: str) -> GradcalcError:

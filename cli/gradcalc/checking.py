@@ -27,6 +27,7 @@ from .api import Result, run_graph
 from .bindings import constant_value
 from .defaults import CHECK_STEP as STEP, CHECK_TOLERANCE as TOLERANCE
 from .errors import DomainError, ShapeError, UndefinedNameError, UsageError
+from .limits import DEFAULT, Limits, exceeded
 from .lower import CONST, GATE, INPUT, OP, Graph
 from .run import backward, forward
 
@@ -178,6 +179,16 @@ class Report:
     def to_json(self) -> str:
         return render.dumps(self.to_dict())
 
+    def __repr__(self) -> str:  # in a notebook: the terminal's tables (gradcalc.notebook)
+        from .notebook import report_repr
+
+        return report_repr(self)
+
+    def _repr_html_(self) -> str:
+        from .notebook import report_html
+
+        return report_html(self)
+
 
 def _gradient_json(row: GradientRow) -> dict:
     number = render.json_number
@@ -208,18 +219,23 @@ def _answer_json(row: AnswerRow) -> dict:
 
 
 def check(graph: Graph, values: dict, xp, *, step: float = STEP, judge: Judge | None = None,
-          answers: dict | None = None, sample: int | None = None, seed: int = 0) -> Report:
+          answers: dict | None = None, sample: int | None = None, seed: int = 0,
+          limits: Limits = DEFAULT) -> Report:
     """The gradient check of every input, and the comparison of `answers` ({key: Given, or
     a value as given_answer reads it}).
 
     `sample` checks that many random elements of each vector or matrix input (all of a
-    smaller one), drawn with `seed`. The output must be a scalar (a loss)."""
+    smaller one), drawn with `seed`. The output must be a scalar (a loss). Raises
+    LimitError when its passes over the graph (PASSES_PER_ELEMENT per element checked, and
+    two more) would compute more than CHECK_WORK × `limits.nodes` nodes."""
     judge = judge or Judge()
     if not math.isfinite(step):
         raise UsageError(f"--step must be a finite number, not {step}")
     if sample is not None and sample < 1:
         raise UsageError(f"--sample must be at least 1, not {sample}")
+    _check_work(graph, values, sample, limits)
     result = run_graph(graph, values, xp=xp)
+    _check_work(graph, values, sample, limits, result.run)
     output = result.run.values[graph.output]
     if getattr(output, "ndim", 0):
         raise ShapeError(f"check needs a scalar output (a loss), and this one has shape "
@@ -232,10 +248,46 @@ def check(graph: Graph, values: dict, xp, *, step: float = STEP, judge: Judge | 
                          scale, _indices(values[name], sample, seed))
             for name, node in graph.inputs.items() if graph.nodes[node].needs_grad]
     noise = AnswerNoise(graph, result.run, xp)
+    other = _other_ties(graph, values, xp, result) if answers else None
     given = [compare_answer(graph, result, key, value if isinstance(value, Given) else
-                            given_answer(value, xp, f"{key}=", "the answers"), judge, noise)
+                            given_answer(value, xp, f"{key}=", "the answers"), judge, noise,
+                            other, xp)
              for key, value in (answers or {}).items()]
     return Report(result, step, judge, rows, given, sample)
+
+
+# Forward passes per element checked: x ± h, and x ± 2h for the difference's error bound.
+PASSES_PER_ELEMENT = 4
+# The work a check may do: in scalars, CHECK_WORK × the node limit nodes (a graph at
+# --max-nodes may be checked in 4 inputs, a smaller one in more); with vectors and
+# matrices, ARRAY_CHECK_WORK × the element limit numbers computed (seconds of numpy).
+CHECK_WORK = 20
+ARRAY_CHECK_WORK = 200
+
+
+def _check_work(graph: Graph, values: dict, sample: int | None, limits: Limits,
+                run=None) -> None:
+    """Refuse a check whose difference passes would compute more than the work above,
+    before any of them runs: nodes for scalars (gate bodies counted, as Graph.work does),
+    numbers for arrays (every element of every node, from the first pass `run`)."""
+    elements = sum(min(getattr(values[name], "size", 1), sample or math.inf)
+                   for name in graph.inputs)
+    passes = PASSES_PER_ELEMENT * elements + 2
+    if run is None or not any(getattr(value, "ndim", 0) for value in run.values):
+        work, unit, budget = passes * graph.work, "nodes", CHECK_WORK * limits.nodes
+        limit = f"{CHECK_WORK} × the node limit of {limits.nodes:,}"
+        which = "nodes"
+    else:
+        per_pass = sum(getattr(value, "size", 1) for value in run.values)
+        work, unit = passes * per_pass, "numbers"
+        budget = ARRAY_CHECK_WORK * limits.elements
+        limit = f"{ARRAY_CHECK_WORK} × the element limit of {limits.elements:,}"
+        which = "elements"
+    if work > budget:
+        raise exceeded(which, f"checking {elements:,} input elements would compute "
+                              f"{work:,} {unit} ({passes:,} passes), more than {limit}",
+                       graph.source, hint="check fewer elements (--sample K), or bind some "
+                                          "inputs to numbers in the program")
 
 
 def relative_error(a: float, b: float) -> float:
@@ -569,7 +621,14 @@ def given_answer(raw, xp, label: str, what: str) -> Given:
     if isinstance(raw, list):
         return Given(_array(raw, label, what), _places(raw))
     if _is_number(raw):
-        return Given(xp.convert(float(raw)), _places(raw))
+        try:
+            number = float(raw)
+        except OverflowError:  # an integer of 309 digits or more
+            number = math.inf
+        if math.isinf(number):  # or a Decimal past 1.8e308
+            raise UsageError(f"{_answer_name(label, what)} is too large for a float (past "
+                             "1.8e308)", hint="write the answer a float can hold")
+        return Given(xp.convert(number), _places(raw))
     if hasattr(raw, "__array__"):
         return Given(_array(raw, label, what))
     raise UsageError(f"{_answer_name(label, what)} must be a number, not {_json_type(raw)}",
@@ -782,8 +841,55 @@ def judged(judge: Judge, given: Given, computed, noise: list) -> list[bool]:
             zip(elements(given.value), flat, _place_list(given.places, len(flat)), noise)]
 
 
+def _other_ties(graph: Graph, values: dict, xp, result: Result) -> Result | None:
+    """The run under the other --ties policy, when some tie or kink is hit exactly (its
+    warnings say so): where a gradient differs between the two, it depends on the
+    subgradient taken, and any subgradient is a right answer."""
+    if not result.warnings:
+        return None
+    try:
+        return run_graph(graph, values, xp=type(xp)("first" if xp.ties == "split" else "split"))
+    except (DomainError, ShapeError):
+        return None
+
+
+def _tie_note(judge: Judge, xp, other: Result | None, node: int, kind: str,
+              pairs: list, right: list) -> str:
+    """When every wrong element is at a tie or kink (its gradient differs under the other
+    --ties policy): the policy under which the answer is right, or that it is a
+    subgradient there (between the tie given all to one side and all to the other)."""
+    if other is None or kind == "value" or other.run.grads[node] is None:
+        return ""
+    policy = "first" if xp.ties == "split" else "split"
+    alternatives = elements(other.run.grads[node])
+    wrong = [(given, computed, alternative) for (given, computed), alternative, ok
+             in zip(pairs, alternatives, right) if not ok]
+    if not all(not judge.right(alternative, computed, None) for _, computed, alternative
+               in wrong):
+        return ""
+    if all(judge.right(given, alternative, None) for given, _, alternative in wrong):
+        return f"at a tie or kink: right with --ties {policy}"
+    if all(_within_subgradients(judge, given, computed, alternative, xp.ties)
+           for given, computed, alternative in wrong):
+        return "at a tie or kink, where any subgradient is right: --ties split or " \
+            "first picks the one to compare with"
+    return ""
+
+
+def _within_subgradients(judge: Judge, given: float, computed: float, alternative: float,
+                         ties: str) -> bool:
+    """Between the gradient with the tie given all to one side (first) and all to the
+    other (2·split − first)."""
+    split, first = (computed, alternative) if ties == "split" else (alternative, computed)
+    low, high = sorted((first, 2 * split - first))
+    return low <= given <= high or judge.right(given, low, None) or \
+        judge.right(given, high, None)
+
+
 def compare_answer(graph: Graph, result: Result, key: str, given: Given, judge: Judge,
-                   noise: AnswerNoise) -> AnswerRow:
+                   noise: AnswerNoise, other: Result | None = None, xp=None) -> AnswerRow:
+    """An answer judged element by element; `other` is the run under the other --ties
+    policy (_other_ties), which names the policy a wrong answer at a tie follows."""
     quantity, node, kind, computed = computed_answer(graph, result, key)
     check_shape(key, quantity, given.value, computed)
     own_error = noise.of(node, kind, computed)
@@ -797,6 +903,8 @@ def compare_answer(graph: Graph, result: Result, key: str, given: Given, judge: 
              if not ok] if shape else []
     note = wrong_note(wrong, len(pairs)) if shape else \
         near_miss(judge, given, computed, own_error, error)
+    tie = _tie_note(judge, xp, other, node, kind, pairs, right)
+    note = "; ".join(part for part in (note, tie) if part)
     return AnswerRow(key, quantity, given.value, computed, error, FAIL, note, wrong)
 
 

@@ -7,10 +7,12 @@ never a traceback (README, "Exit codes").
 """
 from __future__ import annotations
 
+import errno
 import functools
 import gc
 import io
 import os
+import signal
 import sys
 from contextlib import contextmanager
 
@@ -21,7 +23,7 @@ from . import bindings as binding_values
 from . import collector, render
 from .api import TIES, prepare, run_graph
 from .defaults import CHECK_STEP, CHECK_TOLERANCE, GRAPH_FORMATS, GRAPH_MAX_NODES
-from .errors import GradcalcError, UsageError
+from .errors import GradcalcError, InternalError, Interrupted, OutOfMemory, UsageError
 from .files import binary_stream, check_arguments, read_source, write_atomically
 from .limits import DEFAULT, Limits
 
@@ -61,6 +63,46 @@ class _Interrupted(Exception):
     """Ctrl-C, carried past Click (which would print a blank line and exit 1)."""
 
 
+class _Terminated(BaseException):
+    """SIGTERM, SIGHUP and the like, raised where the program is, so that what is open is
+    undone on the way out as for Ctrl-C: a temporary output file removed, Graphviz
+    stopped."""
+
+    def __init__(self, number: int):
+        super().__init__(number)
+        self.number = number
+        self.name = signal.Signals(number).name
+
+
+# The catchable signals whose default is to end the process: a CPU-time limit (SIGXCPU)
+# or an alarm set by a supervisor too. (SIGINT is Ctrl-C, KeyboardInterrupt; SIGPIPE is
+# a closed pipe, BrokenPipeError.)
+_STOPPING_SIGNALS = tuple(getattr(signal, name) for name in
+                          ("SIGTERM", "SIGHUP", "SIGQUIT", "SIGUSR1", "SIGUSR2", "SIGALRM",
+                           "SIGXCPU", "SIGVTALRM", "SIGPROF") if hasattr(signal, name))
+
+
+@contextmanager
+def _stopped_by_signals():
+    """The signals that would end the process raise _Terminated for the command's
+    duration instead, so that it cleans up on the way out (the handlers before are put
+    back after: main may run inside another program, a test)."""
+    def stop(number, frame):
+        raise _Terminated(number)
+
+    before = {}
+    try:
+        for number in _STOPPING_SIGNALS:
+            before[number] = signal.signal(number, stop)
+    except ValueError:  # not the main thread: signals are not ours to handle
+        pass
+    try:
+        yield
+    finally:
+        for number, handler in before.items():
+            signal.signal(number, handler)
+
+
 class _OutputClosed(Exception):
     """The reader of standard output went away (`gradcalc ... | head -1`)."""
 
@@ -97,9 +139,9 @@ def reported(json_mode: bool):
     try:
         yield
     except GradcalcError as exc:
+        click.echo(exc.format(), err=True)  # first: it is said even if stdout has failed
         if json_mode:
             click.echo(render.dumps(exc.to_json()))
-        click.echo(exc.format(), err=True)
         sys.exit(2)
 
 
@@ -156,13 +198,24 @@ precision_option = click.option(
     help="Significant digits in the table (JSON always has full precision).")
 
 
+def file_format_options(command):
+    """--input-format and --output-format, for the commands that read and write rows of
+    CSV or JSON Lines (batch, grade)."""
+    command = click.option("--output-format", type=click.Choice(["csv", "jsonl"]),
+                           help="[default: from -o FILE's extension, else the input's "
+                                "format]")(command)
+    return click.option("--input-format", type=click.Choice(["csv", "jsonl"]),
+                        help="[default: from the file's extension, else from its first "
+                             "line]")(command)
+
+
 def limit_options(nodes: bool = True, digits: bool = False):
-    """--max-source, --max-depth, --max-nodes (and --max-digits where --exact is), given
-    to the command as one `limits` argument (a gradcalc.Limits)."""
+    """--max-source, --max-depth, --max-elements, --max-nodes (and --max-digits where
+    --exact is), given to the command as one `limits` argument (a gradcalc.Limits)."""
     def decorate(command):
         @functools.wraps(command)
-        def with_limits(*args, max_source, max_depth, **kwargs):
-            values = {"source": max_source, "depth": max_depth}
+        def with_limits(*args, max_source, max_depth, max_elements, **kwargs):
+            values = {"source": max_source, "depth": max_depth, "elements": max_elements}
             if nodes:
                 values["nodes"] = kwargs.pop("max_nodes")
             if digits:
@@ -177,6 +230,10 @@ def limit_options(nodes: bool = True, digits: bool = False):
                          show_default=True, metavar="N",
                          help="The deepest nesting of parentheses, calls and operators."),
         ]
+        options.append(click.option(
+            "--max-elements", type=click.IntRange(1), default=DEFAULT.elements,
+            show_default=True, metavar="N",
+            help="The most numbers all the vectors and matrices of a run hold."))
         if nodes:
             options.append(click.option(
                 "--max-nodes", type=click.IntRange(1), default=DEFAULT.nodes,
@@ -235,8 +292,10 @@ def evaluated(expr, bindings, bindings_file, ties, expand, upstream, strict, wrt
 @click.option("--steps", is_flag=True, help="Write out the chain rule for every node.")
 @click.option("--all", "show_all", is_flag=True, help="Show every row of a big table.")
 @click.option("--full", is_flag=True, help="Show vectors and matrices in full.")
-@click.option("--format", "fmt", type=click.Choice(["table", "markdown"]), default="table",
-              show_default=True, help="Table for the terminal, or Markdown for a write-up.")
+@click.option("--format", "fmt", type=click.Choice(["table", "markdown", "latex"]),
+              default="table", show_default=True,
+              help="Table for the terminal, or Markdown or LaTeX (booktabs, align*) for a "
+                   "write-up.")
 @click.option("-o", "--output", "output_path", metavar="FILE.npz|FILE.json",
               help="Also write the value and gradients: as arrays (value, and one per "
                    "input) to an .npz, or the JSON document to a .json.")
@@ -292,6 +351,13 @@ def eval_command(expr, bindings, json_mode, wrt, bindings_file, ties, expand, up
         if steps:
             click.echo("\n**Chain rule, backwards**\n")
             click.echo("\n".join(f"- {line}" for line in render.steps(graph, run, precision)))
+    elif fmt == "latex":
+        from . import latex
+
+        click.echo(latex.table(graph, run, precision, show_all, full))
+        click.echo(latex.summary(graph, run, precision, _names(wrt)))
+        if steps:
+            click.echo(latex.steps(graph, run, precision))
     else:
         console = _console()
         # crop=False: the table fits the width already (a big one would pay to be measured)
@@ -490,7 +556,7 @@ def check_command(expr, bindings, json_mode, bindings_file, step, tol, atol, rou
         judge = checking.Judge(tol, atol, rounded)
         answers = checking.read_answers(answers_file, expect, xp)
         report = checking.check(graph, values, xp, step=step, judge=judge, answers=answers,
-                                sample=sample, seed=seed)
+                                sample=sample, seed=seed, limits=limits)
     if json_mode:
         click.echo(render.dumps(report.to_dict()))
     else:
@@ -535,10 +601,7 @@ def _check_second_order(expr, bindings, bindings_file, json_mode, step, tol, tie
               help="The class: CSV with a header row, or JSON Lines; one row per student.")
 @click.option("-o", "--output", "output_path", default="-", show_default=True,
               metavar="FILE|-", help="Where to write (a file appears only if grading succeeds).")
-@click.option("--input-format", type=click.Choice(["csv", "jsonl"]),
-              help="[default: from the file's extension, else from its first line]")
-@click.option("--output-format", type=click.Choice(["csv", "jsonl"]),
-              help="[default: from -o FILE's extension, else the input's format]")
+@file_format_options
 @click.option("--carry-forward", is_flag=True,
               help="Credit a gradient that follows by the chain rule from the student's "
                    "own (wrong) answers upstream.")
@@ -584,10 +647,7 @@ def grade_command(expr, bindings, answers_path, output_path, input_format, outpu
               help="The points: CSV with a header row of names, or JSON Lines.")
 @click.option("-o", "--output", "output_path", default="-", show_default=True,
               metavar="FILE|-", help="Where to write (a file appears only if the run succeeds).")
-@click.option("--input-format", type=click.Choice(["csv", "jsonl"]),
-              help="[default: from the file's extension, else from its first line]")
-@click.option("--output-format", type=click.Choice(["csv", "jsonl"]),
-              help="[default: from -o FILE's extension, else the input's format]")
+@file_format_options
 @click.option("--wrt", metavar="x,y", help="Gradient columns for these inputs only.")
 @click.option("--keep", type=click.Choice(["all", "inputs", "none"]), default="all",
               show_default=True, help="Which input columns to copy to the output.")
@@ -642,7 +702,7 @@ def functions_command(json_mode):
 @click.argument("expr")
 @click.argument("bindings", nargs=-1)
 @click.option("--format", "fmt", type=click.Choice(GRAPH_FORMATS),
-              help="DOT or Mermaid text, or SVG/PNG drawn by Graphviz "
+              help="DOT, Mermaid or TikZ (LaTeX) text, or SVG/PNG drawn by Graphviz "
                    "[default: from -o FILE's extension, else dot].")
 @click.option("-o", "--output", "output_path", metavar="FILE",
               help="Write the picture to FILE instead of standard output.")
@@ -671,13 +731,14 @@ def graph_command(expr, bindings, fmt, output_path, bindings_file, ties, expand,
             raise UsageError("a PNG is binary and stdout is a terminal",
                              hint="write it to a file with -o FILE.png")
         # No picture is drawn past --max-nodes; a graph that large is still computed.
-        limits = Limits(limits.source, limits.depth, max(max_nodes, DEFAULT.nodes))
+        limits = Limits(limits.source, limits.depth, max(max_nodes, DEFAULT.nodes),
+                        elements=limits.elements)
         graph, result = evaluated(expr, bindings, bindings_file, ties, expand, upstream,
                                   strict, limits=limits)
         picture.check_size(graph, max_nodes)
-        maker = picture.mermaid if fmt == "mermaid" else picture.dot
+        maker = picture.TEXT_FORMATS.get(fmt, picture.dot)
         text = maker(graph, result.run, precision, result.warnings)
-        data = text.encode("utf-8") if fmt in ("dot", "mermaid") else picture.draw(text, fmt)
+        data = text.encode("utf-8") if fmt in picture.TEXT_FORMATS else picture.draw(text, fmt)
         _write_picture(data, output_path)
     for line in render.warning_lines(graph, result.warnings):
         click.echo(line, err=True)
@@ -697,7 +758,24 @@ def main(argv=None) -> None:
     """Entry point: Click's usage errors are exit 2 too, and JSON under --json; Ctrl-C, a
     closed pipe and running out of memory are one line each, never a traceback."""
     args = sys.argv[1:] if argv is None else list(argv)
+    _closed_streams_failing()
     _utf8_output()
+    with _stopped_by_signals():
+        ended = _run(args)
+    if ended is MemoryError:
+        # said here, out of the handler: the frames that held the memory are gone now
+        _RESERVE.clear()
+        _fail(OutOfMemory("out of memory: the input needs more memory than this machine "
+                          "has"), args, 2)
+
+
+# Freed when memory runs out, so that the message can still be made and printed (zeros
+# from calloc: no resident memory until then).
+_RESERVE = bytearray(1 << 22)
+
+
+def _run(args: list):
+    """The command, and every way it can end but running out of memory (returned)."""
     try:
         try:
             check_arguments(args)
@@ -705,42 +783,49 @@ def main(argv=None) -> None:
         finally:
             sys.stdout.flush()  # output still buffered meets a closed pipe here
     except GradcalcError as exc:  # arguments that are not UTF-8
-        if "--json" in args:
-            click.echo(render.dumps(exc.to_json()))
-        click.echo(exc.format(), err=True)
-        sys.exit(2)
+        _fail(exc, args, 2)
     except _NO_ARGUMENTS as exc:  # `gradcalc` alone: the help, as Click shows it
         click.echo(exc.ctx.get_help(), err=True)
         sys.exit(2)
     except click.ClickException as exc:  # a bad option or command, said as our errors are
         message = exc.format_message().rstrip(".")
         context = getattr(exc, "ctx", None)
-        error = UsageError(message[:1].lower() + message[1:],
-                           hint=f"see `{context.command_path if context else 'gradcalc'} "
-                                "--help`")
-        if "--json" in args:
-            click.echo(render.dumps(error.to_json()))
-        click.echo(error.format(), err=True)
-        sys.exit(2)
+        _fail(UsageError(message[:1].lower() + message[1:],
+                         hint=f"see `{context.command_path if context else 'gradcalc'} "
+                              "--help`"), args, 2)
     except (click.exceptions.Abort, _Interrupted, KeyboardInterrupt):
-        click.echo("gradcalc: interrupted", err=True)
-        sys.exit(130)
+        _fail(Interrupted("interrupted"), args, 130)
+    except _Terminated as stop:
+        _fail(Interrupted(f"terminated ({stop.name})"), args, 128 + stop.number)
     except (_OutputClosed, BrokenPipeError):  # the reader has all it wanted: not an error
         _discard_stdout()
         sys.exit(0)
     except click.exceptions.Exit as exc:
         sys.exit(exc.exit_code)
     except MemoryError:
-        click.echo("error: out of memory: the input needs more memory than this machine has",
-                   err=True)
+        return MemoryError
+    except OSError as exc:  # a write refused: a full disk, a closed standard output
+        _discard_stdout()  # (every read is checked where it happens)
+        click.echo(f"error: cannot write the output: {exc.strerror or exc}", err=True)
         sys.exit(2)
     except Exception as exc:  # noqa: BLE001 - the last resort: a bug, said in one line
         if os.environ.get("GRADCALC_DEBUG"):
             raise
-        click.echo(f"gradcalc: internal error ({type(exc).__name__}: {exc}); this is a bug, "
-                   "please report it with the command that caused it (GRADCALC_DEBUG=1 "
-                   "shows the traceback)", err=True)
-        sys.exit(70)
+        _fail(InternalError(f"internal error ({type(exc).__name__}: {exc}); this is a bug, "
+                            "please report it with the command that caused it "
+                            "(GRADCALC_DEBUG=1 shows the traceback)"), args, 70)
+
+
+def _fail(error: GradcalcError, args: list, code: int) -> None:
+    """End with `error`: its JSON object on standard output under --json, its message
+    on standard error, exit code `code`."""
+    if "--json" in args:
+        try:
+            click.echo(render.dumps(error.to_json()))
+        except OSError:  # standard output is what failed: the message still goes out
+            _discard_stdout()
+    click.echo(error.format(), err=True)
+    sys.exit(code)
 
 
 _NO_ARGUMENTS = getattr(click.exceptions, "NoArgsIsHelpError", ())  # Click 8.2 and later
@@ -755,9 +840,41 @@ def _utf8_output() -> None:
             stream.reconfigure(encoding="utf-8")
 
 
+def _closed_streams_failing() -> None:
+    """A standard stream closed by the caller (`>&-`) is None in Python: output is
+    refused as the system refuses it (EBADF, said in one line by main), a closed
+    standard input reads as empty (nothing arrives), and a closed standard error leaves
+    only the exit code to speak."""
+    if sys.stdin is None:
+        sys.stdin = open(os.devnull, encoding="utf-8")  # noqa: SIM115 - for the process
+    if sys.stdout is None:
+        sys.stdout = io.TextIOWrapper(io.BufferedWriter(_ClosedOutput()), encoding="utf-8")
+    if sys.stderr is None:
+        sys.stderr = open(os.devnull, "w", encoding="utf-8")  # noqa: SIM115 - for the process
+
+
+class _ClosedOutput(io.RawIOBase):
+    """Standard output when there is none: writing fails, until the failure has been
+    reported (then what is left is dropped, as on /dev/null)."""
+
+    reported = False
+
+    def writable(self) -> bool:
+        return True
+
+    def write(self, data) -> int:
+        if not self.reported:
+            raise OSError(errno.EBADF, "standard output is closed")
+        return len(data)
+
+
 def _discard_stdout() -> None:
     """Point standard output at /dev/null, so that Python's final flush of what is still
     buffered does not fail again on the closed pipe."""
+    raw = getattr(getattr(sys.stdout, "buffer", None), "raw", None)
+    if isinstance(raw, _ClosedOutput):
+        raw.reported = True
+        return
     try:
         devnull = os.open(os.devnull, os.O_WRONLY)
         os.dup2(devnull, sys.stdout.fileno())

@@ -10,7 +10,7 @@ name them without importing those modules, which only their own commands need.
 CHECK_STEP = 1e-5
 CHECK_TOLERANCE = 1e-6
 
-GRAPH_FORMATS = ("dot", "mermaid", "svg", "png")
+GRAPH_FORMATS = ("dot", "mermaid", "tikz", "svg", "png")
 # Past this many nodes a picture is a hairball and Graphviz's layout gets slow; the
 # numbers are better read from `gradcalc eval` or its JSON (--max-nodes raises the limit).
 GRAPH_MAX_NODES = 150

@@ -5,6 +5,8 @@ where (the source line with a caret under the culprit) and, when known, how to f
 """
 from __future__ import annotations
 
+import re
+
 Span = tuple[int, int]
 
 
@@ -25,12 +27,13 @@ class GradcalcError(Exception):
         return self.format()
 
     def format(self) -> str:
-        """The message, the offending source line with a caret, and the hint."""
-        lines = [f"error: {self.message}"]
+        """The message, the offending source line with a caret, and the hint; control
+        characters (from a file's column names, say) shown escaped."""
+        lines = [f"error: {escaped(self.message)}"]
         if self.span is not None and self.source:
             lines.extend(caret_lines(self.source, self.span))
         if self.hint:
-            lines.append(f"hint: {self.hint}")
+            lines.append(f"hint: {escaped(self.hint)}")
         return "\n".join(lines)
 
     def to_json(self) -> dict:
@@ -90,6 +93,45 @@ class UsageError(GradcalcError):
     """A bad option value or an unreadable input file."""
 
     kind = "usage"
+
+
+class OutOfMemory(GradcalcError):
+    """The input needed more memory than the machine (or its limit) gives."""
+
+    kind = "memory"
+
+
+class Interrupted(GradcalcError):
+    """Ctrl-C or SIGTERM: not the input's fault, said as gradcalc's own line."""
+
+    kind = "interrupted"
+
+    def format(self) -> str:
+        return f"gradcalc: {escaped(self.message)}"
+
+
+class InternalError(GradcalcError):
+    """A bug in gradcalc, said in one line (exit code 70), never a traceback."""
+
+    kind = "internal"
+
+    def format(self) -> str:
+        return f"gradcalc: {escaped(self.message)}"
+
+
+def escaped(text: str) -> str:
+    """`text` with every control character as its escape (`\\x1b`, `\\n`, `\\u202e`): a
+    name read from a data file may hold a terminal's escape sequences (set the window
+    title, clear the screen) or a line break, and a message stays one line of text."""
+    return _CONTROL.sub(_escape, text) if _CONTROL.search(text) else text
+
+
+# C0 and C1 controls, DEL, and the marks that reorder displayed text (bidi overrides)
+_CONTROL = re.compile("[\x00-\x1f\x7f-\x9f\u200e\u200f\u202a-\u202e\u2066-\u2069]")
+
+
+def _escape(match) -> str:
+    return match.group().encode("unicode_escape").decode("ascii")
 
 
 def caret_lines(source: str, span: Span) -> list[str]:

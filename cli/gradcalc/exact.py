@@ -9,12 +9,27 @@ from __future__ import annotations
 import math
 import sys
 from fractions import Fraction
+from contextlib import contextmanager
 from functools import lru_cache
 
 from .arith import INF, ExactSizeError, FloatArith
 from .limits import DEFAULT, exceeded
 
 LOG10_2 = math.log10(2)
+# The digits of all the exact results of one pass, in all: each digit costs time (a
+# product of two 4,000-digit numbers about half a millisecond) and memory, and a long
+# chain of numbers each within --max-digits must not run for minutes (about 10 s here).
+MAX_EXACT_WORK = 50_000_000
+MAX_EXACT_WORK_BITS = round(MAX_EXACT_WORK / LOG10_2)
+
+
+class ExactWorkError(ExactSizeError):
+    """The exact results of one pass would hold more than MAX_EXACT_WORK digits."""
+
+    def __init__(self):
+        ArithmeticError.__init__(self, f"the exact numbers computed so far hold more than "
+                                       f"{MAX_EXACT_WORK:,} digits in all, the most one "
+                                       "pass computes under --exact")
 
 
 class ExactArith(FloatArith):
@@ -36,11 +51,24 @@ class ExactArith(FloatArith):
         super().__init__(ties)
         self.max_digits = max_digits
         self.rational = _bounded_rational(max_digits)
+        self._depth = 0  # passes entered (gates run passes inside a pass)
         # Python refuses to turn an int of more than 4,300 digits into text unless told
         # to; a raised limit must still print (a process-wide setting, only ever raised).
         current = getattr(sys, "get_int_max_str_digits", lambda: 0)()
         if current and current < max_digits + 2:
             sys.set_int_max_str_digits(max_digits + 2)
+
+    @contextmanager
+    def quiet(self):
+        """One pass (forward or backward, the passes of gates inside it included): the
+        digits of all its exact results are counted against MAX_EXACT_WORK."""
+        if self._depth == 0:
+            self.rational.work[0] = 0
+        self._depth += 1
+        try:
+            yield
+        finally:
+            self._depth -= 1
 
     def number(self, text: str):
         digits = literal_digits(text)
@@ -74,11 +102,21 @@ class ExactArith(FloatArith):
         return math.sqrt(_float(a))
 
     def power(self, a, b):
-        if isinstance(a, Fraction) and isinstance(b, Fraction) and b.denominator == 1:
-            if a == 0 and b < 0:
-                return INF
-            return self.rational.adopt(a) ** b.numerator  # size-checked first
+        """a^b, rational where it is: an integer b, or b = p/q with a ≥ 0 a perfect q-th power
+        (4^(1/2) = 2, (8/27)^(2/3) = 4/9); else the float power."""
+        if isinstance(a, Fraction) and isinstance(b, Fraction):
+            base = a if b.denominator == 1 else _exact_root(a, b.denominator)
+            if base is not None:
+                if base == 0 and b < 0:
+                    return INF
+                return self.rational.adopt(base) ** b.numerator  # size-checked first
         return FloatArith.power(_float(a), _float(b))
+
+    def power_slope(self, out, a, b):
+        """b·a^(b-1): exact where a^(b-1) is rational (no rounding to avoid), else as floats."""
+        if self.is_exact(out) and self.is_exact(a) and self.is_exact(b):
+            return b * self.power(a, b - 1)
+        return FloatArith.power_slope(_float(out), _float(a), _float(b))
 
     @staticmethod
     def divide(a, b):
@@ -129,6 +167,14 @@ class ExactArith(FloatArith):
         return FloatArith.sigmoid(_float(a))
 
     @staticmethod
+    def sigmoid_slope(out, a):
+        return FloatArith.sigmoid_slope(_float(out), _float(a))
+
+    @staticmethod
+    def tanh_slope(out, a):
+        return FloatArith.tanh_slope(_float(out), _float(a))
+
+    @staticmethod
     def softplus(a):
         return FloatArith.softplus(_float(a))
 
@@ -139,6 +185,29 @@ class ExactArith(FloatArith):
     @staticmethod
     def is_integer(a) -> bool:
         return a.denominator == 1 if isinstance(a, Fraction) else float(a).is_integer()
+
+
+def _exact_root(a: Fraction, q: int) -> Fraction | None:
+    """The rational q-th root of a ≥ 0, if a has one (numerator and denominator are
+    perfect q-th powers); None otherwise."""
+    if a < 0:
+        return None
+    num, den = _integer_root(a.numerator, q), _integer_root(a.denominator, q)
+    return None if num is None or den is None else Fraction(num, den)
+
+
+def _integer_root(n: int, q: int) -> int | None:
+    """The integer r with r^q = n, or None: Newton's method in integers, from above."""
+    if n < 2:
+        return n
+    if q >= n.bit_length():  # 2^q > n: only 1 would do, and n is not 1
+        return None
+    root = 1 << -(-n.bit_length() // q)  # at least the root
+    while True:
+        better = ((q - 1) * root + n // root ** (q - 1)) // q
+        if better >= root:
+            return root if root ** q == n else None
+        root = better
 
 
 def _float(a) -> float:
@@ -165,6 +234,7 @@ class _BoundedRational(Fraction):
 
     __slots__ = ()
     max_digits = DEFAULT.digits
+    work = [0]  # bits of the results of the current pass (a list: the class stays as is)
 
     @classmethod
     def adopt(cls, value):
@@ -174,16 +244,24 @@ class _BoundedRational(Fraction):
             return value
         bits = max(abs(value.numerator), value.denominator).bit_length()
         if bits * LOG10_2 > cls.max_digits:
-            raise ExactSizeError(round(bits * LOG10_2), cls.max_digits)
+            raise ExactSizeError(bits * LOG10_2, cls.max_digits)
+        work = cls.work
+        work[0] += bits
+        if work[0] > MAX_EXACT_WORK_BITS:
+            raise ExactWorkError()
         return value if type(value) is cls else cls(value)
 
     def __pow__(self, other, *modulo):
         if isinstance(other, int) or isinstance(other, Fraction) and other.denominator == 1:
             base = max(abs(self.numerator), self.denominator)
+            exponent = abs(int(other))
             if base > 1:  # 0, 1 and -1 to any power stay small
-                digits = math.log10(base) * abs(int(other))
+                # base ≥ 2 has 0.3 digits or more per unit of exponent: an exponent past
+                # 4 × the limit is refused without a float (10^400 would overflow one)
+                digits = math.log10(base) * exponent if exponent <= 4 * self.max_digits \
+                    else math.inf
                 if digits > self.max_digits:
-                    raise ExactSizeError(round(digits), self.max_digits)
+                    raise ExactSizeError(digits, self.max_digits)
         return self.adopt(Fraction.__pow__(self, other))
 
     def __rpow__(self, other, *modulo):
@@ -210,4 +288,5 @@ for _name in ("__add__", "__radd__", "__sub__", "__rsub__", "__mul__", "__rmul__
 
 @lru_cache(maxsize=None)
 def _bounded_rational(max_digits: int) -> type:
-    return type("Rational", (_BoundedRational,), {"__slots__": (), "max_digits": max_digits})
+    return type("Rational", (_BoundedRational,), {"__slots__": (), "max_digits": max_digits,
+                                                  "work": [0]})

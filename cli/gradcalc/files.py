@@ -3,8 +3,9 @@
 A program comes from the command line, standard input (`-`) or a file (`@FILE`). Whatever
 arrives there (a directory, a binary file, text that is not UTF-8, a NUL byte, a stream
 that never ends) is one clear error, and no more than the source limit is ever read. An
-output file is written whole or not at all: to a temporary file beside it, then renamed
-over it, so an interrupted run never leaves half a picture behind.
+output file is written where it points, whole or not at all: a file by way of a temporary
+file beside it, renamed over it, so an interrupted run never leaves half a picture behind;
+a device, a FIFO or /dev/stdout directly, never replaced by a file.
 """
 from __future__ import annotations
 
@@ -12,6 +13,9 @@ import os
 import re
 import stat
 import sys
+from contextlib import contextmanager
+
+import click
 
 from .errors import UsageError
 from .limits import DEFAULT, Limits, exceeded
@@ -105,17 +109,35 @@ _SURROGATE = re.compile("[\ud800-\udfff]")
 
 
 def write_atomically(path: str, data: bytes) -> None:
-    """Write `data` to `path` whole or not at all: a temporary file in the same directory,
-    renamed over the target. Devices and pipes (/dev/stdout, a FIFO) are written
-    directly; a symbolic link keeps pointing where it did, at the new file."""
+    """Write `data` to `path` whole or not at all (see `opened_output`)."""
+    with opened_output(path) as stream:
+        stream.write(data)
+
+
+@contextmanager
+def opened_output(path: str):
+    """A binary stream that writes to `path` where it points, whole or not at all.
+
+    `/dev/stdout`, `/dev/stderr` and `/dev/fd/N` are gradcalc's own descriptors (a pipe,
+    a log opened for appending), written as they are. A device or a FIFO is written
+    directly; it is never replaced by a file. Otherwise, a symbolic link is followed to
+    its file, and the output goes to a temporary file beside it, renamed over it only
+    when complete, with the old file's permissions: a failed or interrupted run (Ctrl-C,
+    SIGTERM) leaves the old file as it was and no temporary file behind.
+    """
     try:
+        descriptor = _descriptor(path)
+        if descriptor is not None:
+            with open(os.dup(descriptor), "wb") as stream:
+                yield stream
+            return
         target = os.path.realpath(path)
         existing = os.stat(target) if os.path.exists(target) else None
         if existing is not None and not stat.S_ISREG(existing.st_mode):
             if stat.S_ISDIR(existing.st_mode):
                 raise IsADirectoryError(21, "it is a directory")
-            with open(target, "wb") as handle:
-                handle.write(data)
+            with open(target, "wb") as stream:
+                yield stream
             return
         import tempfile  # only for writing a file: it imports random, hashlib and more
 
@@ -123,7 +145,7 @@ def write_atomically(path: str, data: bytes) -> None:
         handle, temporary = tempfile.mkstemp(dir=directory, prefix=f".{name}.", suffix=".part")
         try:
             with os.fdopen(handle, "wb") as stream:
-                stream.write(data)
+                yield stream
                 stream.flush()
                 os.fsync(stream.fileno())
             os.chmod(temporary, stat.S_IMODE(existing.st_mode) if existing else _new_file_mode())
@@ -131,9 +153,23 @@ def write_atomically(path: str, data: bytes) -> None:
         except BaseException:
             os.unlink(temporary)
             raise
+    except BrokenPipeError:
+        raise  # the reader went away: gradcalc ends quietly (cli.main)
     except OSError as exc:
         raise UsageError(f"cannot write {path}: {exc.strerror or exc}",
                          hint="check the path and its permissions") from None
+
+
+_DESCRIPTOR_PATH = re.compile(r"/(?:dev/fd|proc/self/fd)/(\d+)\Z")
+_STANDARD = {"/dev/stdout": 1, "/dev/stderr": 2}
+
+
+def _descriptor(path: str) -> int | None:
+    """The file descriptor a path names (/dev/stdout, /dev/fd/3), or None."""
+    if path in _STANDARD:
+        return _STANDARD[path]
+    match = _DESCRIPTOR_PATH.match(path)
+    return int(match.group(1)) if match else None
 
 
 def _new_file_mode() -> int:

@@ -128,6 +128,16 @@ class Grades:
     def to_json(self) -> str:
         return render.dumps(self.to_dict())
 
+    def __repr__(self) -> str:  # in a notebook: the item analysis (gradcalc.notebook)
+        from .notebook import grades_repr
+
+        return grades_repr(self)
+
+    def _repr_html_(self) -> str:
+        from .notebook import grades_html
+
+        return grades_html(self)
+
     def item_lines(self) -> list[str]:
         """The item analysis for standard error: per answer, how many got it right."""
         items = self.items()
@@ -304,13 +314,17 @@ def chain_from_answers(graph, run, xp, answers: dict) -> dict:
     grads = [xp.zero(value) for value in values]
     grads[graph.output] = xp.convert(1)
     local, warnings = [None] * len(values), []
+    reached = [False] * len(values)  # gradcalc.chain's zeros: what the output reaches
+    reached[graph.output] = True
     flowed = {}
     for node in reversed(graph.nodes):
         if node.id in answers:
             flowed[node.id] = grads[node.id]
             grads[node.id] = answers[node.id]
+            reached[node.id] = True  # the student's answer flows on from here
         if node.kind in (OP, GATE) and needs[node.id]:
-            _backward_other(graph, node, values, grads, local, warnings, xp, needs, {})
+            _backward_other(graph, node, values, grads, local, warnings, xp, needs, {},
+                            reached, run.inner)
     return flowed
 
 

@@ -31,6 +31,23 @@ WRITTEN_OUT = {
     "log1p": "log(1 + {a})", "expm1": "exp({a}) - 1", "exp2": "2^{p}",
     "square": "{p}^2", "sqr": "{p}^2", "cube": "{p}^3",
 }
+# numpy's functions and methods gradcalc spells otherwise, by arity: {aK} is argument K's
+# text, {pK} the same in parentheses unless it is a name or a number.
+NUMPY_WRITTEN = {
+    ("multiply", 2): "{p0} * {p1}", ("add", 2): "{p0} + {p1}",
+    ("subtract", 2): "{p0} - {p1}", ("divide", 2): "{p0} / {p1}",
+    ("true_divide", 2): "{p0} / {p1}", ("power", 2): "{p0} ** {p1}",
+    ("negative", 1): "-{p0}", ("flatten", 1): "reshape({a0}, -1)",
+    ("ravel", 1): "reshape({a0}, -1)", ("copy", 1): "{a0}", ("float", 1): "{a0}",
+    ("astype", 2): "{a0}", ("zeros_like", 1): "0 * {p0}", ("ones_like", 1): "0 * {p0} + 1",
+    ("clip", 3): "minimum(maximum({a0}, {a1}), {a2})",
+    ("hstack", 1): "concatenate({a0}, axis=1)", ("vstack", 1): "concatenate({a0}, axis=0)",
+}
+NUMPY_NOTES = {
+    "astype": " (a comparison is already 1.0/0.0 numbers)",
+    "hstack": " for matrices (for vectors, axis=0)",
+    "vstack": " for matrices (for vectors, stack({a0}, axis=0))",
+}
 INVERSES = {"asin", "acos", "atan", "arcsin", "arccos", "arctan", "asinh", "acosh", "atanh",
             "arsinh", "arcosh", "artanh", "arctanh", "arcsinh", "arccosh", "cot", "sec", "csc"}
 
@@ -181,12 +198,32 @@ def unknown_function(name: str, arguments: list[str], known) -> tuple[str, bool]
         a = arguments[0]
         p = a if re.fullmatch(rf"{_NAME}|\d+\.?\d*", a) else f"({a})"
         return f"gradcalc has no {name}; write `{WRITTEN_OUT[name].format(a=a, p=p)}`", True
+    if (name, len(arguments)) in NUMPY_WRITTEN:
+        texts = {f"a{k}": a for k, a in enumerate(arguments)}
+        texts.update({f"p{k}": a if re.fullmatch(rf"{_NAME}|\d+\.?\d*", a) else f"({a})"
+                      for k, a in enumerate(arguments)})
+        written = NUMPY_WRITTEN[name, len(arguments)].format(**texts)
+        note = NUMPY_NOTES.get(name, "").format(**texts)
+        return f"gradcalc has no {name}; write `{written}`{note}", True
+    if name in ("var", "std") and arguments:
+        return f"gradcalc has no {name}; write `{_moment(name, arguments)}`", True
     if name in INVERSES or name.startswith(("arc", "inv")):
         return f"gradcalc has no {name}: it has no inverse trigonometric functions", False
     close = _typo_of(name, known)
     if close:
         return f"did you mean `{close}`?", False
     return f"define it as a gate first ({name}(t) = ...), or see `gradcalc functions`", False
+
+
+def _moment(name: str, arguments: list[str]) -> str:
+    """numpy's var or std (ddof=0, as batchnorm uses it) written with mean: the keywords
+    as given go to the outer mean; the inner mean keeps its dims to broadcast."""
+    a, keywords = arguments[0], arguments[1:]
+    a = a if re.fullmatch(rf"{_NAME}|\d+\.?\d*", a) else f"({a})"
+    axis = [k for k in keywords if k.replace(" ", "").startswith("axis=")]
+    inner = ", ".join([a, *axis, "keepdims=True"])
+    variance = f"mean(({a} - mean({inner}))^2{''.join(', ' + k for k in keywords)})"
+    return variance if name == "var" else f"sqrt({variance})"
 
 
 def _typo_of(name: str, known) -> str | None:

@@ -12,7 +12,10 @@ chosen so that every token stays whole, and the cells arrive at Rich already wra
 When even the narrowest widths do not fit, room is made step by step (_STAGES): the op's
 pattern line (`distributes`) is left out, since the op itself says the same, and so on;
 the caller may then try again with shorter cells (`∂/∂#5` for `∂/∂(w0*x0)`). Past that
-(matrices in 60 columns), Rich has the last word and folds.
+(matrices in 80 columns), `squeeze` narrows the widest columns below their longest token
+and the caller has Rich fold those tokens: every column keeps a readable width and no
+digit is lost (left to itself, Rich would shrink the label columns to nothing and cut
+numbers short).
 """
 from __future__ import annotations
 
@@ -21,20 +24,26 @@ MARKS = ("(input)", "(output)")  # never elided
 
 
 # Ways to make room, in order: as drawn; without the op's pattern line; an input's name
-# apart from its `(input)` mark; labels elided to fewer characters.
-_STAGES = [(False, True, 8), (True, True, 8), (True, False, 8), (True, False, 5)]
+# apart from its `(input)` mark; labels elided to fewer characters. Each first with every
+# row of a matrix on a line of its own, then with rows broken between their elements.
+_STAGES = [(drop, glue, label_min, whole_rows) for whole_rows in (True, False)
+           for drop, glue, label_min in
+           [(False, True, 8), (True, True, 8), (True, False, 8), (True, False, 5)]]
 
 
 def fit(headers: list[str], rows: list[list[str]], kinds: list[str], room: int,
-        frame: int, patterns: int | None = None):
+        frame: int, patterns: int | None = None, whole_rows: bool = False):
     """(widths, headers, rows) with every cell wrapped to its column's width, the table
     `frame` characters wider than its columns; None when no widths keep every token
-    whole. `patterns` is the column whose second line may be dropped to make room.
+    whole. `patterns` is the column whose second line may be dropped to make room;
+    `whole_rows` keeps to the stages that break no matrix row.
     Each column is measured once per stage that changes it (a big table has 100,000 rows)."""
     columns = [[row[k] for row in rows] for k in range(len(headers))]
     without = None if patterns is None else [cell.split("\n")[0] for cell in columns[patterns]]
     naturals, floors = {}, {}
-    for drop, glue, label_min in _STAGES:
+    for drop, glue, label_min, rows_kept in _STAGES:
+        if whole_rows and not rows_kept:
+            break
         if drop and patterns is None:
             continue
         shown = [without if drop and k == patterns else column for k, column in enumerate(columns)]
@@ -44,9 +53,10 @@ def fit(headers: list[str], rows: list[list[str]], kinds: list[str], room: int,
             if key not in naturals:
                 naturals[key] = max(_width(line) for text in [header, *column]
                                     for line in text.split("\n"))
-            key += (glue, label_min) if kind == LABEL else ()
+            key += (glue, label_min) if kind == LABEL else (rows_kept,) if kind == NUMBER \
+                else ()
             if key not in floors:
-                floors[key] = _minimum(header, column, kind, glue, label_min)
+                floors[key] = _minimum(header, column, kind, glue, label_min, rows_kept)
             widths.append(naturals[key[:2]])
             minimums.append(floors[key])
         if _narrowed(widths, minimums, room - frame):
@@ -55,6 +65,40 @@ def fit(headers: list[str], rows: list[list[str]], kinds: list[str], room: int,
                        for column, width, kind in zip(shown, widths, kinds)]
             return widths, wrapped_headers, [list(row) for row in zip(*wrapped)]
     return None
+
+
+SQUEEZED = 4  # the narrowest `squeeze` makes a column whose text is wider
+WORDY = 9  # the narrowest it makes a column of words (`gradients`) before numbers
+
+
+def squeeze(headers: list[str], rows: list[list[str]], kinds: list[str], room: int,
+            frame: int, patterns: int | None = None):
+    """(widths, headers, rows) for a table that `fit` cannot lay out with every token
+    whole: each column at its narrowest whole-token width of the last stage, then the
+    widest narrowed one character at a time until the table fits: columns of words first
+    (down to WORDY), then any (down to SQUEEZED).
+    Tokens wider than their column are left for the renderer to fold."""
+    _, glue, label_min, _ = _STAGES[-1]
+    columns = [[row[k] for row in rows] for k in range(len(headers))]
+    if patterns is not None:
+        columns[patterns] = [cell.split("\n")[0] for cell in columns[patterns]]
+    widths = [min(max(_width(line) for text in [header, *column] for line in text.split("\n")),
+                  _minimum(header, column, kind, glue, label_min))
+              for header, column, kind in zip(headers, columns, kinds)]
+    excess = sum(widths) - (room - frame)
+    words = [k for k, kind in enumerate(kinds) if kind != NUMBER]
+    # Words fold more readably than numbers: they give up room first, down to WORDY.
+    for candidates, least in ((words, WORDY), (range(len(widths)), SQUEEZED)):
+        while excess > 0 and candidates:
+            k = max(candidates, key=widths.__getitem__)
+            if widths[k] <= least:
+                break
+            widths[k] -= 1
+            excess -= 1
+    wrapped_headers = [wrap(header, width, WORDS) for header, width in zip(headers, widths)]
+    wrapped = [[wrap(cell, width, kind, glue) for cell in column]
+               for column, width, kind in zip(columns, widths, kinds)]
+    return widths, wrapped_headers, [list(row) for row in zip(*wrapped)]
 
 
 def _width(text: str) -> int:
@@ -79,12 +123,15 @@ def _narrowed(widths: list[int], floors: list[int], room: int) -> bool:
     return True
 
 
-def _minimum(header: str, cells: list[str], kind: str, glue: bool, label_min: int) -> int:
-    """The narrowest width that keeps every token of the column whole."""
+def _minimum(header: str, cells: list[str], kind: str, glue: bool, label_min: int,
+             whole_rows: bool = False) -> int:
+    """The narrowest width that keeps every token of the column whole (for numbers with
+    `whole_rows`, every line: a matrix's rows)."""
     lines = [line for cell in cells for line in cell.split("\n")]
     header_words = max((_width(w) for w in header.split()), default=0)
     if kind == NUMBER:
-        return max([_width(header), *(_width(w) for line in lines for w in line.split())])
+        pieces = lines if whole_rows else [w for line in lines for w in line.split()]
+        return max([_width(header), *map(_width, pieces)])
     if kind == LABEL:
         words = [w for line in lines for w in line.split()]
         longest = max(map(_width, words), default=0)
@@ -125,14 +172,7 @@ def wrap(cell: str, width: int, kind: str, glue: bool = True) -> str:
             pieces = line.split()
         if kind == LABEL:
             pieces = [elide(word, width) for word in pieces]
-        current = ""
-        for piece in pieces:
-            joined = f"{current} {piece}" if current else piece
-            if current and _width(joined) > width:
-                out.append(current)
-                joined = piece
-            current = joined
-        out.append(current)
+        out.extend(_pack(pieces, width, " "))
     return "\n".join(out)
 
 
@@ -149,11 +189,17 @@ def elide(word: str, width: int) -> str:
 
 def join_parts(parts: list[str], width: int, separator: str = "   ") -> str:
     """Parts such as `∂f/∂x = -4` on lines of at most `width`, broken only between parts."""
+    return "\n".join(_pack(parts, width, separator))
+
+
+def _pack(pieces: list[str], width: int, separator: str) -> list[str]:
+    """The pieces joined by `separator` on as few lines of at most `width` columns as
+    they fit (a piece wider than that alone on its line)."""
     lines, current = [], ""
-    for part in parts:
-        joined = f"{current}{separator}{part}" if current else part
-        if current and len(joined) > width:
+    for piece in pieces:
+        joined = f"{current}{separator}{piece}" if current else piece
+        if current and _width(joined) > width:
             lines.append(current)
-            joined = part
+            joined = piece
         current = joined
-    return "\n".join([*lines, current])
+    return [*lines, current]

@@ -4,7 +4,8 @@ Whatever a person or a script sends, gradcalc answers within bounded time and me
 input past a limit is refused at once with a LimitError that names the limit and the
 option that raises it, instead of running for minutes or allocating gigabytes. The
 stages check them where the quantity is known: the source's length before parsing, the
-nesting depth and node count while lowering, an exact number's size in the arithmetic.
+nesting depth and node count while lowering, the elements of vectors and matrices from
+their shapes before a pass (gradcalc.elements), an exact number's size in the arithmetic.
 """
 from __future__ import annotations
 
@@ -28,6 +29,13 @@ MAX_ELEMENTS = 10_000_000
 # that view is refused before any of it is computed.
 MAX_UNFOLDED = 20_000_000
 
+# A --bindings or --answers file is read no further than this many bytes (a 1000×1000
+# matrix written out is about 15 MB); larger data goes to `gradcalc batch` as rows.
+MAX_DATA_FILE = 16 * 2**20
+# A line of `gradcalc batch`'s input (a CSV row, a JSON Lines object) is read no further
+# than this many characters: one endless line cannot fill the memory.
+MAX_LINE = 2**20
+
 _set = object.__setattr__
 
 
@@ -35,19 +43,20 @@ class Limits(FrozenValue):
     """The raisable limits (README, "Limits and guarantees"), each with its option;
     immutable and compared by value."""
 
-    __slots__ = ("source", "depth", "nodes", "digits")
+    __slots__ = ("source", "depth", "nodes", "digits", "elements")
 
     def __init__(self, source: int = 1_000_000, depth: int = 100_000, nodes: int = 1_000_000,
-                 digits: int = 4_000):
+                 digits: int = 4_000, elements: int = 10_000_000):
         _set(self, "source", source)  # characters of program text (--max-source)
         _set(self, "depth", depth)  # nesting depth of an expression (--max-depth)
         _set(self, "nodes", nodes)  # graph nodes, user gates counted expanded (--max-nodes)
         _set(self, "digits", digits)  # digits of an exact numerator or denominator (--max-digits)
+        _set(self, "elements", elements)  # numbers in all the values of a run (--max-elements)
 
 
 DEFAULT = Limits()
 OPTIONS = {"source": "--max-source", "depth": "--max-depth", "nodes": "--max-nodes",
-           "digits": "--max-digits"}
+           "digits": "--max-digits", "elements": "--max-elements"}
 
 
 def exceeded(limit: str, message: str, source: str = "", span: Span | None = None,

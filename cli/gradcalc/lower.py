@@ -9,7 +9,7 @@ oversized program stops before it is built.
 from __future__ import annotations
 
 from . import collector, ops
-from .errors import ArityError, LimitError, UndefinedNameError
+from .errors import ArityError, LimitError, ShapeError, UndefinedNameError
 from .frozen import Frozen
 from .limits import DEFAULT, MAX_GATE_NESTING, Limits, exceeded
 from .syntax import (Array, Assign, Binary, Call, Expr, GateDef, Index, Keyword, Name, Number,
@@ -71,6 +71,12 @@ class Graph:
                     seen.add(id(node.op))
                     pending.append(node.op.body)
                 yield graph, node
+
+    @property
+    def work(self) -> int:
+        """The nodes one pass computes, each user gate call counted as its body's nodes
+        (a collapsed gate runs its whole body)."""
+        return sum(node.op.size if node.kind == GATE else 1 for node in self.nodes)
 
     def label(self, node: Node, width: int = 48) -> str:
         """The node's name, or its source text (middle elided past `width` characters:
@@ -221,8 +227,27 @@ class _Lowering:
         if isinstance(expr, (Array, Tuple)):
             return self.emit(OP, ops.ARRAY, args, expr.span)
         if isinstance(expr, Index):
+            self.refuse_mask_index(expr, args[1:])
             return self.emit(OP, ops.INDEX.bind(spec=_index_spec(expr)), args, expr.span)
         return self.call(expr, args)
+
+    def refuse_mask_index(self, expr: Index, indices: tuple[int, ...]) -> None:
+        """numpy reads `x[x > 0]` as a boolean mask (the elements where it holds); here a
+        comparison is 1.0/0.0 numbers, which as an index would pick elements 0 and 1."""
+        for index in indices:
+            node = self.nodes[index]
+            if node.kind != OP or getattr(node.op, "family", None) != "comparison":
+                continue
+            inside = expr.span[0] <= node.span[0] and node.span[1] <= expr.span[1]
+            target = self.source[expr.target.span[0]:expr.target.span[1]]
+            mask = self.source[node.span[0]:node.span[1]]
+            raise ShapeError(
+                "a comparison as an index: numpy reads it as a mask that picks the elements "
+                "where it holds; gradcalc's comparisons are 1.0/0.0 numbers, which as an "
+                "index would pick elements 0 and 1", self.source,
+                node.span if inside else expr.span,
+                hint=f"multiply by the mask instead: {target} * ({mask}) is {target} where "
+                     "it holds and 0 elsewhere")
 
     def call(self, expr: Call, args: tuple[int, ...]) -> int:
         keywords = [arg for arg in expr.args if isinstance(arg, Keyword)]
@@ -286,10 +311,15 @@ class _Lowering:
                     hint=f"over an axis give one argument: {expr.func}(S, axis=1)")
             if keyword.name not in op.keywords:
                 taken = ", ".join(f"{name}=" for name in op.keywords)
-                raise ArityError(
-                    f"{expr.func}() takes no keyword '{keyword.name}'", self.source,
-                    keyword.name_span, hint=f"the keywords of {expr.func}() are {taken}"
-                    if taken else f"{expr.func}() takes no keywords; see `gradcalc functions`")
+                numpy_name = _TORCH_KEYWORDS.get(keyword.name)
+                hint = f"the keywords of {expr.func}() are {taken}" if taken else \
+                    f"{expr.func}() takes no keywords; see `gradcalc functions`"
+                if numpy_name in op.keywords:
+                    value = self.source[slice(*keyword.value.span)]
+                    hint = f"write {numpy_name}={value} (numpy's name for PyTorch's " \
+                           f"{keyword.name}=)"
+                raise ArityError(f"{expr.func}() takes no keyword '{keyword.name}'",
+                                 self.source, keyword.name_span, hint=hint)
             attrs[keyword.name] = _constant(keyword.value, self.source)
         return attrs
 
@@ -301,9 +331,22 @@ class _Lowering:
             return
         span = extra[0].span if extra and isinstance(first, (Array, Tuple)) else expr.span
         raise ArityError(f"{expr.func}() takes one list of arrays, then keywords",
-                         self.source, span,
-                         hint=f"write {expr.func}([a, b], axis=0): the arrays in one list, "
-                              "the axis as a keyword")
+                         self.source, span, hint=self.sequence_fix(expr))
+
+    def sequence_fix(self, expr: Call) -> str:
+        """`concatenate([a, b], 1)` → `concatenate([a, b], axis=1)`; `concatenate(a, b)` →
+        `concatenate([a, b], axis=0)`: the call as written, its arrays in one list."""
+        text = [self.source[slice(*arg.span)] for arg in expr.args]
+        keywords = [t for t, arg in zip(text, expr.args) if isinstance(arg, Keyword)]
+        items = [t for t, arg in zip(text, expr.args) if not isinstance(arg, Keyword)]
+        listed = bool(items) and isinstance(expr.args[0], (Array, Tuple))
+        if listed and len(items) == 2 and not keywords:
+            fixed = f"{expr.func}({items[0]}, axis={items[1]})"
+        elif not listed:
+            fixed = f"{expr.func}([{', '.join(items)}], {', '.join(keywords) or 'axis=0'})"
+        else:
+            fixed = f"{expr.func}([a, b], axis=0)"
+        return f"write {fixed}: the arrays in one list, the axis as a keyword"
 
     def check_arity(self, expr: Call, arity: int | None, min_arity: int | None,
                     given: int | None = None) -> None:
@@ -589,6 +632,7 @@ def _index_spec(expr: Index) -> tuple:
 
 
 _LITERALS = {"True": True, "False": False, "None": None}
+_TORCH_KEYWORDS = {"dim": "axis", "keepdim": "keepdims"}  # PyTorch's names, numpy's here
 
 
 def _constant(expr: Expr, source: str):

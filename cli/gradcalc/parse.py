@@ -22,6 +22,14 @@ COMPARISONS = ("<", "<=", ">", ">=", "==", "!=")
 # `np.exp(x)`, `numpy.sum(S, axis=1)`: the module prefix of numpy's spelling names the
 # function itself (gradcalc has no modules).
 _NUMPY = ("np", "numpy")
+_NUMPY_NAMES = {"newaxis": "None", "linalg": "np", "random": "np"}  # np.linalg.norm is norm
+_SIZE_HINT = ("sizes are not values here: bind the size as an input (N=500) and write N "
+              "where the assignment writes X.shape[0]")
+_INDEX_ASSIGNMENT_HINT = (
+    "an array cannot be changed in place; multiply by a mask instead: "
+    "`margins[arange(N), y] = 0` is `margins = margins * (1 - one_hot(y, C))`, and "
+    "`x[x < 0] = 0` is `x = x * (x >= 0)`")
+_ATTRIBUTE_HINTS = {"shape": _SIZE_HINT, "size": _SIZE_HINT, "ndim": _SIZE_HINT}
 
 # Operators as slides and PDFs print them, read as their ASCII meaning. One character for
 # one, so that every span (and caret) stays where it was in the text as typed.
@@ -70,11 +78,15 @@ class _Builder:
 
     @staticmethod
     def attribute(target, _dot, name):
-        if name.group() == "T":  # numpy's transpose
+        attribute = name.group()
+        if attribute == "T":  # numpy's transpose
             return Call("transpose", (target,), (target.span[0], name.end()), name.span())
-        raise ParseError(f"unknown attribute '.{name.group()}'", span=name.span(),
-                         hint="the attribute gradcalc knows is .T (the transpose); "
-                              f"for a function write {name.group()}(...)")
+        if isinstance(target, Name) and target.id in _NUMPY:
+            # np.newaxis is None (a new axis in an index); np.pi is pi
+            return Name(_NUMPY_NAMES.get(attribute, attribute), (target.span[0], name.end()))
+        raise ParseError(f"unknown attribute '.{attribute}'", span=name.span(),
+                         hint=_ATTRIBUTE_HINTS.get(attribute, "the attribute gradcalc knows "
+                                                   "is .T (the transpose)"))
 
     @staticmethod
     def tuple(lpar, items, rpar):
@@ -164,7 +176,8 @@ class _Builder:
         raise ParseError(
             "the left side of '=' must be a name (`q = x + y`) or a gate "
             "header (`sig(t) = 1/(1+exp(-t))`)", span=target.span,
-            hint="to compare values use `gradcalc check --expect`; '=' only names things")
+            hint=_INDEX_ASSIGNMENT_HINT if isinstance(target, Index) else
+            "to compare values use `gradcalc check --expect`; '=' only names things")
 
     @staticmethod
     def program(*statements):
@@ -230,8 +243,8 @@ def _scanner(terminals):
 def _reduction(rule, builder):
     origin, children, callback, expand_single = rule
     size = len(children)
-    if callback is None:  # an inlined `_rule`: its children go to the parent
-        return size, origin, _BUILD, _shaper(children, list, False)
+    if callback is None:  # an inlined `_rule`: its children go to the parent, as a list
+        return size, origin, _BUILD, _shaper(children, None, False)
     if expand_single and children == [_KEEP]:  # `?rule: child`
         return size, origin, _PASS, None
     method = getattr(builder, callback, None)
@@ -243,17 +256,27 @@ def _reduction(rule, builder):
 
 
 def _shaper(children, make, expand_single):
-    """Drop filtered tokens, splice inlined rules' children, then make the value."""
+    """Drop filtered tokens, splice inlined rules' children, then make the value (`make`
+    None: the list itself, for an inlined rule).
+
+    A repetition (`expr ("," expr)*`, a program's statements) is a left-recursive inlined
+    rule, `_star: _star "," expr`: its list is extended in place, not copied at every
+    element, so that a list of n elements is built in O(n), not O(n²). That is safe
+    because an inlined rule's list is spliced into its parent once and held nowhere else.
+    """
+    grows = children[:1] == [_SPLICE]
+    rest = children[1:] if grows else children
+
     def shape(values):
-        kept = []
-        for value, how in zip(values, children):
+        kept = values[0] if grows else []
+        for value, how in zip(values[1:] if grows else values, rest):
             if how == _KEEP:
                 kept.append(value)
             elif how == _SPLICE:
                 kept.extend(value)
         if expand_single and len(kept) == 1:
             return kept[0]
-        return make(kept)
+        return kept if make is None else make(kept)
     return shape
 
 
@@ -454,11 +477,24 @@ def _token_error(source: str, token: _Token, expected: set[str]) -> ParseError:
             return comma
     if token.type == "RPAR":
         return ParseError("unmatched ')'", source, span, "remove it or add a '(' before")
+    if token.type == "EQUALS" and before is not None and before.end == token.start \
+            and str(before) in ("+", "-", "*", "/"):
+        target = _assigned_name(source, before.start)
+        return ParseError(f"'{before}=' is not an operator here", source,
+                          (before.start, token.end),
+                          f"write {target} = {target} {before} ... (a name may be given a "
+                          "new value)")
     if token.type == "_SEP" and before is not None and before.type == "LPAR":
         return ParseError("missing ')'", source, (before.start, before.end),
                           "close the parenthesis before the end of the statement")
     return ParseError(f"unexpected {_describe(token.type, str(token))}", source, span,
                       f"expected {_expected(expected)}")
+
+
+def _assigned_name(source: str, pos: int) -> str:
+    """The name before `+=` at `pos` (`loss` in `loss += 1`), else `x`."""
+    match = re.search(r"([A-Za-z_][A-Za-z_0-9]*)\s*$", source[:pos])
+    return match.group(1) if match else "x"
 
 
 def _previous_token(source: str, pos: int) -> _Token | None:

@@ -14,6 +14,7 @@ import json
 import sys
 from dataclasses import dataclass
 
+from . import chain
 from .errors import UsageError
 from .lower import CONST, INPUT, Graph
 from .render import format_number, output_name
@@ -24,7 +25,7 @@ GRAD_COLOUR = "#cf222e"
 MUTED_COLOUR = "#57606a"
 WARN_COLOUR = "#bc4c00"
 _EXTENSIONS = {".dot": "dot", ".gv": "dot", ".mmd": "mermaid", ".mermaid": "mermaid",
-               ".svg": "svg", ".png": "png"}
+               ".svg": "svg", ".png": "png", ".tex": "tikz"}
 _TITLE_WIDTH = 80
 
 
@@ -47,11 +48,19 @@ def edges(graph: Graph, run: Pass) -> list[Edge]:
     times the local gradient of that input. A node that feeds several consumers first
     leads to a branch point, on an arrow with the node's own gradient; the arrows out of
     the branch point carry their shares, which add up to it ("gradients add at branches").
-    An arrow whose upstream gradient is 0 carries 0 even if its local gradient is infinite,
-    as in the backward pass.
+    An arrow carries 0 where the backward pass passed nothing (its node is not reached, or
+    its local gradient is a structural 0, gradcalc.chain), even if the other factor is
+    infinite; elsewhere the product, nan for 0 · inf, as in the backward pass.
     """
     nodes = graph.nodes
     grads = run.grads if run.grads is not None else [None] * len(nodes)
+
+    def reached(node_id: int) -> bool:
+        return run.live is None or chain.any_of(run.live[node_id])
+
+    def blocked(op, slope) -> bool:
+        return getattr(op, "structural", False) and chain.any_of(slope == 0)
+
     uses = [0] * len(nodes)
     for node in nodes:
         for tail in node.inputs:
@@ -75,10 +84,10 @@ def edges(graph: Graph, run: Pass) -> list[Edge]:
             slope = local[position] if local is not None else None
             if upstream is None or (slope is None and shares is None):
                 grad = None
-            elif _all_zero(upstream):
-                grad = 0.0
             elif shares is not None:
                 grad = shares[position]
+            elif not reached(node.id) or blocked(node.op, slope):
+                grad = 0.0
             else:
                 with _quiet_numpy():  # inf · 0 is nan on the edge as in the run, unannounced
                     grad = upstream * slope
@@ -87,9 +96,6 @@ def edges(graph: Graph, run: Pass) -> list[Edge]:
     return found
 
 
-def _all_zero(value) -> bool:
-    """Whether a gradient is 0 everywhere (a number, or every element of an array)."""
-    return bool((value == 0).all()) if getattr(value, "ndim", 0) else value == 0
 
 
 def _quiet_numpy():
@@ -110,13 +116,29 @@ def _warned(warnings) -> dict[int, list[str]]:
     return by_node
 
 
+# Edges per node of the largest picture drawn: Graphviz's layout time grows with the
+# edges, and a dense graph of 29 nodes (each using all before it) took it 29 s.
+EDGES_PER_NODE = 2
+# Seconds Graphviz may take to draw (SVG, PNG) before it is stopped.
+GRAPHVIZ_SECONDS = 30
+
+
 def check_size(graph: Graph, max_nodes: int) -> None:
-    """Refuse a picture nobody can read (and that Graphviz would take long to lay out)."""
+    """Refuse a picture nobody can read (and that Graphviz would take long to lay out):
+    more than `max_nodes` nodes, or more than EDGES_PER_NODE × `max_nodes` edges."""
     count = len(graph.nodes)
     if count > max_nodes:
         raise UsageError(
             f"the graph has {count} nodes, more than a readable picture holds ({max_nodes})",
             hint=f"pass --max-nodes {count} to draw it anyway, or read the numbers with "
+                 "`gradcalc eval` (--json for scripts)")
+    edges = sum(len(node.inputs) for node in graph.nodes)
+    if edges > EDGES_PER_NODE * max_nodes:
+        needed = -(-edges // EDGES_PER_NODE)
+        raise UsageError(
+            f"the graph has {edges} edges, more than a readable picture holds "
+            f"({EDGES_PER_NODE * max_nodes}, {EDGES_PER_NODE} per node of --max-nodes)",
+            hint=f"pass --max-nodes {needed} to draw it anyway, or read the numbers with "
                  "`gradcalc eval` (--json for scripts)")
 
 
@@ -129,8 +151,8 @@ def format_for(path: str | None, fmt: str | None) -> str:
     suffix = path[path.rfind("."):].lower() if "." in path else ""
     if suffix not in _EXTENSIONS:
         raise UsageError(f"cannot tell the picture format from the file name {path}",
-                         hint="pass --format dot|mermaid|svg|png, or name the file "
-                              "*.dot, *.mmd, *.svg or *.png")
+                         hint="pass --format dot|mermaid|tikz|svg|png, or name the file "
+                              "*.dot, *.mmd, *.tex, *.svg or *.png")
     return _EXTENSIONS[suffix]
 
 
@@ -278,6 +300,16 @@ def mermaid(graph: Graph, run: Pass, precision: int = 3, warnings=()) -> str:
     return "\n".join(lines) + "\n"
 
 
+def tikz(graph: Graph, run: Pass, precision: int = 3, warnings=()) -> str:
+    """The picture as a TikZ picture for LaTeX (gradcalc.latex)."""
+    from . import latex
+
+    return latex.tikz(graph, run, precision, warnings)
+
+
+TEXT_FORMATS = {"dot": dot, "mermaid": mermaid, "tikz": tikz}  # the formats written as text
+
+
 # -- Graphviz -------------------------------------------------------------------------
 
 def draw(dot_text: str, fmt: str) -> bytes:
@@ -290,9 +322,14 @@ def draw(dot_text: str, fmt: str) -> bytes:
         raise _missing_graphviz(fmt)
     try:
         done = subprocess.run([program, f"-T{fmt}"], input=dot_text.encode("utf-8"),
-                              capture_output=True, check=False)
+                              capture_output=True, check=False, timeout=GRAPHVIZ_SECONDS)
     except OSError as exc:
         raise _missing_graphviz(fmt, f"cannot be run: {exc.strerror}") from None
+    except subprocess.TimeoutExpired:  # dot was stopped (killed and waited for)
+        raise UsageError(f"Graphviz's dot took longer than {GRAPHVIZ_SECONDS} s to draw the "
+                         "picture, and was stopped",
+                         hint="--format dot writes the DOT text, to draw elsewhere; or "
+                              "draw a smaller graph") from None
     if done.returncode != 0:
         message = done.stderr.decode("utf-8", "replace").strip() or f"exit code {done.returncode}"
         raise UsageError(f"Graphviz's dot could not draw the picture: {message}",

@@ -10,6 +10,7 @@ import math
 import sys
 
 from . import collector
+from .errors import escaped
 from .lower import CONST, INPUT, Graph
 from .run import Pass
 
@@ -51,7 +52,8 @@ def json_document(graph: Graph, run: Pass, warnings, wrt=None) -> dict:
             "warnings": warning_rows(graph, warnings)}
 
 
-JSON_CHUNK = 4096  # nodes per piece of the document that write_json writes
+JSON_CHUNK = 4096  # nodes per piece of the document that write_json writes, at most
+JSON_ELEMENTS = 65536  # numbers per piece, about: a node of a big matrix is a piece alone
 
 
 @collector.paused
@@ -60,10 +62,24 @@ def write_json(graph: Graph, run: Pass, warnings, write, wrt=None) -> None:
     a time: a big graph's rows are never all in memory at once, nor the whole text."""
     head = dumps(_json_head(graph, run, wrt))
     write(head[:-1] + ', "nodes": [')
-    for start in range(0, len(graph.nodes), JSON_CHUNK):
-        rows = dumps(_json_rows(graph, run, start, start + JSON_CHUNK))
+    for start, stop in _pieces(run.values):
+        rows = dumps(_json_rows(graph, run, start, stop))
         write((", " if start else "") + rows[1:-1])
     write('], "warnings": ' + dumps(warning_rows(graph, warnings)) + "}")
+
+
+def _pieces(values: list):
+    """(start, stop) of runs of nodes holding at most JSON_CHUNK nodes and, unless one
+    node alone has more, JSON_ELEMENTS numbers: the memory a piece's rows take."""
+    start, elements = 0, 0
+    for i, value in enumerate(values):
+        size = getattr(value, "size", 1)
+        if i > start and (i - start >= JSON_CHUNK or elements + size > JSON_ELEMENTS):
+            yield start, i
+            start, elements = i, 0
+        elements += size
+    if start < len(values):
+        yield start, len(values)
 
 
 def _json_head(graph: Graph, run: Pass, wrt=None) -> dict:
@@ -191,8 +207,12 @@ def _edge_rule(graph: Graph, node, position: int, upstream: str) -> str:
         name = symbol(graph, node.id)
         return f"{upstream} ⊙ ∂{name}/∂{symbol(graph, node.inputs[position])}"
     names = [symbol(graph, i) for i in node.inputs]
-    return rules[min(position, len(rules) - 1)].format(
+    text = rules[min(position, len(rules) - 1)].format(
         g=upstream, a=names[0], b=names[1] if len(names) > 1 else "", k=position)
+    for name in {*names, upstream}:  # softmax((h @ W2)) is softmax(h @ W2)
+        if name.startswith("("):
+            text = text.replace(f"({name})", name)
+    return text
 
 
 def _op_cell(node) -> str:
@@ -324,26 +344,52 @@ class _FittedTable:
 
         from . import layout
 
-        kinds = _column_kinds(self.headers, self.numeric)
-        fitted = _fitted(self.headers, self.rows, kinds, options.max_width)
-        shown = self.rows
-        if fitted is None:
-            shown = self.short_rows()
-            fitted = _fitted(self.headers, shown, kinds, options.max_width)
-        widths, headers, rows = fitted or ([None] * len(self.headers), self.headers, self.rows)
+        # Ways to fit, in order: as computed; operands named by their rows (∂/∂#5); for
+        # vectors and matrices the shape beside the op; all of it first without breaking a
+        # matrix's row, then breaking rows between elements. Where none keeps every token
+        # whole, the last is squeezed: a token wider than its column is folded, never cut.
+        merges = (False, True) if "shape" in self.headers else (False,)
+        attempts = [(short, merged, whole_rows) for whole_rows in (True, False)
+                    for merged in merges for short in (False, True)]
+        for short, merged, whole_rows in attempts:
+            headers, numeric, shown = self.headers, self.numeric, \
+                self.short_rows() if short else self.rows
+            if merged:  # the shape goes beside the op (`matmul @ 3×3`)
+                headers, numeric, shown = _shape_under_op(headers, shown)
+            kinds = _column_kinds(headers, numeric)
+            fitted = _fitted(headers, shown, kinds, options.max_width, whole_rows)
+            if fitted is not None:
+                break
+        whole = fitted is not None
+        if not whole:
+            fitted = layout.squeeze(headers, shown, kinds, options.max_width,
+                                    3 * len(headers) + 1, _op_column(headers))
+        columns = headers
+        widths, headers, rows = fitted
         table = Table(title=None if self.title is None else Text(self.title),
                       title_justify="left", show_lines=False, header_style="bold")
         for k, header in enumerate(headers):
-            # Unfitted, Rich shares the width out; a number is still never folded.
-            table.add_column(Text(header), justify="right" if k in self.numeric else "left",
-                             width=widths[k], overflow="fold",
-                             no_wrap=fitted is not None or kinds[k] == layout.NUMBER)
+            table.add_column(Text(header), justify="right" if k in numeric else "left",
+                             width=widths[k], overflow="fold", no_wrap=whole)
         for cells, style in zip(rows, self.styles):
             table.add_row(*(Text(cell) for cell in cells), style=style)
         yield table
-        note = row_reference_note(shown if fitted else self.rows, self.headers)
+        note = row_reference_note(shown, columns)
         if note:
             yield Text(note)
+
+
+def _shape_under_op(headers: list[str], rows: list[list[str]]):
+    """The table without its shape column, each shape beside its op instead (`matmul @
+    3×3`): a column less for a terminal too narrow for all of them."""
+    at = headers.index("shape")
+    merged = []
+    for cells in rows:
+        first, _, rest = cells[at - 1].partition("\n")
+        op = f"{first} {cells[at]}".strip() + (f"\n{rest}" if rest else "")
+        merged.append([*cells[:at - 1], op, *cells[at + 1:]])
+    headers = [*headers[:at - 1], "op, shape", *headers[at + 1:]]
+    return headers, _numeric_columns(headers), merged
 
 
 def _column_kinds(headers: list[str], numeric: set[int]) -> list[str]:
@@ -351,18 +397,24 @@ def _column_kinds(headers: list[str], numeric: set[int]) -> list[str]:
     from . import layout
 
     return [layout.NUMBER if k in numeric or header == "shape" else
-            layout.LABEL if header == "node" else
+            layout.LABEL if header in ("node", "op, shape") else
             layout.EQUATIONS if header == "local gradients" else layout.WORDS
             for k, header in enumerate(headers)]
 
 
-def _fitted(headers: list[str], rows: list[list[str]], kinds: list[str], room: int):
+def _fitted(headers: list[str], rows: list[list[str]], kinds: list[str], room: int,
+            whole_rows: bool = False):
     """gradcalc.layout.fit for the node table: Rich's heavy box, the op's pattern line
     the first thing to give up."""
     from . import layout
 
     return layout.fit(headers, rows, kinds, room, 3 * len(headers) + 1,
-                      patterns=headers.index("op"))
+                      patterns=_op_column(headers), whole_rows=whole_rows)
+
+
+def _op_column(headers: list[str]) -> int:
+    """The op's column, whose pattern line may be given up to make room."""
+    return headers.index("op") if "op" in headers else headers.index("op, shape")
 
 
 def row_reference_note(rows: list[list[str]], headers: list[str]) -> str | None:
@@ -447,7 +499,7 @@ class _TextTable:
             yield newline
         yield Segment(self._rule("└─┴┘", widths))
         yield newline
-        note = row_reference_note(shown if fitted else self.rows, self.headers)
+        note = row_reference_note(shown, self.headers)
         for line in _fold(note or "", options.max_width):
             if line:
                 yield Segment(line)
@@ -534,6 +586,32 @@ def summary(graph: Graph, run: Pass, precision: int = 6, wrt=None,
     return join_parts(parts, width)
 
 
+def chain_rule(graph: Graph, run: Pass):
+    """The chain rule's terms, in backward order: (node, edges) for every node that takes
+    a gradient except the output, `edges` being the (consumer id, input position) pairs
+    its gradient flows back through. Shared by every rendering of --steps."""
+    consumers: list[list[tuple[int, int]]] = [[] for _ in graph.nodes]
+    for node in graph.nodes:
+        for position, i in enumerate(node.inputs):
+            consumers[i].append((node.id, position))
+    for node in reversed(graph.nodes):
+        if node.id == graph.output or not node.needs_grad:
+            continue
+        yield node, [(c, p) for c, p in consumers[node.id] if graph.nodes[c].needs_grad]
+
+
+def matrix_steps(graph: Graph, run: Pass) -> bool:
+    """Whether --steps writes the matrix form: vectors or matrices, or scalars that numpy
+    computed through a gate (an edge with a vector-Jacobian product and no factor)."""
+    return has_arrays(run) or any(run.local[n.id] is None for n in graph.nodes
+                                  if n.op is not None and n.needs_grad)
+
+
+def factor(text: str, first: bool = False) -> str:
+    """A number as a factor in a product: `-4 · 1`, `1 · (-4)`, `(1/3) · 2`."""
+    return f"({text})" if "/" in text or text.startswith("-") and not first else text
+
+
 def steps(graph: Graph, run: Pass, precision: int = 6) -> list[str]:
     """The chain rule for every node, in backward order, with the numbers put in:
 
@@ -543,27 +621,15 @@ def steps(graph: Graph, run: Pass, precision: int = 6) -> list[str]:
     branches"). Nodes that depend on no input have no gradient and no step.
     """
     out = output_name(graph)
-    consumers: list[list[tuple[int, int]]] = [[] for _ in graph.nodes]  # (consumer, input pos)
-    for node in graph.nodes:
-        for position, i in enumerate(node.inputs):
-            consumers[i].append((node.id, position))
 
     def number(value, first=False) -> str:
-        """A factor in a product: `-4 · 1`, `1 · (-4)`, `(1/3) · 2`."""
-        text = format_number(value, precision, run.exact)
-        return f"({text})" if "/" in text or text.startswith("-") and not first else text
+        return factor(format_number(value, precision, run.exact), first)
 
     lines = [f"∂{out}/∂{out} = {format_number(run.grads[graph.output], precision, run.exact)}"
              "   (the upstream gradient)"]
-    # The matrix form also where numpy computed scalars through a gate (a vector binding
-    # the program does not use): such an edge has a vector-Jacobian product, no factor.
-    arrays = has_arrays(run) or any(run.local[n.id] is None for n in graph.nodes
-                                    if n.op is not None and n.needs_grad)
-    for node in reversed(graph.nodes):
-        if node.id == graph.output or not node.needs_grad:
-            continue
+    arrays = matrix_steps(graph, run)
+    for node, edges in chain_rule(graph, run):
         name = symbol(graph, node.id)
-        edges = [(c, p) for c, p in consumers[node.id] if graph.nodes[c].needs_grad]
         total = format_number(run.grads[node.id], precision, run.exact)
         if arrays:
             # Vectors and matrices: the matrix form of each edge's rule, and the shape.
@@ -589,7 +655,7 @@ def warning_lines(graph: Graph, warnings) -> list[str]:
     lines = []
     for node, message in warnings:
         where = "" if node is None else f"node {node} ({graph.label(graph.nodes[node], 24)}): "
-        lines.append(f"warning: {where}{message}")
+        lines.append(escaped(f"warning: {where}{message}"))
     return lines
 
 

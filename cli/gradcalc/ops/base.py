@@ -6,8 +6,19 @@ lines each, as in micrograd's engine: `forward(xp, *args)` gives the value,
 exp and tanh reuse it), or, for array operations whose local gradient is a Jacobian,
 `vjp(xp, g, out, *args)` gives ∂f/∂arg from g = ∂f/∂out directly. `xp` is a number system
 (gradcalc.arith, gradcalc.arrays, gradcalc.exact). `domain` says where an op is undefined,
-`kink` where it has no derivative and a convention answers instead. The per-op gradient
+`kink` where it has no derivative and a convention answers instead, `structural` whether
+its zero local gradients are structural (see below). The per-op gradient
 tests, `gradcalc functions` and the docs all read this table.
+
+Structural zeros. The chain rule multiplies, and IEEE says 0 · inf is nan. A zero that an
+op *selects* rather than computes (the loser of max, relu's off side, the elements an index
+does not pick) means that the edge passes nothing: then no upstream, however infinite,
+flows through it, and a gradient that is 0 only because nothing reaches it passes 0 on,
+whatever the local gradient below (max(sqrt(x), 1) at x = 0 has gradient 0). An op says so
+with `structural=True`: every zero in its local gradients (or, for a vjp, the zeros of
+vjp applied to an upstream of ones) is such a selection. Any other zero (an underflow, a
+product with a value that happens to be 0) is a number, and 0 · inf through it is nan
+with a warning (gradcalc.chain).
 
 Keyword arguments (`sum(S, axis=1)`) are an op's static attributes: constants known when
 the program is lowered. `Op.bind` gives the entry with them filled in, so the engine runs a
@@ -22,7 +33,7 @@ from ..frozen import Frozen
 
 TABLE: list = []
 # The functions of an entry that receive its static attributes as keyword arguments.
-_TAKE_ATTRIBUTES = ("forward", "local", "domain", "kink", "branch", "vjp")  # every Op, in the order the families register them
+_TAKE_ATTRIBUTES = ("forward", "local", "domain", "kink", "branch", "vjp", "shape")  # every Op, in the order the families register them
 
 
 def register(*ops: Op) -> None:
@@ -36,7 +47,7 @@ class Op(Frozen):
     __slots__ = ("name", "symbol", "arity", "forward", "local", "rule", "domain", "kink",
                  "branch", "pattern", "min_arity", "vjp", "matrix_rule", "sample",
                  "functions", "keywords", "constant_args", "attrs", "base", "family", "sequence",
-                 "written")
+                 "written", "structural", "nonzero", "shape")
 
     def __init__(self, name: str, symbol: str, arity: int | None, forward: Callable,
                  local: Callable | None, rule: str, domain: Callable | None = None,
@@ -45,7 +56,8 @@ class Op(Frozen):
                  matrix_rule: tuple[str, ...] = (), sample: Callable | None = None,
                  functions: tuple[str, ...] = (), keywords: dict | None = None,
                  constant_args: tuple[int, ...] = (), family: str = "", sequence: bool = False,
-                 written: tuple[str, ...] = ()):
+                 written: tuple[str, ...] = (), structural: bool = False,
+                 nonzero: bool = False, shape: Callable | None = None):
         _set = object.__setattr__
         _set(self, "name", name)
         _set(self, "symbol", symbol)
@@ -77,6 +89,11 @@ class Op(Frozen):
         _set(self, "constant_args", constant_args)
         _set(self, "attrs", ())  # the bound attributes, as (name, value) pairs
         _set(self, "base", self)  # the table entry this op is (a bound copy's entry)
+        # shape(*argument shapes) → the output's shape, from the shapes alone, so that the
+        # element limit (--max-elements) is checked before anything is allocated; None for
+        # an elementwise op (the arguments' broadcast shape). An array op (one with a vjp)
+        # without it is not counted. Static attributes arrive as keywords, as elsewhere.
+        _set(self, "shape", shape)
         if keywords:  # the entry itself runs with the defaults
             for name in _TAKE_ATTRIBUTES:
                 if (function := getattr(self, name)) is not None:
@@ -87,6 +104,11 @@ class Op(Frozen):
         _set(self, "sequence", sequence)
         # how a call is written, where the arity alone cannot say: reshape(a, shape)
         _set(self, "written", written)
+        # its zero local gradients are selections, not values: the edge passes nothing
+        _set(self, "structural", structural)
+        # never exactly 0 for finite arguments that are not 0 (exp, σ, a product): a 0 it
+        # gives is an underflow, which an error about a domain says (log(exp(-800)))
+        _set(self, "nonzero", nonzero)
 
     def __repr__(self):
         attrs = "".join(f", {k}={v!r}" for k, v in self.attrs)

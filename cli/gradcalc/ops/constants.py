@@ -12,7 +12,7 @@ import math
 from ..limits import MAX_DIMENSIONS, MAX_ELEMENTS
 from .base import Op, register
 from .base import shape_text as _shape
-from .shapes import read_sizes
+from .shapes import read_shape, read_sizes
 
 _ALL = tuple(range(MAX_DIMENSIONS + 1))  # every argument is a constant argument
 _CONSTANT_RULE = "no gradient: its arguments are sizes or labels, not values"
@@ -34,12 +34,9 @@ def _shape_problem(xp, args, name: str):
     """The shape of zeros(shape) / ones(shape): one tuple or number (numpy's zeros((2, 3)),
     zeros(3)) or one number per size (PyTorch's zeros(2, 3)).
     → (shape, None) or (None, (problem, culprit))."""
-    sizes, problem = read_sizes(xp, args, 0)
+    sizes, problem = read_shape(xp, args, 0)
     if problem:
         return None, problem
-    if len(sizes) > MAX_DIMENSIONS:
-        return None, (f"a shape of {len(sizes)} sizes: values have at most {MAX_DIMENSIONS} "
-                      "dimensions", 0)
     if any(size < 0 for size in sizes):
         return None, (f"the shape {sizes} has a negative size", 0)
     if problem := _too_big(math.prod(sizes), name):

@@ -2,7 +2,8 @@
 
 A comparison gives 1.0 or 0.0 (numpy's masks, as floats so that `x * (x > 0)` computes).
 It is piecewise constant: its local gradient is 0 on both sides, and at the switch (both
-sides equal) it has none, which is flagged like any kink. `where(cond, a, b)` routes the
+sides equal) it has none, which is flagged like any kink. The zeros of all three are
+selections (structural: nothing passes, even against an infinite gradient). `where(cond, a, b)` routes the
 gradient to the branch it took; `detach(x)` passes its value on and no gradient (PyTorch's
 `detach`, d2l's `u = x.detach()`).
 """
@@ -25,7 +26,8 @@ def _comparison(name: str, symbol: str, compare) -> Op:
 
     return Op(name, symbol, 2, forward, lambda xp, out, a, b: (0, 0),
               f"∂/∂a = 0, ∂/∂b = 0 (a mask: 1 where a {symbol} b, else 0)", kink=at_switch,
-              branch=lambda xp, out, a, b: (xp.sign(a - b),), family="comparison")
+              branch=lambda xp, out, a, b: (xp.sign(a - b),), family="comparison",
+              structural=True)
 
 
 def _where_local(xp, out, condition, a, b):
@@ -44,8 +46,8 @@ register(
        + xp.zero(a) + xp.zero(b), _where_local,
        "∂/∂a = 1 where cond holds, ∂/∂b = 1 where it does not; cond takes none",
        branch=lambda xp, out, condition, a, b: (condition != 0,), pattern="routes",
-       functions=("where",), constant_args=(0,)),
+       functions=("where",), constant_args=(0,), structural=True),
     Op("detach", "detach", 1, lambda xp, a: a, lambda xp, out, a: (0,),
        "∂/∂a = 0: the value passes, the gradient does not (as PyTorch's detach)",
-       functions=("detach",), constant_args=(0,)),
+       functions=("detach",), constant_args=(0,), structural=True),
 )

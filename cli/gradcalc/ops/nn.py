@@ -213,5 +213,6 @@ register(
        domain=_pool_domain, vjp=_pool_vjp, kink=_pool_tie, branch=_pool_pieces,
        matrix_rule=("{g} routed to the largest element of each window of {a}",),
        pattern="routes", keywords={"size": 2, "stride": None}, functions=("max_pool2d",),
+       structural=True,
        sample=lambda rng: (rng.normal(size=(2, 3, 4, 6)),)),
 )

@@ -173,6 +173,19 @@ def _count(a, axis) -> int:
     return count
 
 
+def reduced_shape(shape: tuple, *, axis, keepdims) -> tuple | None:
+    """The shape a reduction over `axis` leaves (the element limit's count, from the
+    shapes alone); None where the axis is not one of the shape's (the domain says so)."""
+    ndim = len(shape)
+    axes = range(ndim) if axis is None else axis if isinstance(axis, tuple) else (axis,)
+    if not all(isinstance(k, int) and -ndim <= k < ndim for k in axes):
+        return None
+    axes = {k % ndim for k in axes}
+    if keepdims:
+        return tuple(1 if k in axes else n for k, n in enumerate(shape))
+    return tuple(n for k, n in enumerate(shape) if k not in axes)
+
+
 def _extreme(name, where):
     """max(v) or min(v), over all of v or an axis: numpy's a.max / a.min."""
     return Op(f"{name}_of", name, 1,
@@ -180,22 +193,24 @@ def _extreme(name, where):
               None, f"∂/∂({where} element) = 1, others 0 (ties: --ties)",
               kink=_extreme_tie, domain=_extreme_domain(name), branch=_extreme_branch(name),
               vjp=_extreme_vjp, matrix_rule=(f"{{g}} at the {where} element of {{a}}",),
-              pattern="routes", keywords=AXIS, sample=lambda rng: (rng.normal(size=(3, 4)),))
+              pattern="routes", keywords=AXIS, structural=True, shape=reduced_shape,
+              sample=lambda rng: (rng.normal(size=(3, 4)),))
 
 
 register(
     Op("sum", "Σ", 1, lambda xp, a, *, axis, keepdims: a.sum(axis=axis, keepdims=keepdims),
        None, "∂/∂a = 1 for every element", domain=axis_domain,
        vjp=lambda xp, g, out, a, *, axis, keepdims: (restore(xp, g, a, axis),),
-       matrix_rule=("{g} · 1",), keywords=AXIS,
+       matrix_rule=("{g} · 1",), keywords=AXIS, structural=True, shape=reduced_shape,
        sample=lambda rng: (rng.normal(size=(2, 3)),), functions=('sum',)),
     Op("mean", "mean", 1, lambda xp, a, *, axis, keepdims: a.mean(axis=axis, keepdims=keepdims),
        None, "∂/∂a = 1/n for every element (n: how many are averaged)", domain=_mean_domain,
        vjp=lambda xp, g, out, a, *, axis, keepdims: (restore(xp, g, a, axis) / _count(a, axis),),
-       matrix_rule=("{g} · 1/n",), keywords=AXIS,
+       matrix_rule=("{g} · 1/n",), keywords=AXIS, structural=True, shape=reduced_shape,
        sample=lambda rng: (rng.normal(size=(2, 3)),), functions=('mean',)),
     Op("norm", "‖·‖", 1, _norm, None, "∂/∂a = a / ‖a‖ (0 at a = 0)", kink=_norm_kink,
        domain=axis_domain, branch=_norm_branch, vjp=_norm_vjp, matrix_rule=("{g} · {a} / ‖{a}‖",), keywords=AXIS,
+       shape=reduced_shape,
        sample=lambda rng: (rng.normal(size=3),), functions=('norm',)),
     _extreme("max", "largest"),
     _extreme("min", "smallest"),

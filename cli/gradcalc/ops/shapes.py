@@ -83,6 +83,15 @@ def read_sizes(xp, args, offset: int):
     return tuple(int(value) for value in values), None
 
 
+def read_shape(xp, args, offset: int):
+    """read_sizes for a shape: at most MAX_DIMENSIONS sizes."""
+    sizes, problem = read_sizes(xp, args, offset)
+    if problem is None and len(sizes) > MAX_DIMENSIONS:
+        return None, (f"a shape of {len(sizes)} sizes: values have at most {MAX_DIMENSIONS} "
+                      "dimensions", offset)
+    return sizes, problem
+
+
 def _written(sizes) -> str:
     """A shape as numpy writes it: (2, -1), (6,)."""
     return f"({sizes[0]},)" if len(sizes) == 1 else f"({', '.join(map(str, sizes))})"
@@ -93,12 +102,9 @@ def _reshape_target(xp, a, shape_args):
     → (shape, None), or (None, (problem, culprit position))."""
     import numpy as np
 
-    sizes, problem = read_sizes(xp, shape_args, 1)
+    sizes, problem = read_shape(xp, shape_args, 1)
     if problem:
         return None, problem
-    if len(sizes) > MAX_DIMENSIONS:
-        return None, (f"a shape of {len(sizes)} sizes: values have at most {MAX_DIMENSIONS} "
-                      "dimensions", 1)
     if sizes.count(-1) > 1 or any(size < -1 for size in sizes):
         return None, (f"the shape {_written(sizes)} has a negative size other than one -1 "
                       "(which stands for the size that makes it fit)", 1)
@@ -196,6 +202,58 @@ def _transpose_vjp(xp, g, out, a, *positional, axes):
     order = _permutation(xp, a, positional, axes)[0]
     g = np.asarray(g, dtype=np.float64)
     return (np.transpose(g, np.argsort(order)) if order else g,) + (None,) * len(positional)
+
+
+# -- shapes from shapes alone, for the element limit (gradcalc.elements) ----------------
+def _matmul_shape(a: tuple, b: tuple) -> tuple | None:
+    """numpy's matmul on shapes: a vector is a row on the left, a column on the right (its
+    dimension dropped from the result), and the batch dimensions broadcast."""
+    if not a or not b:
+        return None
+    a2, b2 = (a if len(a) > 1 else (1,) + a), (b if len(b) > 1 else b + (1,))
+    if a2[-1] != b2[-2]:
+        return None  # refused by the domain check, with its own message
+    batch_a, batch_b = a2[:-2], b2[:-2]
+    batch = []
+    for k in range(-max(len(batch_a), len(batch_b)), 0):
+        sizes = {shape[k] for shape in (batch_a, batch_b) if len(shape) >= -k} - {1}
+        if len(sizes) > 1:
+            return None
+        batch.append(sizes.pop() if sizes else 1)
+    return tuple(batch) + a2[-2:-1] * (len(a) > 1) + b2[-1:] * (len(b) > 1)
+
+
+def _transpose_shape(a: tuple, *positional, axes) -> tuple:
+    """As many elements as a (the order of its axes does not change the count)."""
+    return a[::-1]
+
+
+def _reshape_shape(a: tuple, *shape) -> tuple:
+    """As many elements as a."""
+    return (math.prod(a),)
+
+
+def _index_shape(a: tuple, *indices, spec) -> tuple | None:
+    """At most the elements an index can take: each integer array's broadcast shape, and
+    each sliced axis whole (an upper bound: a slice takes at most its axis)."""
+    given = iter(indices)
+    axis, kept, picked = 0, [], []
+    for item in spec:
+        if item == "n":
+            kept.append(1)
+            continue
+        if axis >= len(a):
+            return None
+        if item == "i":
+            index = next(given)
+            picked.append(math.prod(index))
+        else:
+            kept.append(a[axis])
+            for _ in range(sum(item[1:])):
+                next(given)
+        axis += 1
+    arrays = max(picked, default=1)
+    return (arrays, *kept, *a[axis:])
 
 
 # -- joining arrays: concatenate and stack -----------------------------------------------
@@ -359,12 +417,12 @@ register(
     Op("matmul", "@", 2, lambda xp, a, b: xp.matmul(a, b), None,
        "∂f/∂a = ∂f/∂out · bᵀ, ∂f/∂b = aᵀ · ∂f/∂out (per matrix of a stack, summed over "
        "broadcast batch dimensions)", domain=_matmul_domain,
-       vjp=_matmul_vjp, matrix_rule=("{g} · {b}ᵀ", "{a}ᵀ · {g}"),
+       vjp=_matmul_vjp, matrix_rule=("{g} · {b}ᵀ", "{a}ᵀ · {g}"), shape=_matmul_shape,
        sample=lambda rng: (rng.normal(size=(2, 1, 2, 3)), rng.normal(size=(4, 3, 2))),
        functions=("matmul",)),
     Op("dot", "dot", 2, lambda xp, a, b: xp.matmul(a, b), None,
        "∂f/∂a = ∂f/∂out · bᵀ, ∂f/∂b = aᵀ · ∂f/∂out", domain=_dot_domain,
-       vjp=_matmul_vjp, matrix_rule=("{g} · {b}ᵀ", "{a}ᵀ · {g}"),
+       vjp=_matmul_vjp, matrix_rule=("{g} · {b}ᵀ", "{a}ᵀ · {g}"), shape=_matmul_shape,
        sample=lambda rng: (rng.normal(size=(2, 3)), rng.normal(size=3)),
        functions=("dot",)),
     Op("transpose", "ᵀ", None, _transpose_forward, None,
@@ -372,34 +430,35 @@ register(
        domain=_transpose_domain, vjp=_transpose_vjp, matrix_rule=("{g}ᵀ",),
        keywords={"axes": None}, constant_args=tuple(range(1, MAX_DIMENSIONS + 1)),
        sample=lambda rng: (rng.normal(size=(2, 3, 4)), 2.0, 0.0, 1.0),
-       functions=("transpose",),
+       functions=("transpose",), structural=True, shape=_transpose_shape,
        written=("transpose(a, axes=None)", "a.T", "a.transpose(1, 0, 2)")),
     Op("reshape", "reshape", None, _reshape_forward, None,
        "∂f/∂a = ∂f/∂out reshaped back to the shape of a", domain=_reshape_domain,
        vjp=_reshape_vjp, matrix_rule=("{g} reshaped to the shape of {a}",), min_arity=2,
        constant_args=tuple(range(1, MAX_DIMENSIONS + 1)),
        sample=lambda rng: (rng.normal(size=(2, 3, 2)), rng.permutation([3.0, -1.0])),
-       functions=("reshape",), written=("reshape(a, (N, -1))", "a.reshape(N, -1)")),
+       functions=("reshape",), structural=True, shape=_reshape_shape, written=("reshape(a, (N, -1))", "a.reshape(N, -1)")),
     Op("concatenate", "concatenate", None, _concatenate_forward, None,
        "∂f/∂(part k) = the slice of ∂f/∂out where part k was put", domain=_concatenate_domain,
        vjp=_concatenate_vjp, matrix_rule=("{g}'s slice {k} along the axis",),
-       keywords={"axis": 0}, sequence=True,
+       keywords={"axis": 0}, sequence=True, structural=True,
        sample=lambda rng: (rng.normal(size=(2, 3)), rng.normal(size=(1, 3))),
        functions=("concatenate",)),
     Op("stack", "stack", None, lambda xp, *items, axis: xp.stack(items, axis=axis), None,
        "∂f/∂(part k) = ∂f/∂out's slice k along the new axis", domain=_stack_domain,
        vjp=_stack_vjp, matrix_rule=("{g}'s slice {k} along the new axis",),
-       keywords={"axis": 0}, sequence=True,
+       keywords={"axis": 0}, sequence=True, structural=True,
        sample=lambda rng: (rng.normal(size=(2, 3)), rng.normal(size=(2, 3))),
        functions=("stack",)),
     Op("index", "[]", None, _index_forward, None,
        "∂/∂a = 1 at each element taken (summed where an index repeats), 0 elsewhere",
        domain=_index_domain, vjp=_index_vjp, matrix_rule=("{g} scattered to the index",),
-       min_arity=1, keywords={"spec": ("i", "i")},
+       min_arity=1, keywords={"spec": ("i", "i")}, structural=True, shape=_index_shape,
        constant_args=tuple(range(1, 33)),
        sample=lambda rng: (rng.normal(size=(2, 3)), 1.0, -1.0)),
     Op("array", "[ ]", None, lambda xp, *items: xp.stack(items), None,
        "∂/∂(element k) = ∂f/∂out[k]", domain=_array_domain,
        vjp=lambda xp, g, out, *items: tuple(g[k] for k in range(len(items))),
-       matrix_rule=("{g}[k]",), sample=lambda rng: (rng.normal(size=2), rng.normal(size=2))),
+       matrix_rule=("{g}[k]",), shape=lambda *items: (len(items),) + items[0],
+       sample=lambda rng: (rng.normal(size=2), rng.normal(size=2)), structural=True),
 )
