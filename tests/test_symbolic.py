@@ -88,6 +88,11 @@ def test_the_neuron_is_written_with_sigmoid(gradcalc_cli):
     assert "∂f/∂w = x*(1 - sigmoid(b + w*x))*sigmoid(b + w*x)" in ran.stdout
 
 
+def test_tanh_is_written_as_people_write_its_derivative(gradcalc_cli):
+    ran = gradcalc_cli("eval", "tanh(w*x + b)", "--symbolic")
+    assert "∂f/∂w = x*(1 - tanh(b + w*x)**2)" in ran.stdout
+
+
 def test_with_bindings_each_formula_has_its_number(gradcalc_cli):
     args = ["log(x)*y + tanh(x*y)", "x=1.5", "y=-0.5"]
     document = gradcalc_cli("eval", *args, "--symbolic", "--json").json()

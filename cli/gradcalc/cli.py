@@ -320,7 +320,7 @@ def eval_command(expr, bindings, json_mode, wrt, bindings_file, ties, expand, up
     """
     if symbolic:
         others = {"--exact": exact, "--steps": steps, "-o": output_path, "--wrt": wrt,
-                  "--upstream": upstream, "--format markdown": fmt == "markdown",
+                  "--upstream": upstream, f"--format {fmt}": fmt != "table",
                   "--tangent": tangent}
         _symbolic_eval(expr, bindings, bindings_file, json_mode, ties, strict, precision,
                        limits, [name for name, given in others.items() if given])
@@ -397,8 +397,7 @@ def _symbolic_eval(expr, bindings, bindings_file, json_mode, ties, strict, preci
             with binding_values.naming_the_file(bindings_file):
                 graph, xp, values, _ = prepare(source, raw, ties=ties, expand=True,
                                                limits=limits)
-            if xp.name != "float":
-                symbolic.refuse_arrays()
+            symbolic.refuse_arrays(graph, values)
             numbers = run_graph(graph, values, xp=xp, strict=strict)
     graph = formulas.graph
     warnings = numbers.warnings if numbers is not None else program_warnings(graph, {})
@@ -467,11 +466,12 @@ def _forward_tangents(graph, result, name: str, ties: str, exact: bool, fmt: str
         raise UsageError(f"--tangent names {name}, which is not an input",
                          hint=f"the inputs are {', '.join(graph.inputs) or 'none'}")
     values = {input_name: result.run.values[i] for input_name, i in graph.inputs.items()}
-    if exact or fmt == "markdown" or any(getattr(v, "shape", ()) for v in values.values()) \
-            or graph.uses_arrays:
-        raise UsageError("--tangent works on scalar expressions in the terminal's table or "
-                         "JSON (not with --exact or --format markdown)",
+    if exact or fmt != "table":
+        raise UsageError("--tangent works in the terminal's table or JSON (not with "
+                         f"{'--exact' if exact else '--format ' + fmt})",
                          hint="drop --tangent, or the other option")
+    dual.refuse_arrays(graph, values, "--tangent", "drop --tangent: the ∂f/∂node column "
+                       "(reverse mode) works on vectors and matrices")
     return dual.forward_tangents(graph, values, name, ties)
 
 

@@ -19,7 +19,7 @@ from __future__ import annotations
 
 import math
 
-from .arith import FloatArith
+from .arith import SMALLEST_NORMAL, FloatArith
 
 
 def _scale(tangent, slope):
@@ -157,15 +157,44 @@ class DualArith(FloatArith):
     sin = _lift(FloatArith.sin, lambda a, out: FloatArith.cos(a))
     cos = _lift(FloatArith.cos, lambda a, out: -FloatArith.sin(a))
     tan = _lift(FloatArith.tan, lambda a, out: 1 + out * out)
-    tanh = _lift(math.tanh, lambda a, out: 1 - out * out)
-    sigmoid = _lift(FloatArith.sigmoid, lambda a, out: out * (1 - out))
+    tanh = _lift(math.tanh, lambda a, out: FloatArith.tanh_slope(out, a))
+    sigmoid = _lift(FloatArith.sigmoid, lambda a, out: FloatArith.sigmoid_slope(out, a))
     softplus = _lift(FloatArith.softplus, lambda a, out: FloatArith.sigmoid(a))
+
+    # The slopes the op table's rules call, as duals: each slope's own derivative along a.
+    @staticmethod
+    def sigmoid_slope(out, a):
+        """σ'(a), and σ''(a) = σ'(a)·(1 − 2σ(a)) = −σ'(a)·tanh(a/2) (no cancellation)."""
+        slope = FloatArith.sigmoid_slope(value_of(out), value_of(a))
+        return Dual(slope, _scale(tangent_of(a), -slope * math.tanh(value_of(a) / 2)))
+
+    @staticmethod
+    def tanh_slope(out, a):
+        """tanh'(a), and tanh''(a) = −2·tanh(a)·tanh'(a)."""
+        slope = FloatArith.tanh_slope(value_of(out), value_of(a))
+        return Dual(slope, _scale(tangent_of(a), -2 * value_of(out) * slope))
+
+    @staticmethod
+    def power_slope(out, a, b):
+        """∂(a^b)/∂a = b·a^(b-1) (FloatArith.power_slope's value), its tangent by the rules
+        of duals through the same form: b·(a^b/a), or b·a^(b-1) where a is 0 or a^b is 0,
+        inf or subnormal. At b = 0 the tangent keeps b's part, b'·a^(b-1)."""
+        slope = FloatArith.power_slope(value_of(out), value_of(a), value_of(b))
+        if tangent_of(a) == 0 and tangent_of(b) == 0:
+            return slope
+        if value_of(a) != 0 and SMALLEST_NORMAL <= abs(value_of(out)) < math.inf:
+            return Dual(slope, tangent_of(b * (out / a)))
+        return Dual(slope, tangent_of(b * DualArith.power(a, b - 1)))
 
     @staticmethod
     def power(a, b):
         base, exponent = value_of(a), value_of(b)
         out = FloatArith.power(base, exponent)
-        d_base = 0.0 if exponent == 0 else exponent * FloatArith.power(base, exponent - 1)
+        if tangent_of(a) == 0 and tangent_of(b) == 0:
+            return out
+        # 0^0's slope in the base is taken as 0, as the op table's rule takes it
+        d_base = 0.0 if exponent == 0 and base == 0 else \
+            FloatArith.power_slope(out, base, exponent)
         tangent = _scale(tangent_of(a), d_base)
         if tangent_of(b) != 0:  # a^b·ln a, only where the exponent moves
             d_exponent = out * math.log(base) if base > 0 else (0.0 if base == 0 else math.nan)
@@ -203,3 +232,26 @@ def forward_tangents(graph, values: dict, name: str, ties: str = "split") -> lis
 
     run = forward(graph, directional(values, {name: 1.0}), DualArith(ties))
     return [tangent_of(value) for value in run.values]
+
+
+def refuse_arrays(graph, values: dict, what: str, instead: str) -> None:
+    """Raise ShapeError unless `graph` is scalar throughout at `values` (a name's value, or
+    {} before binding): the dual and SymPy numbers here are scalars, so vectors and matrices
+    (numpy's array operations, whose rules call numpy directly) are refused, with the caret
+    under the first input bound to one, else under the first array operation."""
+    from .errors import ShapeError
+    from .ops import ARRAY_OPS
+    from .ops.base import shape_text
+
+    for name, value in values.items():
+        if getattr(value, "shape", ()):
+            node = graph.nodes[graph.inputs[name]] if name in graph.inputs else None
+            kind = {1: "vector", 2: "matrix"}.get(len(value.shape), "array")
+            raise ShapeError(f"{what} works on scalar expressions, and {name} is bound to "
+                             f"a {kind} of shape {shape_text(value)}", graph.source,
+                             None if node is None else node.span, hint=instead)
+    for _, node in graph.walk():
+        if getattr(node.op, "base", None) in ARRAY_OPS:
+            raise ShapeError(f"{what} works on scalar expressions, and {graph.label(node)} "
+                             f"is an array operation ({node.op.name})", graph.source,
+                             node.span, hint=instead)

@@ -8,7 +8,7 @@ matrix (Pearlmutter's trick, as JAX's `jvp(grad(f))`). No finite differences.
 from __future__ import annotations
 
 from .api import run_graph
-from .dual import Dual, DualArith, directional, tangent_of
+from .dual import Dual, DualArith, directional, refuse_arrays, tangent_of
 from .errors import UsageError
 from .run import backward, forward
 
@@ -51,17 +51,20 @@ def hessian_vector_product(graph, values: dict, direction: dict, ties: str = "sp
     return product, run.warnings[seen:]
 
 
-def second_order(graph, values: dict, xp, direction=None) -> SecondOrder:
+# What works instead of a Hessian over arrays (gradcalc.dual.refuse_arrays).
+SCALARS_INSTEAD = ("write each element as an input of its own: for sum(w^2) at w=[1,2], "
+                   "w0^2 + w1^2 at w0=1 w1=2")
+
+
+def second_order(graph, values: dict, xp, direction=None,
+                 command: str = "hessian") -> SecondOrder:
     """The Hessian of a scalar output over scalar inputs (or H·direction).
 
     `values` are floats (FloatArith `xp`); `direction` a list of floats, one per input in
-    graph.inputs order. Raises UsageError for vector or matrix values, or a direction of
-    the wrong length.
+    graph.inputs order. Raises ShapeError (naming `command`) for vectors and matrices,
+    UsageError for a direction of the wrong length.
     """
-    if xp.name != "float":
-        raise UsageError("hessian works on scalar expressions of scalar inputs",
-                         hint="bind every input to a number (a vector's Hessian: bind each "
-                              "element as an input of its own)")
+    refuse_arrays(graph, values, command, SCALARS_INSTEAD)
     result = run_graph(graph, values, xp=xp)
     names = list(graph.inputs)
     kinks = []
@@ -92,21 +95,8 @@ def second_order(graph, values: dict, xp, direction=None) -> SecondOrder:
     # the gradient's kink warnings say what the Hessian does there too
     warnings = [(node, message + KINK_NOTE if (node, message) in kinks else message)
                 for node, message in result.warnings]
-    warnings += _exponent_at_zero(graph, result.run.values)
     warnings += _not_finite(graph, [e for e in entries if e[2] is not None], xp)
     return SecondOrder(names, result.value, result.gradients, warnings, **second)
-
-
-def _exponent_at_zero(graph, values: list) -> list:
-    """pow's rule takes ∂(a^b)/∂a as the constant 0 where b is exactly 0 (so that 0^0 has
-    a slope), which drops that slope's own change with b: a warning per such node whose
-    base and exponent both depend on inputs, as the entries through it miss 1/a."""
-    return [(node.id, "the exponent is exactly 0 here, where the rule takes ∂/∂base as the "
-                      "constant 0: second derivatives through this node miss "
-                      "∂²/∂base∂exponent = 1/base")
-            for node in graph.nodes
-            if getattr(node.op, "name", None) == "pow" and values[node.inputs[1]] == 0
-            and graph.nodes[node.inputs[0]].needs_grad and graph.nodes[node.inputs[1]].needs_grad]
 
 
 def _blank(row: list, names: list, constant: set) -> list:
@@ -235,7 +225,7 @@ def check_second_order(graph, values: dict, xp, step: float, tolerance: float):
 
     from .checking import relative_error
 
-    second = second_order(graph, values, xp)
+    second = second_order(graph, values, xp, command="check --order 2")
     names = second.inputs
     scale = max([abs(g) for g in second.gradients.values() if g is not None] + [1.0])
     noise = 64 * 2.0 ** -52 * scale / step

@@ -31,10 +31,12 @@ TIE_NOTE = ("at a tie of max or min, Heaviside(0) = 1/2: the gradient is split e
             "between two tied arguments")
 
 
-def refuse_arrays():
-    """Formulas are per scalar: vectors and matrices are refused."""
-    raise UsageError("--symbolic works on scalar expressions",
-                     hint="drop --symbolic for vectors and matrices")
+def refuse_arrays(graph, values: dict) -> None:
+    """Formulas are per scalar: vectors and matrices are refused (gradcalc.dual)."""
+    from .dual import refuse_arrays as refuse
+
+    refuse(graph, values, "--symbolic",
+           "drop --symbolic: eval gives the values and gradients of vectors and matrices")
 
 
 def require_sympy() -> None:
@@ -146,6 +148,10 @@ class SymbolicArith(FloatArith):
     softplus = staticmethod(lambda a: softplus(a))
     sign = staticmethod(lambda a: sympy.sign(a))
     power = staticmethod(lambda a, b: a ** b)
+    # The slopes as people write them: σ(a)(1 − σ(a)), 1 − tanh²(a), b·a^(b-1).
+    sigmoid_slope = staticmethod(lambda out, a: out * (1 - out))
+    tanh_slope = staticmethod(lambda out, a: 1 - out ** 2)
+    power_slope = staticmethod(lambda out, a, b: b * a ** (b - 1))
     divide = staticmethod(lambda a, b: a / b)
     max = staticmethod(lambda args: sympy.Max(*args))
     min = staticmethod(lambda args: sympy.Min(*args))
@@ -202,8 +208,7 @@ def formulas(graph, ties: str = "split", simplify: bool = True) -> Formulas:
     from .run import backward, forward
 
     require_sympy()
-    if graph.uses_arrays:
-        refuse_arrays()
+    refuse_arrays(graph, {})
     symbols = {name: sympy.Symbol(name, real=True) for name in graph.inputs}
     xp = SymbolicArith(ties)
     graph = _for_formulas(graph)
@@ -226,9 +231,18 @@ def _simplifier():
         if not isinstance(formula, sympy.Basic):
             return sympy.sympify(formula)
         if formula not in seen:
-            seen[formula] = sympy.simplify(formula)
+            seen[formula] = _simplest(formula)
         return seen[formula]
     return simple
+
+
+def _simplest(formula):
+    """The shortest (by SymPy's count_ops) of simplify's answer and of the formula and that
+    answer with common factors pulled out, as people write a chain rule's product:
+    x*(1 - tanh(w*x)**2), not simplify's -x*tanh(w*x)**2 + x."""
+    simple = sympy.simplify(formula)
+    candidates = [sympy.factor_terms(simple), sympy.factor_terms(formula), simple]
+    return min(candidates, key=sympy.count_ops)  # the first of the shortest
 
 
 def text(formula) -> str:

@@ -65,7 +65,12 @@ def _pow_domain(xp, a, b):
 
 
 def _pow_local(xp, out, a, b):
-    d_base = xp.where(b == 0, xp.zero(b), xp.power_slope(out, a, b))
+    # b·a^(b-1) is 0 at b = 0 wherever it is defined, and computed there all the same, so
+    # that a number system carrying b's own derivative (dual numbers) keeps ∂/∂b of it,
+    # a^(b-1): the Hessian's ∂²(a^b)/∂a∂b. Only 0^0 (0·inf) is taken as 0 outright; adding
+    # 0 turns the -0 of a negative base into 0.
+    d_base = xp.where((a == 0) & (b == 0), xp.zero(b),
+                      xp.power_slope(out, a, b) + xp.zero(b))
     # ∂(a^b)/∂b = a^b·ln a: not a real number for a < 0. At a = 0, 0^b is 0 for b > 0 (so
     # 0), and at b = 0 it drops from 1 to 0: the slope from b > 0 is -inf (_pow_kink).
     d_exponent = xp.where(a > 0, out * xp.log(xp.where(a > 0, a, 1)),
@@ -133,10 +138,13 @@ register(
     Op("log2", "log2", 1, lambda xp, a: xp.log2(a), lambda xp, out, a: (1 / (a * _LN2),),
        "∂/∂a = 1/(a·ln 2)", domain=_positive("log2"),
        functions=('log2',)),
-    # √a lives on a ≥ 0, so its slope at 0 is the one from the right, +inf: |out| keeps
-    # sqrt(-0.0) = -0.0 from turning it into -inf (and sqrt(-x) at 0 into +inf).
+    # √a lives on a ≥ 0, so its slope at 0 is the one from the right, +inf: adding 0 turns
+    # sqrt(-0.0) = -0.0 into 0, which keeps it from giving -inf (and sqrt(-x) at 0 +inf).
+    # (Not |out|: abs takes slope 0 at 0, and a dual number's derivative of √a along a
+    # would be lost there.)
     Op("sqrt", "√", 1, lambda xp, a: xp.sqrt(a),
-       lambda xp, out, a: (xp.divide(1, 2 * abs(out)),), "∂/∂a = 1/(2·√a) (+inf at 0)",
+       lambda xp, out, a: (xp.divide(1, 2 * out + xp.zero(out)),),
+       "∂/∂a = 1/(2·√a) (+inf at 0)",
        domain=lambda xp, a: None if xp.all(a >= 0) else
        ("sqrt is defined only for numbers ≥ 0", 0),
        kink=lambda xp, out, a: None if xp.all(a != 0) else
