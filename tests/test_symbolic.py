@@ -153,3 +153,22 @@ def test_documents_match_the_schemas(gradcalc_cli, args):
     jsonschema.Draft202012Validator(schema("eval")).validate(bound)
     assert bound["symbolic"] == unbound["symbolic"]
     assert [n["formula"] for n in bound["nodes"]] == [n["formula"] for n in unbound["nodes"]]
+
+
+def test_steps_write_the_chain_rule_in_formulas(gradcalc_cli):
+    # each step's factors multiply to its total, and an input's total is SymPy's derivative
+    x, y, z = (REAL[n] for n in "xyz")
+    f = sympy.sin(x * y) + x * y * z
+    ran = gradcalc_cli("eval", "q = x*y; f = sin(q) + q*z", "--symbolic", "--steps")
+    assert ran.code == 0
+    steps = ran.stdout.split("Chain rule, backwards:\n")[1].splitlines()
+    assert steps[0] == "  ∂f/∂f = 1   (the upstream gradient)"
+    assert "(gradients add at branches: 2 edges)" in ran.stdout  # q feeds sin(q) and q*z
+    totals = {}
+    for line in steps[1:]:
+        left, _, factors, total = line.split("   (")[0].strip().split(" = ")
+        products = sympy.sympify(factors.replace("·", "*"), locals=REAL)
+        assert sympy.simplify(products - sympy.sympify(total, locals=REAL)) == 0, line
+        totals[left] = sympy.sympify(total, locals=REAL)
+    for name in "xyz":
+        assert sympy.simplify(totals[f"∂f/∂{name}"] - sympy.diff(f, REAL[name])) == 0

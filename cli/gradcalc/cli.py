@@ -319,11 +319,11 @@ def eval_command(expr, bindings, json_mode, wrt, bindings_file, ties, expand, up
     EXPR is the program in quotes, '-' (standard input) or @FILE (a file).
     """
     if symbolic:
-        others = {"--exact": exact, "--steps": steps, "-o": output_path, "--wrt": wrt,
+        others = {"--exact": exact, "-o": output_path, "--wrt": wrt,
                   "--upstream": upstream, f"--format {fmt}": fmt != "table",
                   "--tangent": tangent}
         _symbolic_eval(expr, bindings, bindings_file, json_mode, ties, strict, precision,
-                       limits, [name for name, given in others.items() if given])
+                       limits, [name for name, given in others.items() if given], steps)
         return
     with reported(json_mode):
         if output_path is not None:
@@ -374,9 +374,9 @@ def eval_command(expr, bindings, json_mode, wrt, bindings_file, ties, expand, up
 
 
 def _symbolic_eval(expr, bindings, bindings_file, json_mode, ties, strict, precision, limits,
-                   refused):
+                   refused, steps):
     """eval --symbolic: formulas per node (gates expanded), and with bindings the numbers
-    beside them."""
+    beside them; `steps`: the chain rule in formulas too (text only, as eval's)."""
     from . import symbolic
     from .api import program_warnings
     from .limits import check_source
@@ -414,6 +414,10 @@ def _symbolic_eval(expr, bindings, bindings_file, json_mode, ties, strict, preci
         def show(value):
             return render.format_number(value, precision)
         click.echo("\n".join(symbolic.text_lines(formulas, numbers, show)))
+        if steps:
+            click.echo("\nChain rule, backwards:")
+            click.echo("\n".join("  " + line for line in
+                                  render.steps(graph, formulas, show=symbolic.text)))
     for line in render.warning_lines(graph, warnings):
         click.echo(line, err=True)
 

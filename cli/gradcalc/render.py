@@ -608,29 +608,44 @@ def matrix_steps(graph: Graph, run: Pass) -> bool:
 
 
 def factor(text: str, first: bool = False) -> str:
-    """A number as a factor in a product: `-4 · 1`, `1 · (-4)`, `(1/3) · 2`."""
-    return f"({text})" if "/" in text or text.startswith("-") and not first else text
+    """A number (or formula) as a factor in a product: `-4 · 1`, `1 · (-4)`, `(1/3) · 2`,
+    `(x + y) · 1`."""
+    return f"({text})" if "/" in text or _is_sum(text) or text.startswith("-") and not first \
+        else text
 
 
-def steps(graph: Graph, run: Pass, precision: int = 6) -> list[str]:
+def _is_sum(text: str) -> bool:
+    """Whether a formula's text is a sum (a space outside brackets: `x + y`, not `f(x + y)`)."""
+    depth = 0
+    for char in text:
+        depth += (char in "([") - (char in ")]")
+        if char == " " and depth == 0:
+            return True
+    return False
+
+
+def steps(graph: Graph, run: Pass, precision: int = 6, show=None) -> list[str]:
     """The chain rule for every node, in backward order, with the numbers put in:
 
         ∂f/∂x = ∂f/∂q · ∂q/∂x = -4 · 1 = -4
 
     A node that feeds several others gets the sum of its branches ("gradients add at
-    branches"). Nodes that depend on no input have no gradient and no step.
+    branches"). Nodes that depend on no input have no gradient and no step. `show` writes
+    a value (default: format_number; formulas under --symbolic).
     """
     out = output_name(graph)
+    if show is None:
+        def show(value) -> str:
+            return format_number(value, precision, run.exact)
 
     def number(value, first=False) -> str:
-        return factor(format_number(value, precision, run.exact), first)
+        return factor(show(value), first)
 
-    lines = [f"∂{out}/∂{out} = {format_number(run.grads[graph.output], precision, run.exact)}"
-             "   (the upstream gradient)"]
+    lines = [f"∂{out}/∂{out} = {show(run.grads[graph.output])}   (the upstream gradient)"]
     arrays = matrix_steps(graph, run)
     for node, edges in chain_rule(graph, run):
         name = symbol(graph, node.id)
-        total = format_number(run.grads[node.id], precision, run.exact)
+        total = show(run.grads[node.id])
         if arrays:
             # Vectors and matrices: the matrix form of each edge's rule, and the shape.
             symbolic = " + ".join(
