@@ -9,6 +9,7 @@ import pytest
 import sympy
 from hypothesis import given, settings
 from test_oracles import _names, expressions, points
+from test_hessian import ARGS, SCALAR_OPS, SYMPY, _close, _exact, _smooth_points, _source
 from test_schemas import schema
 
 import gradcalc.symbolic
@@ -172,3 +173,49 @@ def test_steps_write_the_chain_rule_in_formulas(gradcalc_cli):
         totals[left] = sympy.sympify(total, locals=REAL)
     for name in "xyz":
         assert sympy.simplify(totals[f"∂f/∂{name}"] - sympy.diff(f, REAL[name])) == 0
+
+
+@pytest.mark.parametrize("op", SCALAR_OPS, ids=lambda op: op.name)
+def test_every_ops_formulas_are_sympys(op):
+    # generated from the table: each scalar op's value and gradient formulas against
+    # SymPy's own definition and derivatives, at points away from kinks
+    symbols = ARGS[:len(_smooth_points(op, 1)[0])]
+    definition = SYMPY[op.name]
+    result = _formulas(_source(op))
+    for args in _smooth_points(op, 4):
+        assert _close(_exact(plain(result.value), symbols, args),
+                      _exact(definition, symbols, args))
+        for symbol in symbols:
+            ours = result.gradients[str(symbol)]
+            if ours is None:  # where's condition takes no gradient
+                assert op.name == "where" and symbol == ARGS[0]
+                continue
+            assert _close(_exact(plain(ours), symbols, args),
+                          _exact(sympy.diff(definition, symbol), symbols, args)), \
+                (op.name, symbol, ours)
+
+
+_A, _B, _C = ARGS
+_WHERE = sympy.Piecewise((_B, sympy.Ne(_A, 0)), (_C, True))
+_EQ = sympy.Piecewise((1, sympy.Eq(_A, _B)), (0, True))
+_NE = sympy.Piecewise((1, sympy.Ne(_A, _B)), (0, True))
+
+
+@pytest.mark.parametrize("source,definition,at", [
+    ("where(a, b, c)", _WHERE, (0, 2, 3)), ("where(a, b, c)", _WHERE, (1, 2, 3)),
+    ("a == b", _EQ, (2, 2)), ("a == b", _EQ, (1, 2)),
+    ("a != b", _NE, (2, 2)), ("a != b", _NE, (1, 2)),
+    ("where(a > b, a*b, b)", sympy.Piecewise((_A * _B, _A > _B), (_B, True)), (1, 2)),
+    ("where(a > b, a*b, b)", sympy.Piecewise((_A * _B, _A > _B), (_B, True)), (3, 2)),
+])
+def test_equality_tests_are_formulas_not_text_comparisons(source, definition, at):
+    # Python's == on formulas compares their text (a == b is False for symbols a, b): the
+    # formulas must still hold where the condition switches, as SymPy's definitions do
+    result = _formulas(source)
+    point = dict(zip(ARGS, at))
+    assert plain(result.value).subs(point) == definition.subs(point)
+    for symbol in ARGS[:len(at)]:
+        gradient = result.gradients[str(symbol)]
+        if gradient is not None:  # where's condition takes none
+            assert gradient.subs(point) == sympy.diff(definition, symbol).subs(point), \
+                (source, symbol)

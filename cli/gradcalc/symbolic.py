@@ -9,7 +9,9 @@ Kinks read as the table's conventions: relu's local gradient is
 Piecewise((1, a > 0), (0, True)) (0 at 0), abs's is sign(a) (0 at 0). max and min choose
 their winner by comparing values for equality, which a formula cannot do; their local
 gradients are SymPy's derivatives instead, Heaviside(a - b), with Heaviside(0) = 1/2:
-at a tie of two arguments the gradient is split evenly, as --ties split.
+at a tie of two arguments the gradient is split evenly, as --ties split. For the same
+reason (Python's == and != on formulas compare their text) ==, != and where's test of its
+condition are restated with SymPy's Eq and Ne, and differentiated by SymPy too.
 """
 from __future__ import annotations
 
@@ -78,10 +80,32 @@ if sympy is not None:
             return self._eval_rewrite_as_exp(*self.args)._eval_evalf(prec)
 
 
+    class tanh(sympy.Function):  # noqa: N801
+        """tanh kept opaque to simplify: SymPy's own tanh sends it through hyperbolic
+        identities, seconds per formula for a sum of three (a layer of neurons), and
+        rewrites 1 - tanh² as 1/cosh², not as people write it. Printed as SymPy's is."""
+
+        @classmethod
+        def eval(cls, a):
+            if a.is_zero:
+                return sympy.Integer(0)
+            if a.could_extract_minus_sign():
+                return -cls(-a)
+            return None
+
+        def fdiff(self, argindex=1):
+            return 1 - self ** 2
+
+        def _eval_evalf(self, prec):
+            return sympy.tanh(self.args[0])._eval_evalf(prec)
+
+
 def plain(formula):
-    """A formula with sigmoid and softplus written out, as SymPy's `sympify` reads back."""
+    """A formula in SymPy's own functions, as its `sympify` reads back: sigmoid and
+    softplus written out."""
     return formula.replace(sigmoid, lambda a: 1 / (1 + sympy.exp(-a))) \
-        .replace(softplus, lambda a: sympy.log(1 + sympy.exp(a)))
+        .replace(softplus, lambda a: sympy.log(1 + sympy.exp(a))) \
+        .replace(tanh, sympy.tanh)
 
 
 class SymbolicArith(FloatArith):
@@ -143,7 +167,7 @@ class SymbolicArith(FloatArith):
     sin = staticmethod(lambda a: sympy.sin(a))
     cos = staticmethod(lambda a: sympy.cos(a))
     tan = staticmethod(lambda a: sympy.tan(a))
-    tanh = staticmethod(lambda a: sympy.tanh(a))
+    tanh = staticmethod(lambda a: tanh(a))
     sigmoid = staticmethod(lambda a: sigmoid(a))
     softplus = staticmethod(lambda a: softplus(a))
     sign = staticmethod(lambda a: sympy.sign(a))
@@ -166,13 +190,27 @@ def _differentiated(op):
     return op.replace(local=local)
 
 
+def _restated():
+    """The forward rules that test equality, with SymPy's Eq and Ne."""
+    def mask(holds):
+        return sympy.Piecewise((1, holds), (0, True))
+    return {"equal": lambda xp, a, b: mask(sympy.Eq(a, b)),
+            "not_equal": lambda xp, a, b: mask(sympy.Ne(a, b)),
+            "where": lambda xp, condition, a, b:
+            sympy.Piecewise((a, sympy.Ne(condition, 0)), (b, True))}
+
+
 def _for_formulas(graph):
-    """The graph with max and min differentiated by SymPy (a copy; the graph is kept)."""
+    """The graph with max and min differentiated by SymPy, and ==, != and where restated
+    (a copy; the graph is kept)."""
+    restated = _restated()
     nodes = []
     for node in graph.nodes:
-        if node.op is not None and getattr(node.op, "name", None) in BY_SYMPY:
+        name = getattr(node.op, "name", None)
+        if name in BY_SYMPY or name in restated:
+            op = node.op if name in BY_SYMPY else node.op.replace(forward=restated[name])
             node = copy.copy(node)
-            node.op = _differentiated(node.op)
+            node.op = _differentiated(op)
         nodes.append(node)
     formulas = copy.copy(graph)
     formulas.nodes, formulas.plan = nodes, None
@@ -236,10 +274,21 @@ def _simplifier():
     return simple
 
 
+# simplify's search costs more than linearly in a formula's size (a sum of 100 products
+# took 19 s in all, its partial sums each simplified): past SIMPLIFY_OPS operations a
+# formula only has its common factors pulled out, past REWRITE_OPS it is shown as built.
+SIMPLIFY_OPS, REWRITE_OPS = 60, 400
+
+
 def _simplest(formula):
     """The shortest (by SymPy's count_ops) of simplify's answer and of the formula and that
     answer with common factors pulled out, as people write a chain rule's product:
     x*(1 - tanh(w*x)**2), not simplify's -x*tanh(w*x)**2 + x."""
+    size = sympy.count_ops(formula)
+    if size > REWRITE_OPS:
+        return formula
+    if size > SIMPLIFY_OPS:
+        return sympy.factor_terms(formula)
     simple = sympy.simplify(formula)
     candidates = [sympy.factor_terms(simple), sympy.factor_terms(formula), simple]
     return min(candidates, key=sympy.count_ops)  # the first of the shortest
