@@ -5,6 +5,7 @@ tests/test_ops.py does for first derivatives), with SymPy's symbolic Hessian of 
 definition as the oracle; random expressions, gates and reassignment are checked the same
 way. Kinks and domain errors behave as in the gradient.
 """
+import json
 import math
 import random
 
@@ -390,3 +391,18 @@ def test_second_derivatives_keep_their_digits_in_the_tails(name, x):
     exact = _exact(sympy.diff(definition, A, 2), (A,), (x,))
     _, second = _hessian(f"{name}(a)", a=x)
     assert exact != 0 and abs(second.matrix[0][0] - exact) <= 1e-9 * abs(exact)
+
+
+def test_a_hessian_past_the_work_limit_is_refused_and_hvp_offered(gradcalc_cli, tmp_path):
+    # 3,200 inputs: 3,200 backward passes over 9,599 nodes, refused before any is run
+    names = [f"x{i}" for i in range(3200)]
+    bindings = tmp_path / "point.json"
+    bindings.write_text(json.dumps({name: 0.5 for name in names}))
+    source = " + ".join(f"{name}^2" for name in names)
+    ran = gradcalc_cli("hessian", source, "--bindings", str(bindings))
+    assert ran.code == 2 and "past the 10,000,000 node visits" in ran.stderr
+    assert "hint: --hvp v gives H·v in one pass" in ran.stderr
+    direction = ",".join(["1"] * len(names))
+    product = gradcalc_cli("hessian", source, "--bindings", str(bindings), "--hvp", direction,
+                           "--json").json()["hvp"]
+    assert product == [2.0] * len(names)  # ∂²(Σx²)/∂x_i² = 2, the rest 0

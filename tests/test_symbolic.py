@@ -219,3 +219,23 @@ def test_equality_tests_are_formulas_not_text_comparisons(source, definition, at
         if gradient is not None:  # where's condition takes none
             assert gradient.subs(point) == sympy.diff(definition, symbol).subs(point), \
                 (source, symbol)
+
+
+def test_formulas_that_double_at_each_step_are_refused_before_sympy_runs(gradcalc_cli):
+    # q = q*q + q writes q twice: 25 steps would be 2^25 copies of x (this took minutes)
+    source = "q = x; " + "q = q*q + q; " * 25 + "q"
+    ran = gradcalc_cli("eval", source, "--symbolic", "--json")
+    error = ran.json()["error"]
+    assert ran.code == 2 and error["kind"] == "limit"
+    assert "would have more than 5,000 symbols" in error["message"]
+    assert error["hint"].startswith("drop --symbolic")
+    assert gradcalc_cli("eval", source, "x=0.5").code == 0  # the hint works
+    assert gradcalc_cli("eval", "q = x; " + "q = q*q + q; " * 3 + "q", "--symbolic").code == 0
+
+
+def test_more_nodes_than_formulas_are_written_for_are_refused(gradcalc_cli):
+    source = " + ".join(f"x{i}*y{i}" for i in range(300))
+    ran = gradcalc_cli("eval", source, "--symbolic")
+    assert ran.code == 2
+    assert "--symbolic writes formulas for up to 500 nodes, and this expression has 1,199" \
+        in ran.stderr

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from .api import run_graph
 from .dual import Dual, DualArith, directional, refuse_arrays, tangent_of
-from .errors import UsageError
+from .errors import LimitError, UsageError
 from .run import backward, forward
 
 # Appended to a kink's gradient warning: what the Hessian does there.
@@ -51,6 +51,9 @@ def hessian_vector_product(graph, values: dict, direction: dict, ties: str = "sp
     return product, run.warnings[seen:]
 
 
+# A Hessian is one backward pass in dual numbers per input (about 2 µs a node): past this
+# many node visits (some 20 s), H·v, one pass, is what is offered instead.
+MAX_HESSIAN_WORK = 10_000_000
 # What works instead of a Hessian over arrays (gradcalc.dual.refuse_arrays).
 SCALARS_INSTEAD = ("write each element as an input of its own: for sum(w^2) at w=[1,2], "
                    "w0^2 + w1^2 at w0=1 w1=2")
@@ -65,8 +68,13 @@ def second_order(graph, values: dict, xp, direction=None,
     UsageError for a direction of the wrong length.
     """
     refuse_arrays(graph, values, command, SCALARS_INSTEAD)
-    result = run_graph(graph, values, xp=xp)
     names = list(graph.inputs)
+    if direction is None and len(names) * graph.work > MAX_HESSIAN_WORK:
+        raise LimitError(f"the Hessian of {len(names):,} inputs takes a backward pass per "
+                         f"input over {graph.work:,} nodes, past the "
+                         f"{MAX_HESSIAN_WORK:,} node visits gradcalc makes at once",
+                         hint="--hvp v gives H·v in one pass")
+    result = run_graph(graph, values, xp=xp)
     kinks = []
     # inputs that take no gradient (a where's condition only): no second derivative either
     constant = {name for name, grad in result.gradients.items() if grad is None}

@@ -19,7 +19,7 @@ import copy
 from contextlib import nullcontext
 
 from .arith import FloatArith
-from .errors import UsageError
+from .errors import LimitError, UsageError
 from .ops import CONSTANTS
 
 try:
@@ -247,6 +247,7 @@ def formulas(graph, ties: str = "split", simplify: bool = True) -> Formulas:
 
     require_sympy()
     refuse_arrays(graph, {})
+    check_size(graph)
     symbols = {name: sympy.Symbol(name, real=True) for name in graph.inputs}
     xp = SymbolicArith(ties)
     graph = _for_formulas(graph)
@@ -259,6 +260,47 @@ def formulas(graph, ties: str = "split", simplify: bool = True) -> Formulas:
     notes = [TIE_NOTE] if any(getattr(n.op, "name", None) in BY_SYMPY for n in graph.nodes) \
         else []
     return Formulas(graph, values, local, grads, notes)
+
+
+# A formula is a tree: a node used twice writes its formula twice in every formula above
+# it (q = q*q + q, repeated k times, has about 2^k copies of x), and SymPy's operations
+# walk those trees. So --symbolic takes graphs of up to MAX_NODES nodes whose formulas,
+# written out, stay within MAX_FORMULA symbols, estimated from the graph before SymPy runs.
+MAX_NODES, MAX_FORMULA = 500, 5_000
+_CONSTANT_SLOPES = ("add", "sub", "neg")  # local gradients ±1: ∂f/∂arg is ∂f/∂node
+
+
+def check_size(graph) -> None:
+    """Raise LimitError, the caret under the node, where a formula would pass MAX_FORMULA
+    symbols written out (a value's: 1 + its distinct arguments', as SymPy writes q*q as
+    q**2; a gradient's: the sum over the node's consumers of theirs times a local gradient
+    of about twice the consumer's size)."""
+    nodes = graph.nodes
+    if len(nodes) > MAX_NODES:
+        raise LimitError(f"--symbolic writes formulas for up to {MAX_NODES} nodes, and this "
+                         f"expression has {len(nodes):,} (gates expanded)",
+                         hint="drop --symbolic: eval gives the numbers for any size")
+    value = [0] * len(nodes)
+    for node in nodes:
+        value[node.id] = 1 + sum(value[i] for i in set(node.inputs))
+        _within(graph, node, value[node.id], "value")
+    grad = [0] * len(nodes)
+    grad[graph.output] = 1
+    for node in reversed(nodes):
+        _within(graph, node, grad[node.id], "gradient")
+        slope = 0 if getattr(node.op, "name", None) in _CONSTANT_SLOPES else 2 * value[node.id] + 4
+        for i in set(node.inputs):
+            part = grad[node.id] + (slope + 1 if slope else 0)
+            grad[i] = part if grad[i] == 0 else grad[i] + part + 1
+
+
+def _within(graph, node, size: int, what: str) -> None:
+    if size > MAX_FORMULA:
+        raise LimitError(f"--symbolic writes every formula out, and the {what} of "
+                         f"{graph.label(node, 24)} would have more than {MAX_FORMULA:,} symbols",
+                         graph.source, node.span,
+                         hint="drop --symbolic: eval gives the numbers (a node used twice "
+                              "writes its formula twice in every formula above it)")
 
 
 def _simplifier():
