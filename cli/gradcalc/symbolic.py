@@ -79,7 +79,6 @@ if sympy is not None:
         def _eval_evalf(self, prec):
             return self._eval_rewrite_as_exp(*self.args)._eval_evalf(prec)
 
-
     class tanh(sympy.Function):  # noqa: N801
         """tanh kept opaque to simplify: SymPy's own tanh sends it through hyperbolic
         identities, seconds per formula for a sum of three (a layer of neurons), and
