@@ -54,6 +54,23 @@ def test_sqrt_at_minus_zero_has_slope_plus_inf_in_every_number_system():
 
 # -- 2. 0 · inf: 0 only through a structural zero, else nan with a warning --------------------
 
+ZEROS = [0.0, -0.0]
+
+
+@pytest.mark.parametrize("fn", ["max", "min"])
+def test_max_and_min_of_signed_zeros_follow_ieee_754_2019_in_both_paths(fn):
+    """IEEE 754-2019 §9.6: maximum treats -0 as less than +0 (minimum the reverse), so the
+    answer's sign does not depend on the order of the arguments or on the path."""
+    pairs = [(a, b) for a in ZEROS for b in ZEROS]
+    scalars = [gradcalc.evaluate(f"{fn}(x, y)", x=a, y=b).value for a, b in pairs]
+    arrays = gradcalc.evaluate(f"{fn}(x, y)", x=[a for a, _ in pairs],
+                               y=[b for _, b in pairs]).value
+    pick = max if fn == "max" else min
+    expected = [pick(math.copysign(1.0, a), math.copysign(1.0, b)) for a, b in pairs]
+    assert [math.copysign(1.0, v) for v in scalars] == expected
+    assert [math.copysign(1.0, v) for v in arrays] == expected
+
+
 def test_log_one_plus_exp_at_1000_is_nan_with_a_warning_not_zero():
     truth = mpmath.diff(lambda t: mpmath.log(1 + mpmath.exp(t)), 1000)
     assert mpmath.almosteq(truth, 1)  # the tool cannot give 1 from exp(1000) = inf
