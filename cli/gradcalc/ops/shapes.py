@@ -301,6 +301,30 @@ def _concatenate_vjp(xp, g, out, *items, axis):
     return tuple(np.split(g, ends, axis=axis))
 
 
+def _concatenate_shape(*shapes, axis) -> tuple | None:
+    """numpy's concatenate on shapes; None where they do not join (the domain says so)."""
+    if axis is None:
+        return (sum(map(math.prod, shapes)),)
+    first = shapes[0]
+    if not first or not isinstance(axis, int) or not -len(first) <= axis < len(first):
+        return None
+    axis %= len(first)
+    if any(len(s) != len(first) or s[:axis] + s[axis + 1:] != first[:axis] + first[axis + 1:]
+           for s in shapes):
+        return None
+    return first[:axis] + (sum(s[axis] for s in shapes),) + first[axis + 1:]
+
+
+def _stack_shape(*shapes, axis) -> tuple | None:
+    """numpy's stack on shapes: one new axis of len(shapes) at `axis`."""
+    first = shapes[0]
+    if any(s != first for s in shapes) or not isinstance(axis, int) \
+            or not -len(first) - 1 <= axis <= len(first):
+        return None
+    axis %= len(first) + 1
+    return first[:axis] + (len(shapes),) + first[axis:]
+
+
 def _stack_domain(xp, *items, axis):
     """Values of one shape, stacked along a new axis (numpy's stack)."""
     first = items[0]
@@ -441,13 +465,13 @@ register(
     Op("concatenate", "concatenate", None, _concatenate_forward, None,
        "∂f/∂(part k) = the slice of ∂f/∂out where part k was put", domain=_concatenate_domain,
        vjp=_concatenate_vjp, matrix_rule=("{g}'s slice {k} along the axis",),
-       keywords={"axis": 0}, sequence=True, structural=True,
+       keywords={"axis": 0}, sequence=True, structural=True, shape=_concatenate_shape,
        sample=lambda rng: (rng.normal(size=(2, 3)), rng.normal(size=(1, 3))),
        functions=("concatenate",)),
     Op("stack", "stack", None, lambda xp, *items, axis: xp.stack(items, axis=axis), None,
        "∂f/∂(part k) = ∂f/∂out's slice k along the new axis", domain=_stack_domain,
        vjp=_stack_vjp, matrix_rule=("{g}'s slice {k} along the new axis",),
-       keywords={"axis": 0}, sequence=True, structural=True,
+       keywords={"axis": 0}, sequence=True, structural=True, shape=_stack_shape,
        sample=lambda rng: (rng.normal(size=(2, 3)), rng.normal(size=(2, 3))),
        functions=("stack",)),
     Op("index", "[]", None, _index_forward, None,
