@@ -296,6 +296,71 @@ def test_the_stable_spelling_suggested_really_works():
     assert result.value == -800 and result.gradients["x"] == pytest.approx(float(truth))
 
 
+# mpmath's value and gradients at 50 digits: the oracle of which underflows matter.
+def _truth(function, point: dict) -> tuple:
+    with mpmath.workdps(50):
+        names = list(point)
+        args = [mpmath.mpf(point[n]) for n in names]
+        value = function(*args)
+        grads = {n: mpmath.diff(lambda t, k=k: function(*(args[:k] + [t] + args[k + 1:])),
+                                args[k]) for k, n in enumerate(names)}
+        return value, grads
+
+
+def _accurate(got: float, truth) -> bool:
+    return got == float(truth) or abs(got - float(truth)) <= 2 ** -52 * abs(float(truth))
+
+
+@pytest.mark.parametrize("source,function,point", [
+    ("exp(-800)*1e300*y", lambda y: mpmath.exp(-800) * mpmath.mpf("1e300") * y, {"y": 2}),
+    ("y*exp(-800)*1e300 + 1", lambda y: y * mpmath.exp(-800) * mpmath.mpf("1e300") + 1,
+     {"y": 2}),
+    ("1e-200*x*1e300", lambda x: mpmath.mpf("1e-200") * x * mpmath.mpf("1e300"),
+     {"x": 1e-200}),
+    ("sigmoid(x)*1e300", lambda x: mpmath.mpf("1e300") / (1 + mpmath.exp(-x)), {"x": -800}),
+])
+def test_an_underflow_that_changes_the_answer_is_warned_about(source, function, point):
+    """Each answer here is wrong in floating point (mpmath says how); a warning says so."""
+    result = gradcalc.evaluate(source, **point)
+    value, grads = _truth(function, point)
+    wrong = [not _accurate(result.value, value)] + [
+        not _accurate(result.gradients[n], g) for n, g in grads.items()]
+    assert any(wrong)
+    assert any("underflowed to 0" in m and "not accurate" in m for _, m in result.warnings)
+
+
+@pytest.mark.parametrize("source,function,point", [
+    ("exp(-800) + y", lambda y: mpmath.exp(-800) + y, {"y": 2}),
+    ("exp(-800)*2*y", lambda y: mpmath.exp(-800) * 2 * y, {"y": 2}),
+    ("log(exp(a - a) + exp(b - a))", lambda a, b: mpmath.log(1 + mpmath.exp(b - a)),
+     {"a": 1000, "b": -1000}),
+    ("sigmoid(x) * y", lambda x, y: y / (1 + mpmath.exp(-x)), {"x": -800, "y": 3}),
+])
+def test_a_harmless_underflow_is_not_warned_about(source, function, point):
+    """The same underflows where the answer is right to the last digit: no warning."""
+    result = gradcalc.evaluate(source, **point)
+    value, grads = _truth(function, point)
+    assert _accurate(result.value, value)
+    assert all(_accurate(result.gradients[n], g) for n, g in grads.items())
+    assert not any("underflowed" in m for _, m in result.warnings)
+
+
+def test_an_underflow_in_one_element_of_an_array_is_warned_about():
+    result = gradcalc.evaluate("sum(exp(x)*1e300*y)", x=[-800.0, 1.0], y=2)
+    assert result.gradients["x"][0] == 0  # truth: 2e300·e^-800 ≈ 7.2e-48
+    assert any("∂f/∂x by" in m for _, m in result.warnings)
+    assert not any("f by" in m.replace("∂f/∂x by", "") for _, m in result.warnings)
+
+
+def test_the_fix_the_underflow_warning_gives_works():
+    """exp(a + log(c)) for exp(a)*c: the answer mpmath gives, with no warning."""
+    result = gradcalc.evaluate("exp(-800 + log(1e300))*y", y=2)
+    value, grads = _truth(lambda y: mpmath.exp(-800) * mpmath.mpf("1e300") * y, {"y": 2})
+    assert result.value == pytest.approx(float(value), rel=1e-13)
+    assert result.gradients["y"] == pytest.approx(float(grads["y"]), rel=1e-13)
+    assert not result.warnings
+
+
 # -- 8. --exact keeps rational powers of perfect powers exact --------------------------------
 
 @pytest.mark.parametrize("source,point,expression", [

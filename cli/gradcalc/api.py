@@ -16,6 +16,7 @@ from .limits import DEFAULT, MAX_JACOBIAN, Limits, check_source
 from .lower import CONST, GATE, Graph, lower, mark_needs_grad
 from .parse import parse
 from .run import Pass, backward, forward, jacobian
+from .underflow import underflow_warnings
 
 TIES = ("split", "first")
 
@@ -190,7 +191,9 @@ def run_graph(graph: Graph, values: dict, *, xp, upstream=None, strict=False, wr
                 raise UsageError(f"--upstream has shape {_shape(upstream)} but the output has "
                                  f"shape {_shape(run.values[graph.output])}",
                                  hint="give dL/dout with the output's shape")
-            run = backward(graph, run, xp, xp.convert(1) if upstream is None else upstream)
+            upstream = xp.convert(1) if upstream is None else upstream
+            run = backward(graph, run, xp, upstream)
+            run.warnings += underflow_warnings(graph, run, xp, upstream)
     except ExactSizeError as exc:
         raise LimitError(f"{exc} in a gradient", graph.source,
                          hint="drop --exact to compute it in floating point") from None
