@@ -293,12 +293,12 @@ def evaluated(expr, bindings, bindings_file, ties, expand, upstream, strict, wrt
 @click.option("--all", "show_all", is_flag=True, help="Show every row of a big table.")
 @click.option("--full", is_flag=True, help="Show vectors and matrices in full.")
 @click.option("--format", "fmt", type=click.Choice(["table", "markdown", "latex"]),
-              default="table", show_default=True,
               help="Table for the terminal, or Markdown or LaTeX (booktabs, align*) for a "
-                   "write-up.")
+                   "write-up. [default: table; with -o, the summary line alone]")
 @click.option("-o", "--output", "output_path", metavar="FILE.npz|FILE.json",
-              help="Also write the value and gradients: as arrays (value, and one per "
-                   "input) to an .npz, or the JSON document to a .json.")
+              help="Write the value and gradients: as arrays (value, and one per input) to "
+                   "an .npz, or the JSON document to a .json; the table is printed only if "
+                   "--format, --steps, --all or --full asks for it.")
 @limit_options(digits=True)
 def eval_command(expr, bindings, json_mode, wrt, bindings_file, ties, expand, upstream,
                  precision, strict, exact, steps, show_all, full, fmt, output_path, limits):
@@ -320,6 +320,13 @@ def eval_command(expr, bindings, json_mode, wrt, bindings_file, ties, expand, up
     if json_mode:
         result.write_json(sys.stdout)
         sys.stdout.write("\n")
+    elif output_path is not None and not (fmt or steps or show_all or full):
+        # The numbers went to the file: the summary says what it holds, without the cost of
+        # laying out a table (and loading Rich) that nobody asked for.
+        import shutil  # COLUMNS, or the terminal's width (80 off a terminal)
+
+        click.echo(render.summary(graph, run, precision, _names(wrt),
+                                  shutil.get_terminal_size().columns))
     elif fmt == "markdown":
         click.echo(render.markdown_table(graph, run, precision, show_all, full))
         click.echo()
