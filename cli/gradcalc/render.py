@@ -134,8 +134,7 @@ def _is_rational(value) -> bool:
 def _json_array(value) -> list:
     """A vector or matrix as nested lists of floats. numpy makes the lists in one pass when
     every number is finite, the common case; only an array holding inf or nan is walked
-    number by number, for the strings those become (a million numbers take a second
-    that way)."""
+    number by number, for the strings those become."""
     import numpy as np  # only arrays get here
 
     floats = value.astype(np.float64, copy=False)
