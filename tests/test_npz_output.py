@@ -13,6 +13,7 @@ import math
 import numpy as np
 import pytest
 
+from gradcalc.api import prepare, run_graph
 from test_check_tensor_exercises import softmax_loss_vectorized
 
 SOFTMAX = "cross_entropy(X@W, y) + 0.5*sum(W*W)"  # reg = 0.5, as the assignment writes it
@@ -44,6 +45,21 @@ def test_grads_npz_holds_the_assignments_loss_and_dW(dev_set, gradcalc_main):
     lines = ran.stdout.splitlines()
     assert lines[0] == f"f = {loss:.6g}" and lines[1].startswith("∂f/∂W = [[")
     assert len(lines) == 2 and "∂f/∂X" not in ran.stdout
+
+
+def test_only_the_gradients_asked_for_are_computed(dev_set):
+    """What -o FILE.npz --wrt W runs: W's gradient alone (the assignment's dW), and none for
+    X, whose ∂f/∂X = dscores·Wᵀ would be a product as large as X that nobody reads."""
+    loss, dW = softmax_loss_vectorized(dev_set["W"], dev_set["X"], dev_set["y"], 0.5)
+    graph, xp, values, _ = prepare(SOFTMAX, dev_set)
+    result = run_graph(graph, values, xp=xp, wrt=["W"], every_node=False)
+    np.testing.assert_allclose(result.gradients["W"], dW, rtol=1e-9,
+                               atol=1e-9 * np.abs(dW).max())
+    assert result.value == pytest.approx(loss, rel=1e-9)
+    assert result.run.grads[graph.inputs["X"]] is None
+    inputs = [node for node in graph.nodes if node.kind == "input"]
+    assert {node.name: node.needs_grad for node in inputs} == {"X": False, "W": True,
+                                                               "y": False}
 
 
 @pytest.mark.parametrize("option", [["--format", "table"], ["--format", "markdown"],
