@@ -32,6 +32,7 @@ not tests.
 from __future__ import annotations
 
 import argparse
+import inspect
 import json
 import os
 import platform
@@ -45,18 +46,11 @@ import numpy as np
 
 EXPR = "cross_entropy(X@W, y) + 0.5*sum(W*W)"
 
-SOFTMAX_LOSS = """
-def softmax_loss_vectorized(W, X, y, reg):
-    num_train = X.shape[0]
-    scores = X.dot(W)
-    scores -= scores.max(axis=1, keepdims=True)
-    probs = np.exp(scores) / np.sum(np.exp(scores), axis=1, keepdims=True)
-    loss = -np.sum(np.log(probs[np.arange(num_train), y])) / num_train + reg * np.sum(W * W)
-    dscores = probs.copy()
-    dscores[np.arange(num_train), y] -= 1
-    dW = X.T.dot(dscores) / num_train + 2 * reg * W
-    return loss, dW
-"""
+# The assignment's vectorized softmax loss, as the tests hold gradcalc to it.
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "tests"))
+from test_check_tensor_exercises import softmax_loss_vectorized  # noqa: E402
+
+SOFTMAX_LOSS = "\n" + inspect.getsource(softmax_loss_vectorized)
 
 BY_HAND = "import sys\nimport numpy as np\n" + SOFTMAX_LOSS + """
 with np.load(sys.argv[1]) as data:
