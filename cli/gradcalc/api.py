@@ -171,14 +171,19 @@ def program_warnings(graph: Graph, bound) -> list:
         for name in bound if name not in graph.inputs]
 
 
-def run_graph(graph: Graph, values: dict, *, xp, upstream=None, strict=False, wrt=None) -> Result:
+def run_graph(graph: Graph, values: dict, *, xp, upstream=None, strict=False, wrt=None,
+              every_node: bool = True) -> Result:
     """Forward and backward over a lowered graph; the warnings of both, checked by --strict.
 
     `upstream` is ∂L/∂output (default 1). A non-scalar output without one gets Jacobians:
-    every gradient has the shape output.shape + node.shape.
+    every gradient has the shape output.shape + node.shape. With `every_node` False, only
+    the gradients of `wrt` are computed, and those of the nodes they pass through: the
+    others' are None, for a caller that shows none of them (eval -o FILE.npz).
     """
     if wrt is not None:
         check_wrt(graph, wrt)
+        if not every_node:
+            mark_needs_grad(graph, graph.constant_inputs | (set(graph.inputs) - set(wrt)))
     warnings = program_warnings(graph, values)
     run = forward(graph, values, xp)
     output_shape = getattr(run.values[graph.output], "shape", ())

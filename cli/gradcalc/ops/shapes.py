@@ -9,10 +9,11 @@ from ..limits import MAX_DIMENSIONS
 from .base import shape_text as _shape
 
 
-def _matmul_vjp(xp, g, out, a, b):
+def _matmul_vjp(xp, g, out, a, b, wanted=(True, True)):
     """The backward of a @ b, numpy's matmul: ∂f/∂a = g·bᵀ, ∂f/∂b = aᵀ·g per matrix of a
     stack, summed over the batch dimensions an operand was broadcast along; a vector
-    operand counts as a row (left) or a column (right), as numpy's rule says."""
+    operand counts as a row (left) or a column (right), as numpy's rule says. Only the
+    `wanted` ones are computed (None for the others)."""
     import numpy as np
 
     a2 = a[None, :] if a.ndim == 1 else a
@@ -22,9 +23,11 @@ def _matmul_vjp(xp, g, out, a, b):
         g2 = g2[..., None]
     if a.ndim == 1:
         g2 = g2[..., None, :]
-    grad_a = xp.unbroadcast(g2 @ np.swapaxes(b2, -1, -2), a2)
-    grad_b = xp.unbroadcast(np.swapaxes(a2, -1, -2) @ g2, b2)
-    return grad_a.reshape(a.shape), grad_b.reshape(b.shape)
+    grad_a = xp.unbroadcast(g2 @ np.swapaxes(b2, -1, -2), a2).reshape(a.shape) \
+        if wanted[0] else None
+    grad_b = xp.unbroadcast(np.swapaxes(a2, -1, -2) @ g2, b2).reshape(b.shape) \
+        if wanted[1] else None
+    return grad_a, grad_b
 
 
 def _matmul_domain(xp, a, b):
@@ -441,13 +444,14 @@ register(
     Op("matmul", "@", 2, lambda xp, a, b: xp.matmul(a, b), None,
        "∂f/∂a = ∂f/∂out · bᵀ, ∂f/∂b = aᵀ · ∂f/∂out (per matrix of a stack, summed over "
        "broadcast batch dimensions)", domain=_matmul_domain,
-       vjp=_matmul_vjp, matrix_rule=("{g} · {b}ᵀ", "{a}ᵀ · {g}"), shape=_matmul_shape,
+       vjp=_matmul_vjp, vjp_wanted=True, matrix_rule=("{g} · {b}ᵀ", "{a}ᵀ · {g}"),
+       shape=_matmul_shape,
        sample=lambda rng: (rng.normal(size=(2, 1, 2, 3)), rng.normal(size=(4, 3, 2))),
        functions=("matmul",)),
     Op("dot", "dot", 2, lambda xp, a, b: xp.matmul(a, b), None,
        "∂f/∂a = ∂f/∂out · bᵀ, ∂f/∂b = aᵀ · ∂f/∂out", domain=_dot_domain,
-       vjp=_matmul_vjp, matrix_rule=("{g} · {b}ᵀ", "{a}ᵀ · {g}"), shape=_matmul_shape,
-       sample=lambda rng: (rng.normal(size=(2, 3)), rng.normal(size=3)),
+       vjp=_matmul_vjp, vjp_wanted=True, matrix_rule=("{g} · {b}ᵀ", "{a}ᵀ · {g}"),
+       shape=_matmul_shape, sample=lambda rng: (rng.normal(size=(2, 3)), rng.normal(size=3)),
        functions=("dot",)),
     Op("transpose", "ᵀ", None, _transpose_forward, None,
        "∂f/∂a = (∂f/∂out)ᵀ: its axes put back in their order (the inverse permutation)",
