@@ -54,6 +54,23 @@ def test_sqrt_at_minus_zero_has_slope_plus_inf_in_every_number_system():
 
 # -- 2. 0 · inf: 0 only through a structural zero, else nan with a warning --------------------
 
+ZEROS = [0.0, -0.0]
+
+
+@pytest.mark.parametrize("fn", ["max", "min"])
+def test_max_and_min_of_signed_zeros_follow_ieee_754_2019_in_both_paths(fn):
+    """IEEE 754-2019 §9.6: maximum treats -0 as less than +0 (minimum the reverse), so the
+    answer's sign does not depend on the order of the arguments or on the path."""
+    pairs = [(a, b) for a in ZEROS for b in ZEROS]
+    scalars = [gradcalc.evaluate(f"{fn}(x, y)", x=a, y=b).value for a, b in pairs]
+    arrays = gradcalc.evaluate(f"{fn}(x, y)", x=[a for a, _ in pairs],
+                               y=[b for _, b in pairs]).value
+    pick = max if fn == "max" else min
+    expected = [pick(math.copysign(1.0, a), math.copysign(1.0, b)) for a, b in pairs]
+    assert [math.copysign(1.0, v) for v in scalars] == expected
+    assert [math.copysign(1.0, v) for v in arrays] == expected
+
+
 def test_log_one_plus_exp_at_1000_is_nan_with_a_warning_not_zero():
     truth = mpmath.diff(lambda t: mpmath.log(1 + mpmath.exp(t)), 1000)
     assert mpmath.almosteq(truth, 1)  # the tool cannot give 1 from exp(1000) = inf
@@ -277,6 +294,71 @@ def test_the_stable_spelling_suggested_really_works():
     truth = mpmath.diff(lambda t: mpmath.log(1 / (1 + mpmath.exp(-t))), -800)
     result = gradcalc.evaluate("-softplus(-x)", x=-800)
     assert result.value == -800 and result.gradients["x"] == pytest.approx(float(truth))
+
+
+# mpmath's value and gradients at 50 digits: the oracle of which underflows matter.
+def _truth(function, point: dict) -> tuple:
+    with mpmath.workdps(50):
+        names = list(point)
+        args = [mpmath.mpf(point[n]) for n in names]
+        value = function(*args)
+        grads = {n: mpmath.diff(lambda t, k=k: function(*(args[:k] + [t] + args[k + 1:])),
+                                args[k]) for k, n in enumerate(names)}
+        return value, grads
+
+
+def _accurate(got: float, truth) -> bool:
+    return got == float(truth) or abs(got - float(truth)) <= 2 ** -52 * abs(float(truth))
+
+
+@pytest.mark.parametrize("source,function,point", [
+    ("exp(-800)*1e300*y", lambda y: mpmath.exp(-800) * mpmath.mpf("1e300") * y, {"y": 2}),
+    ("y*exp(-800)*1e300 + 1", lambda y: y * mpmath.exp(-800) * mpmath.mpf("1e300") + 1,
+     {"y": 2}),
+    ("1e-200*x*1e300", lambda x: mpmath.mpf("1e-200") * x * mpmath.mpf("1e300"),
+     {"x": 1e-200}),
+    ("sigmoid(x)*1e300", lambda x: mpmath.mpf("1e300") / (1 + mpmath.exp(-x)), {"x": -800}),
+])
+def test_an_underflow_that_changes_the_answer_is_warned_about(source, function, point):
+    """Each answer here is wrong in floating point (mpmath says how); a warning says so."""
+    result = gradcalc.evaluate(source, **point)
+    value, grads = _truth(function, point)
+    wrong = [not _accurate(result.value, value)] + [
+        not _accurate(result.gradients[n], g) for n, g in grads.items()]
+    assert any(wrong)
+    assert any("underflowed to 0" in m and "not accurate" in m for _, m in result.warnings)
+
+
+@pytest.mark.parametrize("source,function,point", [
+    ("exp(-800) + y", lambda y: mpmath.exp(-800) + y, {"y": 2}),
+    ("exp(-800)*2*y", lambda y: mpmath.exp(-800) * 2 * y, {"y": 2}),
+    ("log(exp(a - a) + exp(b - a))", lambda a, b: mpmath.log(1 + mpmath.exp(b - a)),
+     {"a": 1000, "b": -1000}),
+    ("sigmoid(x) * y", lambda x, y: y / (1 + mpmath.exp(-x)), {"x": -800, "y": 3}),
+])
+def test_a_harmless_underflow_is_not_warned_about(source, function, point):
+    """The same underflows where the answer is right to the last digit: no warning."""
+    result = gradcalc.evaluate(source, **point)
+    value, grads = _truth(function, point)
+    assert _accurate(result.value, value)
+    assert all(_accurate(result.gradients[n], g) for n, g in grads.items())
+    assert not any("underflowed" in m for _, m in result.warnings)
+
+
+def test_an_underflow_in_one_element_of_an_array_is_warned_about():
+    result = gradcalc.evaluate("sum(exp(x)*1e300*y)", x=[-800.0, 1.0], y=2)
+    assert result.gradients["x"][0] == 0  # truth: 2e300·e^-800 ≈ 7.2e-48
+    assert any("∂f/∂x by" in m for _, m in result.warnings)
+    assert not any("f by" in m.replace("∂f/∂x by", "") for _, m in result.warnings)
+
+
+def test_the_fix_the_underflow_warning_gives_works():
+    """exp(a + log(c)) for exp(a)*c: the answer mpmath gives, with no warning."""
+    result = gradcalc.evaluate("exp(-800 + log(1e300))*y", y=2)
+    value, grads = _truth(lambda y: mpmath.exp(-800) * mpmath.mpf("1e300") * y, {"y": 2})
+    assert result.value == pytest.approx(float(value), rel=1e-13)
+    assert result.gradients["y"] == pytest.approx(float(grads["y"]), rel=1e-13)
+    assert not result.warnings
 
 
 # -- 8. --exact keeps rational powers of perfect powers exact --------------------------------

@@ -61,3 +61,11 @@ def test_the_table_has_the_forward_column(gradcalc_cli):
 def test_bad_tangents_are_one_message(gradcalc_main, args, message):
     ran = gradcalc_main("eval", *args)
     assert ran.code == 2 and message in ran.stderr and "Traceback" not in ran.stderr
+
+
+def test_tangent_with_a_file_still_prints_its_column(gradcalc_cli, tmp_path):
+    # -o alone prints the summary line; --tangent asks for the table it adds a column to
+    ran = gradcalc_cli("eval", "x*y", "x=1", "y=2", "--tangent", "x", "-o",
+                       str(tmp_path / "out.json"))
+    assert ran.code == 0 and "∂node/∂x (forward)" in ran.stdout
+    assert (tmp_path / "out.json").exists()

@@ -41,6 +41,17 @@ def test_collapsed_gate_is_one_node_with_local_gradient_sigma_times_one_minus_si
     assert {row["op"] for row in expanded.nodes} >= {"exp", "neg", "div"}
 
 
+def test_expanded_nodes_say_which_gate_they_come_from():
+    """The body's text names the gate's parameters (a, b, t), not the caller's inputs: a
+    student reading `a*b` in a table of x and y needs the gate's name beside it."""
+    source = "f(a,b) = a*b + a\ng(t) = f(t, 2*t) + 1\nq = g(x) * y"
+    r = gradcalc.evaluate(source, x=1, y=2, expand=True)
+    labels = [row["label"] for row in r.nodes]
+    assert labels == ["x", "y", "g: 2", "g: 2*t", "f: a*b", "f: a*b + a", "g: 1",
+                      "g: f(t, 2*t) + 1", "q"]
+    assert r.gradients == {"x": 2 * (2 * 2 * 1 + 1), "y": 4}  # q = (2x² + x + 1)·y
+
+
 def test_gates_calling_earlier_gates_and_builtins():
     source = "sq(a) = a*a\nnorm2(a, b) = sqrt(sq(a) + sq(b))\nnorm2(x, y)"
     r = gradcalc.evaluate(source, x=3, y=4)

@@ -358,9 +358,9 @@ def test_many_operations_on_a_big_matrix_count_every_value(tmp_path):
 
 def test_every_array_op_knows_its_output_shape():
     """The oracle is numpy: each array op's shape function, on its sample's shapes, counts
-    at least the elements its forward really gives (the limit counts elements: an index
-    or a transpose whose shape depends on values counts an upper bound); an elementwise op
-    broadcasts exactly. An array op without a shape function is not counted."""
+    the elements its forward really gives (an index, whose shape depends on values, counts
+    an upper bound); an elementwise op broadcasts exactly. Only the constants (arange,
+    zeros, ...), whose shapes are values, have none: they keep their own size limit."""
     import numpy as np
 
     from gradcalc import elements, ops
@@ -382,8 +382,48 @@ def test_every_array_op_knows_its_output_shape():
         counted = elements._op_shape(op, [np.shape(a) for a in args])
         if op.vjp is None:
             assert counted == expected, op.name
-        elif op.shape is not None:
+        elif op.name == "index":
             assert math.prod(counted) >= math.prod(expected), op.name
+        elif op.shape is not None:
+            assert math.prod(counted) == math.prod(expected), op.name
+        else:
+            assert op.forward.__module__ == "gradcalc.ops.constants", op.name
+
+
+@pytest.mark.parametrize("source,shapes", [
+    ("conv2d(x, w, b, stride=2, pad=1)", {"x": (2, 3, 7, 6), "w": (4, 3, 3, 2), "b": (4,)}),
+    ("conv2d(x, w, b, stride=(1, 3))", {"x": (1, 2, 5, 9), "w": (3, 2, 2, 2), "b": (3,)}),
+    ("max_pool2d(x, size=3, stride=1)", {"x": (2, 2, 5, 4)}),
+    ("max_pool2d(x, size=(2, 1))", {"x": (1, 3, 6, 5)}),
+    ("concatenate([x, w], axis=1)", {"x": (2, 3), "w": (2, 5)}),
+    ("concatenate([x, w], axis=None)", {"x": (2, 3), "w": (4,)}),
+    ("stack([x, w], axis=-1)", {"x": (2, 3), "w": (2, 3)}),
+    ("logsumexp(x, axis=0, keepdims=True)", {"x": (2, 3)}),
+    ("log_softmax(x, axis=0)", {"x": (4, 3)}),
+])
+def test_layer_and_joining_shapes_are_numpys(source, shapes):
+    """Each shape function against numpy's own result at attributes off their defaults."""
+    import numpy as np
+
+    import gradcalc
+    from gradcalc import elements
+
+    values = {name: np.ones(shape) for name, shape in shapes.items()}
+    graph = gradcalc.compile(source).graph
+    counter = elements._Counter(graph, 10**9)
+    assert counter.shapes(graph, shapes) == np.shape(gradcalc.evaluate(source, **values).value)
+
+
+def test_a_convolution_too_big_for_the_limit_is_refused_before_it_is_computed(tmp_path):
+    """x 1×1×100×100 and 50 filters 1×1: 20,050 numbers in, 500,000 out."""
+    import numpy as np
+
+    layer = tmp_path / "layer.npz"
+    np.savez(layer, x=np.ones((1, 1, 100, 100)), w=np.ones((50, 1, 1, 1)), b=np.zeros(50))
+    ran = refused(run_capped("eval", "sum(conv2d(x, w, b))", "--bindings", str(layer),
+                             "--max-elements", "100000", "--json"),
+                  "more than 100,000 numbers", kind="limit")
+    within_bounds(ran, peak=200 << 20)
 
 
 # -- B12: reads are capped before anything is checked ----------------------------------

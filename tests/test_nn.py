@@ -313,8 +313,13 @@ def test_bad_attributes_are_one_message_with_the_caret_on_the_keyword(gradcalc_m
 
 
 def test_windows_past_the_limit_are_refused_before_they_are_allocated(gradcalc_main, xp):
+    # The output alone (1×1×200001×200001) passes the element limit: refused from shapes.
     ran = gradcalc_main("eval", "sum(conv2d(x, w, b, pad=100000))", "x=[[[[1]]]]",
                         "w=[[[[1]]]]", "b=[0]")
+    assert ran.code == 2 and "more than 10,000,000 numbers in all" in ran.stderr
+    # Under a limit raised past it, the padded input's windows are the next bound.
+    ran = gradcalc_main("eval", "sum(conv2d(x, w, b, pad=100000))", "x=[[[[1]]]]",
+                        "w=[[[[1]]]]", "b=[0]", "--max-elements", str(10**11))
     assert ran.code == 2 and "Traceback" not in ran.stderr
     assert "this filter would unfold the input into 40,000,400,001 numbers" in ran.stderr
     assert "more than the 20,000,000 gradcalc allocates (use less padding" in ran.stderr

@@ -54,6 +54,12 @@ def test_writing_the_json_document_does_not_import_numpy(tmp_path):
     assert json.loads((tmp_path / "doc.json").read_text("utf-8"))["value"] == 3
 
 
+def test_writing_arrays_prints_the_summary_without_loading_rich(tmp_path):
+    ran = _run(["eval", "sum(W*W)", "W=[[1, 2]]", "-o", str(tmp_path / "g.npz")])
+    assert ran["stdout"] == "f = 5   ∂f/∂W = [[2, 4]]\n"
+    assert "rich.console" not in ran["modules"] and "rich.table" not in ran["modules"]
+
+
 def test_check_as_json_does_not_import_rich():
     ran = _run(["check", "x*y", "x=1", "y=2", "--json"])
     assert _loaded(ran["modules"], "rich") == []

@@ -16,6 +16,7 @@ from .limits import DEFAULT, MAX_JACOBIAN, Limits, check_source
 from .lower import CONST, GATE, Graph, lower, mark_needs_grad
 from .parse import parse
 from .run import Pass, backward, forward, jacobian
+from .underflow import underflow_warnings
 
 TIES = ("split", "first")
 
@@ -170,14 +171,19 @@ def program_warnings(graph: Graph, bound) -> list:
         for name in bound if name not in graph.inputs]
 
 
-def run_graph(graph: Graph, values: dict, *, xp, upstream=None, strict=False, wrt=None) -> Result:
+def run_graph(graph: Graph, values: dict, *, xp, upstream=None, strict=False, wrt=None,
+              every_node: bool = True) -> Result:
     """Forward and backward over a lowered graph; the warnings of both, checked by --strict.
 
     `upstream` is ∂L/∂output (default 1). A non-scalar output without one gets Jacobians:
-    every gradient has the shape output.shape + node.shape.
+    every gradient has the shape output.shape + node.shape. With `every_node` False, only
+    the gradients of `wrt` are computed, and those of the nodes they pass through: the
+    others' are None, for a caller that shows none of them (eval -o FILE.npz).
     """
     if wrt is not None:
         check_wrt(graph, wrt)
+        if not every_node:
+            mark_needs_grad(graph, graph.constant_inputs | (set(graph.inputs) - set(wrt)))
     warnings = program_warnings(graph, values)
     run = forward(graph, values, xp)
     output_shape = getattr(run.values[graph.output], "shape", ())
@@ -190,7 +196,9 @@ def run_graph(graph: Graph, values: dict, *, xp, upstream=None, strict=False, wr
                 raise UsageError(f"--upstream has shape {_shape(upstream)} but the output has "
                                  f"shape {_shape(run.values[graph.output])}",
                                  hint="give dL/dout with the output's shape")
-            run = backward(graph, run, xp, xp.convert(1) if upstream is None else upstream)
+            upstream = xp.convert(1) if upstream is None else upstream
+            run = backward(graph, run, xp, upstream)
+            run.warnings += underflow_warnings(graph, run, xp, upstream)
     except ExactSizeError as exc:
         raise LimitError(f"{exc} in a gradient", graph.source,
                          hint="drop --exact to compute it in floating point") from None

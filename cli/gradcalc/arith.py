@@ -154,15 +154,26 @@ class FloatArith:
         except ZeroDivisionError:
             return math.nan if a == 0 else math.copysign(INF, a) * math.copysign(1.0, b)
 
-    # NaN wins, as in numpy's maximum and IEEE 754-2019's maximum (Python's max keeps its
-    # first argument: max(nan, 1) is nan but max(1, nan) is 1).
+    # IEEE 754-2019's maximum and minimum: NaN wins (Python's max keeps its first
+    # argument: max(nan, 1) is nan but max(1, nan) is 1), and -0 < +0, so max(-0.0, 0.0) is
+    # 0.0 in either order, as the array path gives (gradcalc.arrays).
     @staticmethod
     def max(args):
-        return math.nan if any(a != a for a in args) else max(args)
+        if any(a != a for a in args):
+            return math.nan
+        winner = max(args)
+        if winner == 0 and any(a == 0 and math.copysign(1.0, a) > 0 for a in args):
+            return 0.0
+        return winner
 
     @staticmethod
     def min(args):
-        return math.nan if any(a != a for a in args) else min(args)
+        if any(a != a for a in args):
+            return math.nan
+        winner = min(args)
+        if winner == 0 and any(a == 0 and math.copysign(1.0, a) < 0 for a in args):
+            return -0.0
+        return winner
 
     @staticmethod
     def sign(a):

@@ -215,9 +215,9 @@ def as_value(array, what: str):
         if kind == "u" and array.size and array.max() > np.iinfo(np.int64).max:
             raise UsageError(f"{what} holds integers past 2^63, which gradcalc cannot hold",
                              hint="save them as floats")
-        array = array.astype(np.int64)
+        array = array.astype(np.int64, copy=False)
     elif kind == "f":
-        array = array.astype(np.float64)
+        array = array.astype(np.float64, copy=False)  # a file's array is not copied again
     else:
         held = {"c": "complex numbers"}.get(kind, f"values of type {array.dtype}, not numbers")
         raise UsageError(f"{what} holds {held}; gradcalc computes with real numbers",

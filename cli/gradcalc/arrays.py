@@ -104,11 +104,11 @@ class ArrayArith(FloatArith):
 
     @staticmethod
     def max(args):
-        return reduce(np.maximum, args)
+        return _signed_zero_tie(reduce(np.maximum, args), args, positive=True)
 
     @staticmethod
     def min(args):
-        return reduce(np.minimum, args)
+        return _signed_zero_tie(reduce(np.minimum, args), args, positive=False)
 
     @staticmethod
     def all(condition) -> bool:
@@ -138,3 +138,15 @@ class ArrayArith(FloatArith):
             extra + i for i, n in enumerate(shape) if n == 1 and grad.shape[extra + i] != 1)
         reduced = grad.sum(axis=axes, keepdims=True) if axes else grad
         return reduced.reshape(shape) if shape else np.float64(reduced.sum())
+
+
+def _signed_zero_tie(winner, args, *, positive: bool):
+    """IEEE 754-2019's maximum (minimum) at a tie of zeros: +0 (-0) if any tied argument is
+    +0 (-0). numpy's maximum returns whichever zero came second, and the scalar path
+    (gradcalc.arith) must give the same sign."""
+    winner = np.asarray(winner)
+    if winner.dtype.kind != "f" or not np.any(winner == 0):
+        return winner
+    wanted = reduce(np.logical_or, [(np.asarray(a) == 0) & (np.signbit(a) != positive)
+                                    for a in args])
+    return np.where((winner == 0) & wanted, 0.0 if positive else -0.0, winner)

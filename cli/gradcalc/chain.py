@@ -38,15 +38,17 @@ def blocked_by(op, slope):
     return slope == 0 if op.structural else False
 
 
-def through_vjp(xp, op, upstream, live, out, args):
+def through_vjp(xp, op, upstream, live, out, args, wanted):
     """An array op's edges: (contributions, passes, fresh nan) with one contribution and one
     `passes` per argument (None for an argument that takes no gradient). A structural op's
     vjp of the live indicator says which elements are reached; any other op reaches every
     element of an argument if its output is live anywhere. `fresh` says whether the vjp
-    made a nan from operands that had none."""
-    contributions = op.vjp(xp, upstream, out, *args)
+    made a nan from operands that had none. `wanted` says, per argument, whether its
+    gradient is needed: an op whose vjp can leave the others undone does."""
+    options = {"wanted": wanted} if op.vjp_wanted else {}
+    contributions = op.vjp(xp, upstream, out, *args, **options)
     if op.structural:
-        reach = op.vjp(xp, xp.where(live, 1.0, 0.0) + xp.zero(out), out, *args)
+        reach = op.vjp(xp, xp.where(live, 1.0, 0.0) + xp.zero(out), out, *args, **options)
         passes = [None if r is None else r != 0 for r in reach]
         contributions = [None if c is None else xp.where(p, c, xp.zero(0.0))
                          for c, p in zip(contributions, passes)]

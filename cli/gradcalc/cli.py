@@ -268,15 +268,16 @@ def evaluation_options(command):
 
 
 def evaluated(expr, bindings, bindings_file, ties, expand, upstream, strict, wrt=None,
-              exact=False, limits: Limits = DEFAULT):
-    """EXPR read, its bindings resolved, lowered and run: (graph, Result)."""
+              exact=False, limits: Limits = DEFAULT, every_node: bool = True):
+    """EXPR read, its bindings resolved, lowered and run: (graph, Result). With
+    `every_node` False, only the gradients of `wrt` are computed (api.run_graph)."""
     raw = binding_values.collect(bindings, bindings_file)
     with binding_values.naming_the_file(bindings_file):
         graph, xp, values, upstream_value = prepare(read_source(expr, limits), raw, ties=ties,
                                                     exact=exact, expand=expand,
                                                     upstream=upstream, limits=limits)
     return graph, run_graph(graph, values, xp=xp, upstream=upstream_value, strict=strict,
-                            wrt=wrt)
+                            wrt=wrt, every_node=every_node)
 
 
 @cli.command("eval", cls=ExpressionCommand, context_settings=_ARGS,
@@ -293,12 +294,12 @@ def evaluated(expr, bindings, bindings_file, ties, expand, upstream, strict, wrt
 @click.option("--all", "show_all", is_flag=True, help="Show every row of a big table.")
 @click.option("--full", is_flag=True, help="Show vectors and matrices in full.")
 @click.option("--format", "fmt", type=click.Choice(["table", "markdown", "latex"]),
-              default="table", show_default=True,
               help="Table for the terminal, or Markdown or LaTeX (booktabs, align*) for a "
-                   "write-up.")
+                   "write-up. [default: table; with -o, the summary line alone]")
 @click.option("-o", "--output", "output_path", metavar="FILE.npz|FILE.json",
-              help="Also write the value and gradients: as arrays (value, and one per "
-                   "input) to an .npz, or the JSON document to a .json.")
+              help="Write the value and gradients: as arrays (value, and one per input) to "
+                   "an .npz, or the JSON document to a .json; the table is printed only if "
+                   "--format, --steps, --all, --full or --tangent asks for it.")
 @click.option("--symbolic", is_flag=True,
               help="Also give every value and gradient as a formula (needs SymPy: "
                    'pip install "gradcalc[symbolic]"); bindings are optional.')
@@ -320,16 +321,22 @@ def eval_command(expr, bindings, json_mode, wrt, bindings_file, ties, expand, up
     """
     if symbolic:
         others = {"--exact": exact, "-o": output_path, "--wrt": wrt,
-                  "--upstream": upstream, f"--format {fmt}": fmt != "table",
+                  "--upstream": upstream, f"--format {fmt}": fmt not in (None, "table"),
                   "--tangent": tangent}
         _symbolic_eval(expr, bindings, bindings_file, json_mode, ties, strict, precision,
                        limits, [name for name, given in others.items() if given], steps)
         return
+    # A file, and no table asked for: the summary line alone is printed; and if the file
+    # holds arrays, no gradient but those of --wrt is written or shown anywhere.
+    summary_only = output_path is not None and not (json_mode or fmt or steps or show_all
+                                                    or full or tangent)
+    arrays_only = summary_only and output_path.lower().endswith(".npz")
     with reported(json_mode):
         if output_path is not None:
             _check_output(output_path, exact)
         graph, result = evaluated(expr, bindings, bindings_file, ties, expand, upstream,
-                                  strict, wrt=_names(wrt), exact=exact, limits=limits)
+                                  strict, wrt=_names(wrt), exact=exact, limits=limits,
+                                  every_node=not arrays_only)
         if output_path is not None:
             _write_output(output_path, result)
         forward = None if tangent is None else \
@@ -344,6 +351,13 @@ def eval_command(expr, bindings, json_mode, wrt, bindings_file, ties, expand, up
     elif json_mode:
         result.write_json(sys.stdout)
         sys.stdout.write("\n")
+    elif summary_only:
+        # The numbers went to the file: the summary says what it holds, without the cost of
+        # laying out a table (and loading Rich) that nobody asked for.
+        import shutil  # COLUMNS, or the terminal's width (80 off a terminal)
+
+        click.echo(render.summary(graph, run, precision, _names(wrt),
+                                  shutil.get_terminal_size().columns))
     elif fmt == "markdown":
         click.echo(render.markdown_table(graph, run, precision, show_all, full))
         click.echo()
@@ -470,7 +484,7 @@ def _forward_tangents(graph, result, name: str, ties: str, exact: bool, fmt: str
         raise UsageError(f"--tangent names {name}, which is not an input",
                          hint=f"the inputs are {', '.join(graph.inputs) or 'none'}")
     values = {input_name: result.run.values[i] for input_name, i in graph.inputs.items()}
-    if exact or fmt != "table":
+    if exact or fmt not in (None, "table"):
         raise UsageError("--tangent works in the terminal's table or JSON (not with "
                          f"{'--exact' if exact else '--format ' + fmt})",
                          hint="drop --tangent, or the other option")

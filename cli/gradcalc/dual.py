@@ -206,10 +206,10 @@ class DualArith(FloatArith):
         return _divide(a, b)
 
     def max(self, args):
-        return self._winner(args, max(value_of(a) for a in args))
+        return self._winner(args, FloatArith.max([value_of(a) for a in args]))
 
     def min(self, args):
-        return self._winner(args, min(value_of(a) for a in args))
+        return self._winner(args, FloatArith.min([value_of(a) for a in args]))
 
     def _winner(self, args, best):
         tied = [tangent_of(a) for a in args if value_of(a) == best]

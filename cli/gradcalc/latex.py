@@ -30,7 +30,7 @@ _TEXT = {"\\": r"\textbackslash{}", "{": r"\{", "}": r"\}", "#": r"\#", "$": r"\
          "~": r"\textasciitilde{}", '"': r"\textquotedbl{}", "<": r"\textless{}",
          ">": r"\textgreater{}", "|": r"\textbar{}"}
 _TOKEN = re.compile(r"(?P<number>\d+(?:\.\d*)?(?:e[+-]?\d+)?)|(?P<word>[A-Za-z][A-Za-z0-9_]*)|(?P<char>.)",
-                    re.S)
+                    re.S | re.ASCII)  # ASCII: a digit of another script (𑃰) is a character
 
 
 def math(text: str) -> str:

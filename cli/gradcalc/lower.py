@@ -22,11 +22,12 @@ INPUT, CONST, OP, GATE = "input", "const", "op", "gate"
 # methods when the module is imported, on every start of the command (see gradcalc.syntax).
 class Node:
     __slots__ = ("id", "kind", "op", "inputs", "span", "name", "text", "needs_grad",
-                 "keyword_spans")
+                 "keyword_spans", "gate")
 
     def __init__(self, id: int, kind: str, op: object, inputs: tuple[int, ...],  # noqa: A002
                  span: Span, name: str | None = None, text: str = "",
-                 needs_grad: bool = False, keyword_spans: dict | None = None):
+                 needs_grad: bool = False, keyword_spans: dict | None = None,
+                 gate: str | None = None):
         self.id = id
         self.kind = kind  # INPUT, CONST, OP or GATE
         self.op = op  # an ops.Op, a Gate, or None for leaves
@@ -36,6 +37,7 @@ class Node:
         self.text = text  # a constant's literal
         self.needs_grad = needs_grad  # depends on some input, so ∂output/∂node is computed
         self.keyword_spans = keyword_spans  # where each static attribute (axis=1) is written
+        self.gate = gate  # --expand: the user gate whose body this node was copied from
 
     def __repr__(self):
         return (f"Node(id={self.id!r}, kind={self.kind!r}, op={self.op!r}, "
@@ -80,7 +82,8 @@ class Graph:
 
     def label(self, node: Node, width: int = 48) -> str:
         """The node's name, or its source text (middle elided past `width` characters:
-        the labels of a 100,000-term sum must not cost O(n²))."""
+        the labels of a 100,000-term sum must not cost O(n²)); a node copied from a gate's
+        body by --expand says which gate (`f: a*b`), since its text names the parameters."""
         if node.name is not None:
             return node.name
         start, end = _strip_parens(self.source, *node.span)
@@ -88,8 +91,10 @@ class Graph:
             half = width // 2 - 1
             head = " ".join(self.source[start:start + half].split())
             tail = " ".join(self.source[end - half:end].split())
-            return f"{head}…{tail}"
-        return " ".join(self.source[start:end].split())
+            text = f"{head}…{tail}"
+        else:
+            text = " ".join(self.source[start:end].split())
+        return text if node.gate is None else f"{node.gate}: {text}"
 
 
 class Gate(Frozen):
@@ -496,6 +501,7 @@ class _Lowering:
                 else:
                     mapping[inner.id] = self.emit(inner.kind, inner.op, inputs, inner.span,
                                                   inner.keyword_spans)
+                self.nodes[mapping[inner.id]].gate = gate.name
             else:
                 frames.pop()
                 if not frames:

@@ -115,7 +115,7 @@ def json_number(value, exact: bool = False):
     if exact and _is_rational(value):
         return str(value)
     if getattr(value, "ndim", 0):
-        return _json_nested(value.tolist())
+        return _json_array(value)
     value = float(value)
     if math.isfinite(value):
         return value
@@ -129,6 +129,18 @@ def _is_rational(value) -> bool:
         return True
     fractions = sys.modules.get("fractions")
     return fractions is not None and isinstance(value, fractions.Fraction)
+
+
+def _json_array(value) -> list:
+    """A vector or matrix as nested lists of floats. numpy makes the lists in one pass when
+    every number is finite, the common case; only an array holding inf or nan is walked
+    number by number, for the strings those become."""
+    import numpy as np  # only arrays get here
+
+    floats = value.astype(np.float64, copy=False)
+    if np.isfinite(floats).all():
+        return floats.tolist()
+    return _json_nested(floats.tolist())
 
 
 def _json_nested(items: list) -> list:

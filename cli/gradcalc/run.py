@@ -295,8 +295,8 @@ def _backward_other(graph: Graph, node, values: list, grads: list, local: list,
             slopes = op.local(xp, out, *args)
             blocked = [chain.blocked_by(op, s) for s in slopes]
         elif not silent:
-            contributions, passes, fresh = chain.through_vjp(xp, op, upstream_grad, live, out,
-                                                             args)
+            contributions, passes, fresh = chain.through_vjp(
+                xp, op, upstream_grad, live, out, args, [needs_grad[i] for i in ins])
             if fresh:
                 warnings.append((node.id, chain.undefined_vjp(graph.label(node, 24))))
         if op.kink is not None:

@@ -47,7 +47,7 @@ class Op(Frozen):
     __slots__ = ("name", "symbol", "arity", "forward", "local", "rule", "domain", "kink",
                  "branch", "pattern", "min_arity", "vjp", "matrix_rule", "sample",
                  "functions", "keywords", "constant_args", "attrs", "base", "family", "sequence",
-                 "written", "structural", "nonzero", "shape")
+                 "written", "structural", "nonzero", "shape", "vjp_wanted")
 
     def __init__(self, name: str, symbol: str, arity: int | None, forward: Callable,
                  local: Callable | None, rule: str, domain: Callable | None = None,
@@ -57,7 +57,8 @@ class Op(Frozen):
                  functions: tuple[str, ...] = (), keywords: dict | None = None,
                  constant_args: tuple[int, ...] = (), family: str = "", sequence: bool = False,
                  written: tuple[str, ...] = (), structural: bool = False,
-                 nonzero: bool = False, shape: Callable | None = None):
+                 nonzero: bool = False, shape: Callable | None = None,
+                 vjp_wanted: bool = False):
         _set = object.__setattr__
         _set(self, "name", name)
         _set(self, "symbol", symbol)
@@ -79,6 +80,10 @@ class Op(Frozen):
         # g is ∂f/∂out (None for an argument that takes no gradient); `matrix_rule` writes
         # it per argument for --steps ("{g} · {b}ᵀ").
         _set(self, "vjp", vjp)
+        # the vjp takes `wanted=` (per argument, whether its gradient is needed) and leaves
+        # the others undone (None): each of matmul's is a matrix product of its own, and
+        # the data's (∂f/∂X of X@W) is often one nobody asked for
+        _set(self, "vjp_wanted", vjp_wanted)
         _set(self, "matrix_rule", matrix_rule)
         _set(self, "sample", sample)  # rng → example arguments, for the generated tests
         _set(self, "functions", functions)  # the names that call it: log(a), ln(a)

@@ -198,6 +198,30 @@ def _pool_pieces(xp, out, x, *, size, stride):
     return (tuple(winners.reshape(*winners.shape[:4], -1).argmax(axis=-1).ravel().tolist()),)
 
 
+def _windows_shape(x: tuple, channels: int, window: tuple, stride, pad) -> tuple | None:
+    """N×channels×H'×W' for windows of `window` over x (N×C×H×W) padded by `pad`; None
+    where the sizes are not valid (the domain check says why)."""
+    if len(x) != 4 or _pair_problem(stride, "stride", 1) or _pair_problem(pad, "pad", 0):
+        return None
+    (stride_h, stride_w), (pad_h, pad_w) = _pair(stride), _pair(pad)
+    height, width = x[2] + 2 * pad_h, x[3] + 2 * pad_w
+    if window[0] > height or window[1] > width:
+        return None
+    return (x[0], channels, _out_size(height, window[0], stride_h),
+            _out_size(width, window[1], stride_w))
+
+
+def _conv_shape(x: tuple, w: tuple, b: tuple, *, stride, pad) -> tuple | None:
+    return None if len(w) != 4 else _windows_shape(x, w[0], w[2:], stride, pad)
+
+
+def _pool_shape(x: tuple, *, size, stride) -> tuple | None:
+    if len(x) != 4 or _pair_problem(size, "size", 1) \
+            or (stride is not None and _pair_problem(stride, "stride", 1)):
+        return None
+    return _windows_shape(x, x[1], _pair(size), _pool_stride(size, stride), 0)
+
+
 register(
     Op("conv2d", "conv2d", 3, _conv_forward, None,
        "∂f/∂x = ∂f/∂out convolved back through w (the transposed convolution), "
@@ -205,7 +229,7 @@ register(
        domain=_conv_domain, vjp=_conv_vjp,
        matrix_rule=("{g} convolved back through {b}", "Σ {g} · windows of {a}",
                     "Σ {g} over N, H', W'"),
-       keywords={"stride": 1, "pad": 0}, functions=("conv2d",),
+       keywords={"stride": 1, "pad": 0}, functions=("conv2d",), shape=_conv_shape,
        sample=lambda rng: (rng.normal(size=(2, 2, 5, 4)), rng.normal(size=(3, 2, 3, 2)),
                            rng.normal(size=3))),
     Op("max_pool2d", "maxpool", 1, _pool_forward, None,
@@ -213,6 +237,6 @@ register(
        domain=_pool_domain, vjp=_pool_vjp, kink=_pool_tie, branch=_pool_pieces,
        matrix_rule=("{g} routed to the largest element of each window of {a}",),
        pattern="routes", keywords={"size": 2, "stride": None}, functions=("max_pool2d",),
-       structural=True,
+       structural=True, shape=_pool_shape,
        sample=lambda rng: (rng.normal(size=(2, 3, 4, 6)),)),
 )

@@ -9,10 +9,11 @@ from ..limits import MAX_DIMENSIONS
 from .base import shape_text as _shape
 
 
-def _matmul_vjp(xp, g, out, a, b):
+def _matmul_vjp(xp, g, out, a, b, wanted=(True, True)):
     """The backward of a @ b, numpy's matmul: ∂f/∂a = g·bᵀ, ∂f/∂b = aᵀ·g per matrix of a
     stack, summed over the batch dimensions an operand was broadcast along; a vector
-    operand counts as a row (left) or a column (right), as numpy's rule says."""
+    operand counts as a row (left) or a column (right), as numpy's rule says. Only the
+    `wanted` ones are computed (None for the others)."""
     import numpy as np
 
     a2 = a[None, :] if a.ndim == 1 else a
@@ -22,9 +23,11 @@ def _matmul_vjp(xp, g, out, a, b):
         g2 = g2[..., None]
     if a.ndim == 1:
         g2 = g2[..., None, :]
-    grad_a = xp.unbroadcast(g2 @ np.swapaxes(b2, -1, -2), a2)
-    grad_b = xp.unbroadcast(np.swapaxes(a2, -1, -2) @ g2, b2)
-    return grad_a.reshape(a.shape), grad_b.reshape(b.shape)
+    grad_a = xp.unbroadcast(g2 @ np.swapaxes(b2, -1, -2), a2).reshape(a.shape) \
+        if wanted[0] else None
+    grad_b = xp.unbroadcast(np.swapaxes(a2, -1, -2) @ g2, b2).reshape(b.shape) \
+        if wanted[1] else None
+    return grad_a, grad_b
 
 
 def _matmul_domain(xp, a, b):
@@ -301,6 +304,30 @@ def _concatenate_vjp(xp, g, out, *items, axis):
     return tuple(np.split(g, ends, axis=axis))
 
 
+def _concatenate_shape(*shapes, axis) -> tuple | None:
+    """numpy's concatenate on shapes; None where they do not join (the domain says so)."""
+    if axis is None:
+        return (sum(map(math.prod, shapes)),)
+    first = shapes[0]
+    if not first or not isinstance(axis, int) or not -len(first) <= axis < len(first):
+        return None
+    axis %= len(first)
+    if any(len(s) != len(first) or s[:axis] + s[axis + 1:] != first[:axis] + first[axis + 1:]
+           for s in shapes):
+        return None
+    return first[:axis] + (sum(s[axis] for s in shapes),) + first[axis + 1:]
+
+
+def _stack_shape(*shapes, axis) -> tuple | None:
+    """numpy's stack on shapes: one new axis of len(shapes) at `axis`."""
+    first = shapes[0]
+    if any(s != first for s in shapes) or not isinstance(axis, int) \
+            or not -len(first) - 1 <= axis <= len(first):
+        return None
+    axis %= len(first) + 1
+    return first[:axis] + (len(shapes),) + first[axis:]
+
+
 def _stack_domain(xp, *items, axis):
     """Values of one shape, stacked along a new axis (numpy's stack)."""
     first = items[0]
@@ -417,13 +444,14 @@ register(
     Op("matmul", "@", 2, lambda xp, a, b: xp.matmul(a, b), None,
        "∂f/∂a = ∂f/∂out · bᵀ, ∂f/∂b = aᵀ · ∂f/∂out (per matrix of a stack, summed over "
        "broadcast batch dimensions)", domain=_matmul_domain,
-       vjp=_matmul_vjp, matrix_rule=("{g} · {b}ᵀ", "{a}ᵀ · {g}"), shape=_matmul_shape,
+       vjp=_matmul_vjp, vjp_wanted=True, matrix_rule=("{g} · {b}ᵀ", "{a}ᵀ · {g}"),
+       shape=_matmul_shape,
        sample=lambda rng: (rng.normal(size=(2, 1, 2, 3)), rng.normal(size=(4, 3, 2))),
        functions=("matmul",)),
     Op("dot", "dot", 2, lambda xp, a, b: xp.matmul(a, b), None,
        "∂f/∂a = ∂f/∂out · bᵀ, ∂f/∂b = aᵀ · ∂f/∂out", domain=_dot_domain,
-       vjp=_matmul_vjp, matrix_rule=("{g} · {b}ᵀ", "{a}ᵀ · {g}"), shape=_matmul_shape,
-       sample=lambda rng: (rng.normal(size=(2, 3)), rng.normal(size=3)),
+       vjp=_matmul_vjp, vjp_wanted=True, matrix_rule=("{g} · {b}ᵀ", "{a}ᵀ · {g}"),
+       shape=_matmul_shape, sample=lambda rng: (rng.normal(size=(2, 3)), rng.normal(size=3)),
        functions=("dot",)),
     Op("transpose", "ᵀ", None, _transpose_forward, None,
        "∂f/∂a = (∂f/∂out)ᵀ: its axes put back in their order (the inverse permutation)",
@@ -441,13 +469,13 @@ register(
     Op("concatenate", "concatenate", None, _concatenate_forward, None,
        "∂f/∂(part k) = the slice of ∂f/∂out where part k was put", domain=_concatenate_domain,
        vjp=_concatenate_vjp, matrix_rule=("{g}'s slice {k} along the axis",),
-       keywords={"axis": 0}, sequence=True, structural=True,
+       keywords={"axis": 0}, sequence=True, structural=True, shape=_concatenate_shape,
        sample=lambda rng: (rng.normal(size=(2, 3)), rng.normal(size=(1, 3))),
        functions=("concatenate",)),
     Op("stack", "stack", None, lambda xp, *items, axis: xp.stack(items, axis=axis), None,
        "∂f/∂(part k) = ∂f/∂out's slice k along the new axis", domain=_stack_domain,
        vjp=_stack_vjp, matrix_rule=("{g}'s slice {k} along the new axis",),
-       keywords={"axis": 0}, sequence=True, structural=True,
+       keywords={"axis": 0}, sequence=True, structural=True, shape=_stack_shape,
        sample=lambda rng: (rng.normal(size=(2, 3)), rng.normal(size=(2, 3))),
        functions=("stack",)),
     Op("index", "[]", None, _index_forward, None,

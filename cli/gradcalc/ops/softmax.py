@@ -9,7 +9,7 @@ labels, the mean over the rows of −log softmax(S)[i, y_i].
 from __future__ import annotations
 
 from .base import Op, register
-from .reductions import axis_domain, axis_problem, restore
+from .reductions import axis_domain, axis_problem, reduced_shape, restore
 
 LAST_AXIS = {"axis": -1}
 
@@ -133,29 +133,34 @@ def _cross_entropy_domain(xp, scores, labels):
     return None
 
 
+def _same_shape(a: tuple, *, axis) -> tuple:
+    return a
+
+
 register(
     Op("softmax", "softmax", 1, _softmax, None,
        "∂/∂a: s ⊙ (g − Σ(g ⊙ s)) along the axis, s = softmax(a)",
        domain=_along_axis_domain("softmax"), vjp=_softmax_vjp,
        matrix_rule=("s ⊙ ({g} − Σ({g} ⊙ s) along the axis), s = softmax({a})",),
        keywords=LAST_AXIS, sample=lambda rng: (3 * rng.normal(size=(2, 4)),),
-       functions=("softmax",)),
+       functions=("softmax",), shape=_same_shape),
     Op("log_softmax", "log_softmax", 1, _log_softmax, None,
        "∂/∂a: g − softmax(a) ⊙ Σg along the axis", domain=_along_axis_domain("log_softmax"),
        vjp=_log_softmax_vjp,
        matrix_rule=("{g} − softmax({a}) ⊙ Σ{g} along the axis",),
        keywords=LAST_AXIS, sample=lambda rng: (3 * rng.normal(size=(2, 4)),),
-       functions=("log_softmax",)),
+       functions=("log_softmax",), shape=_same_shape),
     Op("logsumexp", "logsumexp", 1,
        lambda xp, a, *, axis, keepdims: _logsumexp(a, axis, keepdims), None,
        "∂/∂a = softmax(a) along the axis", domain=axis_domain, vjp=_logsumexp_vjp,
        matrix_rule=("{g} · softmax({a})",), keywords={"axis": None, "keepdims": False},
-       sample=lambda rng: (3 * rng.normal(size=(2, 4)),), functions=("logsumexp",)),
+       sample=lambda rng: (3 * rng.normal(size=(2, 4)),), functions=("logsumexp",),
+       shape=reduced_shape),
     Op("cross_entropy", "cross_entropy", 2, _cross_entropy, None,
        "∂/∂a = (softmax(a) − onehot(b)) / N for N rows of scores a; the labels b take none",
        domain=_cross_entropy_domain, vjp=_cross_entropy_vjp,
        matrix_rule=("{g} · (softmax({a}) − onehot({b})) / N",), constant_args=(1,),
        sample=lambda rng: (3 * rng.normal(size=(4, 3)),
                            rng.integers(0, 3, size=4).astype(float)),
-       functions=("cross_entropy",)),
+       functions=("cross_entropy",), shape=lambda scores, labels: ()),
 )
