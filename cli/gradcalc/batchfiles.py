@@ -698,6 +698,13 @@ def opened_output(path: str):
         yield binary
 
 
+def _plain_strings(array):
+    """polars hands text to Arrow as large_string; Parquet readers expect string."""
+    import pyarrow as pa
+
+    return array.cast(pa.string()) if array.type == pa.large_string() else array
+
+
 # -- writing --------------------------------------------------------------------------
 
 class Writer:
@@ -708,7 +715,7 @@ class Writer:
     def __init__(self, handle, fmt: str, reader, kept: list[str], names: list[str]):
         self.handle, self.fmt, self.reader = handle, fmt, reader
         self.kept, self.names = kept, names
-        self.parquet = None
+        self.parquet = self.schema = None  # pyarrow's writer, on the first chunk
         self.started = False
 
     def header(self) -> None:
@@ -749,12 +756,13 @@ class Writer:
         import pyarrow.parquet as pq
 
         kept = self.reader.kept_table(chunk, self.kept) if self.kept else []
-        arrays = [part.to_arrow() for part in kept]
+        arrays = [_plain_strings(part.to_arrow()) for part in kept]
         arrays += [pa.array(column, type=pa.float64(), mask=nulls) for column in columns]
         table = pa.table(arrays, names=self.kept + self.names)
         if self.parquet is None:
             self.parquet = pq.ParquetWriter(self.handle, table.schema)
-        self.parquet.write_table(table.cast(self.parquet.schema.to_arrow_schema()))
+            self.schema = table.schema
+        self.parquet.write_table(table.cast(self.schema))
 
     def close(self) -> None:
         """The end: the CSV header of an empty input, the Parquet footer."""

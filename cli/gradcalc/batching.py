@@ -419,8 +419,15 @@ def run_files(source: str, raw: dict, *, input_path: str = "-", output_path: str
     """`gradcalc batch`: read points, write values and gradients; returns the lines for
     standard error (warnings, and the rows skipped or left empty)."""
     from . import render
-    from .batchfiles import JsonlReader, Writer, format_of, gradient_name, opened_input, \
-        opened_output  # polars and pyarrow: only for files
+    try:
+        from .batchfiles import JsonlReader, Writer, format_of, gradient_name, opened_input, \
+            opened_output  # polars and pyarrow: only for files
+    except ImportError as exc:
+        if exc.name not in ("polars", "pyarrow"):
+            raise
+        raise UsageError(f"gradcalc batch reads and writes files with polars and pyarrow, "
+                         f"and {exc.name} is not installed",
+                         hint='install them: pip install "gradcalc[batch]"') from None
 
     with opened_input(input_path, input_format) as (reader, fmt, progress):
         name = reader.name
@@ -534,7 +541,7 @@ def run_arrays(source: str, data, constants: dict, *, wrt=None, ties: str = "spl
     if len(lengths) > 1:
         raise BindingError("the columns have different lengths: " + ", ".join(
             f"{name} has {len(column)}" for name, column in columns.items()))
-    size = lengths.pop() if lengths else (len(data[names[0]]) if names else 0)
+    size = lengths.pop() if lengths else _row_count(data, names)
     value = np.empty(size)
     gradients = {name: np.empty(size) for name in engine.wrt}
     done = np.zeros(size, dtype=bool)
@@ -585,6 +592,12 @@ def run_arrays(source: str, data, constants: dict, *, wrt=None, ties: str = "spl
     result.problems = list(tally.bad_shown)
     result.warnings = plan_.warnings + tally.warnings()
     return result
+
+
+def _row_count(data, names: list[str]) -> int:
+    """The rows of a table none of whose columns is an input (`2*b` with b shared)."""
+    shape = getattr(data, "shape", None)
+    return shape[0] if shape else len(data[names[0]]) if names else 0
 
 
 def _column(data, name: str) -> np.ndarray:
