@@ -140,7 +140,8 @@ class Lines:
         self.start = 0  # where the lines not yet given begin in the buffer
         self.ends = np.empty(0, dtype=np.intp)  # the buffer's newlines
         self.used = 0  # newlines given
-        self.given = 0  # lines given before this buffer
+        self.given = 0  # lines given
+        self.width = 64  # bytes per line, as far as seen
         self.done = False
 
     def take(self, count: int) -> tuple[bytes, int]:
@@ -148,7 +149,7 @@ class Lines:
         if count <= 0:
             return b"", 0
         while len(self.ends) - self.used < count and not self.done:
-            self._fill()
+            self._fill(count - (len(self.ends) - self.used))
         available = min(count, len(self.ends) - self.used)
         if available:
             end = int(self.ends[self.used + available - 1]) + 1
@@ -159,23 +160,31 @@ class Lines:
             return b"", 0
         block, self.start = self.buffer[self.start:end], end
         self.given += available
+        self.width = max(1, len(block) // available)
         return block, available
 
-    def _fill(self) -> None:
-        more = self.binary.read(READ)
+    def _fill(self, lines: int) -> None:
+        """Read about `lines` more lines (at least READ bytes); find the new newlines."""
+        more = self.binary.read(max(READ, lines * self.width + self.width))
         if not more:
             self.done = True
             return
+        old = self.ends[self.used:] - self.start
         self.buffer = self.buffer[self.start:] + more
-        self.start = 0
-        self.ends = np.flatnonzero(np.frombuffer(self.buffer, dtype=np.uint8) == 10)
-        self.used = 0
-        starts = np.concatenate(([0], self.ends + 1))
-        lengths = np.diff(np.append(self.ends, len(self.buffer)), prepend=-1)
-        for index in np.flatnonzero(lengths > MAX_LINE + 1).tolist():  # bytes; then characters
-            line = self.buffer[starts[index]:starts[index] + 4 * MAX_LINE + 8]
+        new = np.flatnonzero(np.frombuffer(more, dtype=np.uint8) == 10)
+        self.ends = np.concatenate((old, new + (len(self.buffer) - len(more))))
+        self.start = self.used = 0
+        self._check_lengths(len(old))
+
+    def _check_lengths(self, first: int) -> None:
+        """The lines that end in what was just read, and the one not ended yet: none may
+        be longer than MAX_LINE characters."""
+        ends = np.append(self.ends[first:], len(self.buffer))
+        starts = np.append(self.ends[first - 1] + 1 if first else 0, self.ends[first:] + 1)
+        for index in np.flatnonzero(ends - starts > MAX_LINE + 1).tolist():  # bytes, then
+            line = self.buffer[starts[index]:starts[index] + 4 * MAX_LINE + 8]  # characters
             if len(line.decode("utf-8", "replace").rstrip("\r\n")) > MAX_LINE:
-                self._too_long(self.given + 1 + index)
+                self._too_long(self.given + 1 + first + index)
 
     def _too_long(self, number: int):
         raise LimitError(f"{self.name}, line {number}: the line is longer than "
@@ -747,7 +756,7 @@ class Writer:
                                     cell.fill_null("null")) for name, cell in zip(self.names, cells)]
             frame = pl.DataFrame([kept]).select(pl.concat_str(
                 pl.lit("{"), pl.col("k"), pl.concat_str(pieces, separator=", "), pl.lit("}")))
-        text = io.BytesIO()
+        text = io.BytesIO()  # written by Python: a closed pipe is a BrokenPipeError
         frame.write_csv(text, include_header=False, quote_style="never")
         self.handle.write(text.getbuffer())
 
