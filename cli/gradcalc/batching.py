@@ -34,7 +34,6 @@ from .parse import parse
 from .run import forward
 
 CHUNK = 65536  # points per pass: large enough that numpy, not Python, sets the pace
-FILE_CHUNK = 16384  # rows of a file per pass: as fast, and polars holds a quarter as much
 ON_ERROR = ("stop", "skip", "null")
 SHOWN_PROBLEMS = 10  # bad rows listed one by one under --on-error skip|null
 
@@ -453,7 +452,7 @@ def run_files(source: str, raw: dict, *, input_path: str = "-", output_path: str
         # Text keeps the inputs as they were written; JSON and Parquet have numbers.
         numeric = inputs if out_format != "csv" else []
         kept = [n for n in kept if n not in numeric]
-        size = chunk_size or min(FILE_CHUNK, chunk_size_for(engine.graph))
+        size = chunk_size or min(reader.chunk, chunk_size_for(engine.graph))
         tally = Tally()
         with opened_output(output_path) as handle:
             writer = Writer(handle, out_format, reader, kept, numeric + computed_names)
