@@ -87,9 +87,7 @@ def shortest(values: np.ndarray, nulls=None, *, json_text: bool = False) -> pl.S
     through repr). Rows in `nulls` are null; `json_text` quotes inf and nan (RFC 8259 has
     neither)."""
     text = pl.Series(values, dtype=pl.Float64).cast(pl.String)
-    with np.errstate(invalid="ignore"):
-        size = np.abs(values)
-        odd = np.flatnonzero(~((size >= 1e-4) & (size < 1e16)) & (values != 0))
+    odd = _spelt_otherwise(values)
     if len(odd):
         spelt = [repr(value) for value in values[odd].tolist()]
         if json_text:
@@ -98,6 +96,14 @@ def shortest(values: np.ndarray, nulls=None, *, json_text: bool = False) -> pl.S
     if nulls is not None and nulls.any():
         text = text.scatter(np.flatnonzero(nulls), None)
     return text
+
+
+def _spelt_otherwise(values: np.ndarray) -> np.ndarray:
+    """The rows whose number polars spells unlike repr: 0 < |v| < 1e-4 (0.00001 for
+    1e-05, 2.5e-6 for 2.5e-06), large ones (to be safe), inf and nan (NaN)."""
+    with np.errstate(invalid="ignore"):
+        size = np.abs(values)
+        return np.flatnonzero(~((size >= 1e-4) & (size < 1e16)) & (values != 0))
 
 
 def csv_cell(text: str) -> str:
@@ -391,8 +397,10 @@ def _joined(cells: pl.DataFrame) -> list[str]:
 def _numbers(cells: pl.Series, name: str, problems: dict) -> np.ndarray:
     """A column of text as float64; a cell polars does not read as a finite number is
     read by parse_number, which says what is wrong with it."""
-    values = cells.cast(pl.Float64, strict=False).fill_null(np.nan).to_numpy().copy()
+    values = cells.cast(pl.Float64, strict=False).to_numpy()  # a null is NaN
     odd = np.flatnonzero(~np.isfinite(values))
+    if len(odd):
+        values = values.copy()  # writable
     for position in odd.tolist():
         value, problem = parse_number(cells[position])
         if problem is None:
@@ -641,6 +649,18 @@ def _as_json(column: pl.Series) -> list[str]:
     return [json.dumps(v, ensure_ascii=False, default=str) for v in column.to_list()]
 
 
+def read_ahead(chunks):
+    """The chunks of a reader, each read on a second thread while the one before is
+    computed and written (polars, pyarrow and numpy let go of the GIL as they work)."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    with ThreadPoolExecutor(1) as reader:
+        pending = reader.submit(next, chunks, None)
+        while (chunk := pending.result()) is not None:
+            pending = reader.submit(next, chunks, None)
+            yield chunk
+
+
 # -- opening -------------------------------------------------------------------------
 
 @contextmanager
@@ -768,13 +788,13 @@ class Writer:
         self.header()
         if not len(chunk):
             return
-        json_text = self.fmt == "jsonl"
-        cells = [shortest(column, nulls, json_text=json_text) for column in columns]
         if self.fmt == "csv":
+            cells = [shortest(column, nulls) for column in columns]
             parts = self.reader.kept_csv(chunk, self.kept) if self.kept else []
             frame = pl.DataFrame([part.alias(f"k{i}") for i, part in enumerate(parts)] +
                                  [cell.alias(f"n{i}") for i, cell in enumerate(cells)])
         else:
+            cells = [shortest(column, nulls, json_text=True) for column in columns]
             kept = pl.Series("k", self.reader.kept_json(chunk, self.kept), dtype=pl.String) \
                 if self.kept else pl.Series("k", [""] * len(chunk), dtype=pl.String)
             pieces = [pl.concat_str(pl.lit(json.dumps(name, ensure_ascii=False) + ": "),

@@ -421,7 +421,7 @@ def run_files(source: str, raw: dict, *, input_path: str = "-", output_path: str
     from . import render
     try:
         from .batchfiles import JsonlReader, Writer, format_of, gradient_name, opened_input, \
-            opened_output  # polars and pyarrow: only for files
+            opened_output, read_ahead  # polars and pyarrow: only for files
     except ImportError as exc:
         if exc.name not in ("polars", "pyarrow"):
             raise
@@ -456,7 +456,7 @@ def run_files(source: str, raw: dict, *, input_path: str = "-", output_path: str
         tally = Tally()
         with opened_output(output_path) as handle:
             writer = Writer(handle, out_format, reader, kept, numeric + computed_names)
-            for chunk in reader.chunks(size):
+            for chunk in read_ahead(reader.chunks(size)):
                 computed, nulls = _settle(engine, chunk, on_error, tally, name, reader.unit)
                 given = [chunk.numbers[n] for n in numeric]
                 if on_error == "skip" and computed.bad:
