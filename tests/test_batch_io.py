@@ -139,3 +139,21 @@ def test_a_long_file_through_both_readers_and_the_odd_numbers(tmp_path):
     assert out[1:] == [f"{line},{float(line.split(',')[0]) * 1e10!r},10000000000.0"
                        for line in lines]
     assert "overflowed to -inf" in ran.stderr
+
+
+def test_csv_text_cells_become_the_json_strings_json_dumps_writes(tmp_path):
+    texts = ["a\\b", "tab\there", "ünï ☃", "bell\x07", "", "007", " 2 ", "\u2028"]
+    plain = "".join(f"{i},{text}\n" for i, text in enumerate(texts))
+    quoted = '9,"say ""hi"", ok"\n'
+    (tmp_path / "p.csv").write_text("x,t\n" + plain + quoted, encoding="utf-8")
+    for chunk in ("1", "100"):  # one row at a time, and the plain lines in one chunk
+        ran = _batch("x", "-i", str(tmp_path / "p.csv"), "--output-format", "jsonl",
+                     "--chunk-size", chunk)
+        assert ran.exit_code == 0, ran.stderr
+        lines = ran.stdout.split("\n")[:-1]  # not splitlines: U+2028 is no line end here
+        expected = [json.dumps({"x": float(i), "t": t, "value": float(i), "grad_x": 1.0},
+                               ensure_ascii=False)
+                    for i, t in enumerate(texts + ['say "hi", ok'])]
+        expected[-1] = expected[-1].replace('"x": 8.0', '"x": 9.0').replace(
+            '"value": 8.0', '"value": 9.0')
+        assert lines == expected
