@@ -29,7 +29,6 @@ from . import files, jsonread
 from .errors import LimitError, UsageError
 from .limits import MAX_LINE
 
-FORMATS = ("csv", "jsonl", "parquet")
 _EXTENSIONS = {".csv": "csv", ".jsonl": "jsonl", ".ndjson": "jsonl", ".json": "jsonl",
                ".parquet": "parquet", ".pq": "parquet"}
 READ = 1 << 20  # bytes read at a time
