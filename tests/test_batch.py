@@ -434,6 +434,16 @@ def test_null_rows_in_json_lines(gradcalc_cli):
     ]
 
 
+def test_a_row_whose_key_clashes_with_the_output_is_written_without_its_keys(gradcalc_cli):
+    ran = gradcalc_cli("batch", "x*y", "--on-error", "null",
+                       input='{"x": 1, "y": 2}\n{"grad_q": [1], "x": 3}\n')
+    assert [strict_json(line) for line in ran.stdout.splitlines()] == [
+        {"x": 1, "y": 2, "value": 2.0, "grad_x": 2.0, "grad_y": 1.0},
+        {"value": None, "grad_x": None, "grad_y": None},  # not grad_q beside the gradients
+    ]
+    assert "line 2: the object already has the key 'grad_q'" in ran.stderr
+
+
 def test_warnings_are_counted_per_node_not_printed_per_row(gradcalc_cli):
     rows = "".join(f"{v},{v if v % 3 == 0 else -v}\n" for v in range(1, 301))
     ran = gradcalc_cli("batch", "max(x, y) + relu(x - y)", "--chunk-size", "64",

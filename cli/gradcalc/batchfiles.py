@@ -495,6 +495,7 @@ class JsonlReader:
                 problems[position] = ([], f"the object already has the key "
                                       f"{sorted(clash)[0]!r}, which the output adds "
                                       "(use --keep inputs or --keep none)")
+                row = {}  # not copied: its key would stand beside the output's own
             records.append((text, row))
             for name in self.names:
                 value, problem = json_number(row[name]) if name in row else \
