@@ -157,3 +157,16 @@ def test_csv_text_cells_become_the_json_strings_json_dumps_writes(tmp_path):
         expected[-1] = expected[-1].replace('"x": 8.0', '"x": 9.0').replace(
             '"value": 8.0', '"value": 9.0')
         assert lines == expected
+
+
+def test_without_the_batch_extra_one_clear_message():
+    import subprocess
+    import sys
+
+    probe = ("import sys; sys.modules['polars'] = None\n"  # as if not installed
+             "from gradcalc.cli import main\nmain(['batch', 'x', '-i', '/dev/null'])")
+    done = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True)
+    assert done.returncode == 2, done.stderr
+    assert done.stderr.splitlines() == [
+        "error: gradcalc batch reads and writes files with polars and pyarrow, and polars is "
+        "not installed", 'hint: install them: pip install "gradcalc[batch]"']
