@@ -813,13 +813,15 @@ class Writer:
             frame = pl.DataFrame([part.alias(f"k{i}") for i, part in enumerate(parts)] +
                                  [cell.alias(f"n{i}") for i, cell in enumerate(cells)])
         else:
-            cells = [shortest(column, nulls, json_text=True) for column in columns]
-            kept = pl.Series("k", self.reader.kept_json(chunk, self.kept), dtype=pl.String) \
-                if self.kept else pl.Series("k", [""] * len(chunk), dtype=pl.String)
-            pieces = [pl.concat_str(pl.lit(json.dumps(name, ensure_ascii=False) + ": "),
-                                    cell.fill_null("null")) for name, cell in zip(self.names, cells)]
-            frame = pl.DataFrame([kept]).select(pl.concat_str(
-                pl.lit("{"), pl.col("k"), pl.concat_str(pieces, separator=", "), pl.lit("}")))
+            cells = [shortest(column, nulls, json_text=True).fill_null("null").alias(f"n{i}")
+                     for i, column in enumerate(columns)]
+            kept = pl.Series("k", self.reader.kept_json(chunk, self.kept) if self.kept else
+                             [""] * len(chunk), dtype=pl.String)
+            pieces = [pl.lit("{"), pl.col("k")]
+            for i, name in enumerate(self.names):
+                pieces += [pl.lit((", " if i else "") + json.dumps(name, ensure_ascii=False) +
+                                  ": "), pl.col(f"n{i}")]
+            frame = pl.DataFrame([kept, *cells]).select(pl.concat_str(*pieces, pl.lit("}")))
         text = io.BytesIO()  # written by Python: a closed pipe is a BrokenPipeError
         frame.write_csv(text, include_header=False, quote_style="never")
         self.handle.write(text.getbuffer())
