@@ -7,10 +7,11 @@ Compute only: gradcalc's vectorized pass (the one `gradcalc batch` and `gradcalc
 run, chunk by chunk, with its domain, kink and overflow checks) against the same
 function's forward and backward written by hand in numpy: once as such a script is
 usually written (all points at once), and once in gradcalc's chunks, which keep the
-arrays in the CPU's cache. End to end: `gradcalc batch` on a CSV file against a numpy
-script that reads the same file with np.loadtxt, computes by hand and writes with
-np.savetxt, each in a fresh process, with its peak memory. These are measurements, not
-tests: nothing here passes or fails.
+arrays in the CPU's cache. End to end: `gradcalc batch` on a CSV file and on a Parquet
+file against the same job written by hand in one script (read, compute forward and
+backward by hand, write), with polars, with pyarrow and with numpy's loadtxt/savetxt,
+each in a fresh process, with its peak memory. These are measurements, not tests:
+nothing here passes or fails.
 """
 from __future__ import annotations
 
@@ -139,45 +140,86 @@ WRAPPER = textwrap.dedent("""
     print(f"{elapsed} {peak}", file=sys.stderr)
 """)
 
-# The numpy script: read with loadtxt, compute by hand, write with savetxt.
-NUMPY_SCRIPT = textwrap.dedent('''
-    import numpy as np
-    source, target, fmt = ARGS
-    x, y, z, w = np.loadtxt(source, delimiter=",", skiprows=1, unpack=True)
+# The routes by hand, each in one process: read, compute the forward and backward pass
+# by hand, write values and gradients beside the inputs.
+BY_HAND = """
+def by_hand(x, y, z, w):
     a = x + y
     m = np.maximum(z, w)
     s = 1 / (1 + np.exp(-(x * w)))
-    value = a * m + s
     ds = s * (1 - s)
     dz = (z > w) + 0.5 * (z == w)
-    columns = [x, y, z, w, value, m + ds * w, m, a * dz, a * (1 - dz) + ds * x]
-    np.savetxt(target, np.column_stack(columns), fmt=fmt, delimiter=",", comments="",
-               header="x,y,z,w,value,grad_x,grad_y,grad_z,grad_w")
-''')
+    return {"value": a * m + s, "grad_x": m + ds * w, "grad_y": m, "grad_z": a * dz,
+            "grad_w": a * (1 - dz) + ds * x}
+"""
+
+SCRIPTS = {
+    "polars": BY_HAND + textwrap.dedent('''
+        import polars as pl
+        source, target = ARGS
+        frame = pl.read_csv(source)
+        answers = by_hand(*(frame[name].to_numpy() for name in "xyzw"))
+        frame.with_columns(**answers).write_csv(target)
+    '''),
+    "pyarrow": BY_HAND + textwrap.dedent('''
+        import pyarrow as pa
+        import pyarrow.csv as pc
+        source, target = ARGS
+        table = pc.read_csv(source)
+        answers = by_hand(*(table[name].to_numpy() for name in "xyzw"))
+        for name, column in answers.items():
+            table = table.append_column(name, pa.array(column))
+        pc.write_csv(table, target)
+    '''),
+    "numpy": BY_HAND + textwrap.dedent('''
+        source, target = ARGS
+        x, y, z, w = np.loadtxt(source, delimiter=",", skiprows=1, unpack=True)
+        answers = by_hand(x, y, z, w)
+        np.savetxt(target, np.column_stack([x, y, z, w, *answers.values()]), fmt="%.17g",
+                   delimiter=",", comments="", header="x,y,z,w," + ",".join(answers))
+    '''),
+}
+
+
+def _read_back(path: str) -> np.ndarray:
+    """A result file's columns x … grad_w as one float array (CSV or Parquet)."""
+    import polars as pl
+
+    frame = pl.read_parquet(path) if path.endswith(".parquet") else pl.read_csv(path)
+    return frame.select(pl.all().cast(pl.Float64)).to_numpy()
 
 
 def end_to_end_table(n: int, repeats: int, directory: str) -> list[tuple]:
+    import polars as pl
+
     source = os.path.join(directory, "points.csv")
     table = points(n, seed=1)
     with open(source, "w") as handle:  # as Python writes floats: the shortest round trip
         handle.write(",".join(NAMES) + "\n")
         rows = zip(*(table[name].tolist() for name in NAMES))
         handle.writelines(",".join(map(repr, row)) + "\n" for row in rows)
-    script = os.path.join(directory, "by_hand.py")
-    with open(script, "w") as handle:
-        handle.write(NUMPY_SCRIPT)
-    outputs = {
-        "gradcalc batch": (["gradcalc", "batch", EXPR, "-i", source, "-o"], "gradcalc.csv"),
-        "numpy script, savetxt %.17g": ([script], "numpy-17g.csv", "%.17g"),
-        "numpy script, savetxt %s (shortest digits, as gradcalc)": ([script], "numpy-s.csv",
-                                                                   "%s"),
+    parquet = os.path.join(directory, "points.parquet")
+    pl.DataFrame(table).write_parquet(parquet)
+    for name, script in SCRIPTS.items():
+        with open(os.path.join(directory, f"{name}.py"), "w") as handle:
+            handle.write("import numpy as np\n" + script)
+    routes = {
+        "gradcalc batch, CSV → CSV": ["gradcalc", "batch", EXPR, "-i", source, "-o",
+                                      "gradcalc.csv"],
+        "gradcalc batch, Parquet → Parquet": ["gradcalc", "batch", EXPR, "-i", parquet, "-o",
+                                              "gradcalc.parquet"],
+        "polars by hand, CSV → CSV": [os.path.join(directory, "polars.py"), source,
+                                      "polars.csv"],
+        "pyarrow by hand, CSV → CSV": [os.path.join(directory, "pyarrow.py"), source,
+                                       "pyarrow.csv"],
+        "numpy loadtxt/savetxt by hand (%.17g)": [os.path.join(directory, "numpy.py"),
+                                                   source, "numpy.csv"],
     }
-    times = {label: [] for label in outputs}
-    peaks = {label: [] for label in outputs}
+    times = {label: [] for label in routes}
+    peaks = {label: [] for label in routes}
     for _ in range(repeats):
-        for label, (command, target, *fmt) in outputs.items():
-            target = os.path.join(directory, target)
-            args = [*command, target] if not fmt else [*command, source, target, *fmt]
+        for label, command in routes.items():  # interleaved: a busy moment hits all alike
+            args = command[:-1] + [os.path.join(directory, command[-1])]
             done = subprocess.run([sys.executable, "-c", WRAPPER, *args], capture_output=True,
                                   text=True)
             if done.returncode:
@@ -185,14 +227,13 @@ def end_to_end_table(n: int, repeats: int, directory: str) -> list[tuple]:
             elapsed, peak = done.stderr.split()[-2:]
             times[label].append(float(elapsed))
             peaks[label].append(int(peak) / 1024)
-    ours = np.loadtxt(os.path.join(directory, "gradcalc.csv"), delimiter=",", skiprows=1)
-    differs = max(np.abs(ours - np.loadtxt(os.path.join(directory, name), delimiter=",",
-                                           skiprows=1)).max()
-                  for name in ("numpy-17g.csv", "numpy-s.csv"))
+    ours = _read_back(os.path.join(directory, "gradcalc.csv"))
+    differs = max(np.abs(ours - _read_back(os.path.join(directory, command[-1]))).max()
+                  for command in routes.values())
     assert differs < 1e-12, f"the files disagree by {differs}"
     rows = [(label, statistics.median(t), min(t), max(t), max(peaks[label]))
             for label, t in times.items()]
-    return rows, differs, os.path.getsize(source)
+    return rows, differs, os.path.getsize(source), os.path.getsize(parquet)
 
 
 # -- the report -----------------------------------------------------------------------
@@ -201,7 +242,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--points", type=int, default=1_000_000)
     parser.add_argument("--repeats", type=int, default=7, help="compute-only repeats")
-    parser.add_argument("--file-repeats", type=int, default=2, help="end-to-end repeats")
+    parser.add_argument("--file-repeats", type=int, default=3, help="end-to-end repeats")
     options = parser.parse_args()
     n = options.points
     print(f"{EXPR} at {n:,} points (4 inputs, float64); Python "
@@ -220,18 +261,18 @@ def main() -> None:
         print("\n(PyTorch is not installed: its row is left out.)")
 
     with tempfile.TemporaryDirectory() as directory:
-        rows, differs, size = end_to_end_table(n, options.file_repeats, directory)
-    base = rows[1][1]
-    print(f"\nEnd to end, a {size / 2**20:.0f} MB CSV in, values and gradients out "
-          f"(median of {options.file_repeats}, fresh processes):\n")
-    print("| | median | min–max | peak memory | ÷ numpy script (%.17g) |")
-    print("|---|---:|---:|---:|---:|")
+        rows, differs, size, parquet = end_to_end_table(n, options.file_repeats, directory)
+    base, base_peak = rows[2][1], rows[2][4]
+    print(f"\nEnd to end, file to file: a {size / 2**20:.0f} MB CSV (or the same points in a "
+          f"{parquet / 2**20:.0f} MB Parquet file) in, values and gradients beside the inputs "
+          f"out (median of {options.file_repeats}, fresh processes, interleaved):\n")
+    print("| | median | min–max | peak memory | ÷ polars by hand: time | memory |")
+    print("|---|---:|---:|---:|---:|---:|")
     for label, median, low, high, peak in rows:
         print(f"| {label} | {median:.2f} s | {low:.2f}–{high:.2f} s | {peak:.0f} MB "
-              f"| {median / base:.2f}× |")
+              f"| {median / base:.2f}× | {peak / base_peak:.2f}× |")
     print(f"\nThe files agree to {differs:.1g} (gradcalc's sigmoid takes the stable form "
           "for negative arguments, which rounds differently in the last digit).")
-
 
 if __name__ == "__main__":
     main()

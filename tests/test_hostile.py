@@ -548,7 +548,8 @@ def test_a_signal_mid_write_leaves_nothing_behind(tmp_path, number):
     rows.write_text("x\n" + "\n".join(map(str, range(2_000_000))) + "\n")
     out = tmp_path / "out.csv"
     out.write_text("the old file\n")
-    ran = run_capped("batch", "x*x", "-i", str(rows), "-o", str(out),
+    # small chunks: the run is still writing when the signal comes, on a fast machine too
+    ran = run_capped("batch", "x*x", "-i", str(rows), "-o", str(out), "--chunk-size", "200",
                      signal_after=(1.5, number))
     assert ran.code == 128 + number, ran
     assert ran.stderr.startswith("gradcalc: "), ran

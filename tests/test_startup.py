@@ -86,7 +86,8 @@ def test_the_table_does_import_rich():
 # What only another command (check, graph), --exact (fractions, and decimal with it) or
 # the table (rich) needs; dataclasses compiles a class's methods when it is imported.
 ONLY_ELSEWHERE = ["rich", "fractions", "decimal", "dataclasses", "gradcalc.checking",
-                  "gradcalc.picture", "gradcalc.exact"]
+                  "gradcalc.picture", "gradcalc.exact", "polars", "pyarrow", "pandas",
+                  "gradcalc.batching", "gradcalc.batchfiles"]
 
 
 def test_json_output_imports_only_its_own_path():
@@ -100,6 +101,7 @@ def test_json_output_imports_only_its_own_path():
     ([*LECTURE, "--exact", "--json"], "fractions"),
     (["check", "(x+y)*z", "x=-2", "y=5", "z=-4"], "gradcalc.checking"),
     (["graph", "(x+y)*z", "x=-2", "y=5", "z=-4"], "gradcalc.picture"),
+    (["batch", "x*2", "-i", "/dev/null"], "polars"),
 ])
 def test_the_paths_that_need_a_module_do_import_it(args, module):
     # The other side of the test above: the probe sees these modules where they are used.

@@ -7,7 +7,8 @@
 """
 __version__ = "0.1.0"
 
-from .api import Circuit, Result, batch, compile, evaluate  # noqa: E402
+from .api import Circuit, Result, compile, evaluate  # noqa: E402
+from .columns import batch  # noqa: E402
 from .autograder import check, grade  # noqa: E402
 from .limits import Limits  # noqa: E402
 from .errors import (ArityError, BindingError, DomainError, GradcalcError,  # noqa: E402

@@ -282,25 +282,6 @@ def refuse_misspelled_options(function: str, source: str, keywords, options) -> 
                             f"{name!r}; to bind a name like an option's, pass a mapping)")
 
 
-def batch(source: str, points, /, *, wrt=None, ties: str = "split", on_error: str = "stop",
-          chunk_size: int | None = None, **constants):
-    """The value and gradients of `source` at many points at once, vectorized with numpy.
-
-    `points` maps each input's name to a column: a dict of numpy arrays or lists, or a
-    pandas DataFrame. `constants` are bindings shared by all points (`b=0.5`). Returns a
-    dict of float64 arrays, "value" and "grad_<name>" for each input (or `wrt`); see
-    gradcalc.batching.BatchResult. A row outside a function's domain raises DomainError
-    naming its position (from 0), unless on_error is "skip" (the row is left out) or
-    "null" (its entries are NaN).
-    """
-    from .batching import run_arrays  # numpy only when it is used
-
-    refuse_misspelled_options("batch", source, constants,
-                              ("wrt", "ties", "on_error", "chunk_size"))
-    return run_arrays(source, points, constants, wrt=wrt, ties=ties, on_error=on_error,
-                      chunk_size=chunk_size)
-
-
 def number_system(ties: str, exact: bool = False, arrays: bool = False,
                   max_digits: int = DEFAULT.digits) -> FloatArith:
     """Floats, rationals for --exact, or numpy arrays, with the max/min tie policy."""

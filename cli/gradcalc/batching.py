@@ -12,32 +12,23 @@ because a batch needs what a whole-array run does not give:
   failing rows are taken out and the others go on;
 - kink and overflow warnings counted per node over all rows, not repeated per row.
 
-Input and output are CSV or JSON Lines, read and written in chunks so that memory stays
-flat however long the input is; `-o FILE` is written to a temporary file and renamed
-only when the run succeeds.
+`gradcalc batch` reads and writes files a chunk at a time (gradcalc.batchfiles), so
+that memory stays flat however long the input is; `gradcalc.batch` takes columns in
+memory.
 """
 from __future__ import annotations
 
-import csv
-import io
-import json
-import os
-import re
-import sys
-from contextlib import contextmanager
 from dataclasses import dataclass, field
-from functools import partial, reduce
-from itertools import islice
+from functools import reduce
 
 import numpy as np
 
-from . import chain, jsonread
+from . import chain
+from .api import check_wrt, prepare, program_warnings
 from .arith import FloatArith
 from .arrays import ArrayArith
-from .errors import (BindingError, DomainError, GradcalcError, LimitError, UndefinedNameError,
-                     UsageError, escaped)
-from .files import opened_output
-from .limits import MAX_LINE
+from .errors import (BindingError, DomainError, GradcalcError, UndefinedNameError, UsageError,
+                     escaped)
 from .lower import CONST, INPUT, Graph, lower
 from .parse import parse
 from .run import forward
@@ -300,8 +291,6 @@ def plan(source: str, raw: dict, columns: list[str], *, wrt=None, ties: str = "s
          place: str = "the input") -> Plan:
     """Lower `source` once. Its free names come from the input's `columns` or from the
     shared bindings `raw` (which win); every free name must be one or the other."""
-    from .api import check_wrt, prepare, program_warnings  # api imports this module lazily, not the other way round
-
     everything = lower(parse(source), bound=None)  # every free name is an input here
     missing = [name for name in everything.inputs if name not in raw and name not in columns]
     if missing:
@@ -415,340 +404,6 @@ def row_error(engine: Engine, computed_bad, where: str, point: dict,
     return type(exc)(f"{place}: {exc.message}", exc.source, exc.span, exc.hint)
 
 
-# -- numbers in text ------------------------------------------------------------------
-
-_NUMBER = re.compile(r"[+-]?(?:\d+\.?\d*|\.\d+)(?:[eE][+-]?\d+)?\Z", re.ASCII)
-
-
-def parse_number(text: str):
-    """A cell as a float, or the reason it is not one: (value, None) or (None, problem)."""
-    cell = text.strip()
-    if not cell:
-        return None, "the value is missing"
-    if not _NUMBER.match(cell):
-        return None, f"{cell!r} is not a number"
-    value = float(cell)
-    if not np.isfinite(value):
-        return None, f"{cell} is too large for a float"
-    return value, None
-
-
-def json_number(value):
-    """A JSON value as a float, or the reason it is not a usable number."""
-    if value is None:
-        return None, "the value is null"
-    if isinstance(value, bool) or not isinstance(value, (int, float)):
-        shown = json.dumps(value, ensure_ascii=False)
-        if len(shown) > 40:
-            shown = shown[:37] + "..."
-        kind = {str: "a string", bool: "a boolean", list: "a list", dict: "an object"}
-        return None, f"{shown} is {kind[type(value)]}, not a number"
-    try:
-        number = float(value)
-    except OverflowError:
-        number = float("inf")
-    if not np.isfinite(number):
-        return None, f"{value} is not a finite number"
-    return number, None
-
-
-# -- reading --------------------------------------------------------------------------
-
-@dataclass
-class Chunk:
-    """Rows read from the input: per row its line number, the values of the varying
-    inputs (0.0 where a cell could not be read), and what is passed through."""
-
-    lines: np.ndarray
-    numbers: dict
-    problems: dict  # position → (columns, message)
-    records: list  # the rows as read: text lines (CSV), (text, object) pairs (JSON Lines)
-    plain: bool = False  # CSV lines of plain cells, one per column: passed on as they are
-
-    def __len__(self):
-        return len(self.lines)
-
-
-class CsvReader:
-    """CSV with a header row of names. Rows whose cells are all plain numbers in the
-    right places are parsed by numpy's loadtxt; a chunk with anything else (quotes, a
-    missing cell, text in a number column) is read row by row to say where."""
-
-    def __init__(self, stream, header: str, line: int, name: str):
-        self.stream, self.line, self.name = stream, line, name
-        try:
-            cells = next(csv.reader([header], strict=True))
-        except csv.Error as exc:
-            raise UsageError(f"{name}, line {line}: the header is not valid CSV ({exc})") \
-                from None
-        self.columns = [cell.strip() for cell in cells]
-        self.header = header
-        self.indices: dict[str, int] = {}
-
-    def use(self, names: list[str]) -> None:
-        """Read these columns as numbers."""
-        for name in names:
-            if self.columns.count(name) > 1:
-                raise UsageError(f"{self.name}: the column {name} appears twice in the header",
-                                 hint="rename one of them")
-        self.indices = {name: self.columns.index(name) for name in names}
-
-    def chunks(self, size: int):
-        while True:
-            texts = [text.rstrip("\n") for text in islice(self.stream, size)]
-            if not texts:
-                return
-            first, self.line = self.line + 1, self.line + len(texts)
-            yield self._quick(texts, first) or self._careful(texts, first)
-
-    def _quick(self, texts: list[str], first: int) -> Chunk | None:
-        commas = len(self.columns) - 1
-        if "" in texts or any(map(str.isspace, texts)) or '"' in "".join(texts) or \
-                set(map(str.count, texts, [","] * len(texts))) != {commas}:
-            return None
-        lines = np.arange(first, first + len(texts))
-        if not self.indices:
-            return Chunk(lines, {}, {}, texts, plain=True)
-        try:
-            table = np.loadtxt(texts, delimiter=",", usecols=list(self.indices.values()),
-                               comments=None, quotechar=None, dtype=np.float64, ndmin=2)
-        except ValueError:
-            return None
-        if not np.isfinite(table).all():
-            return None
-        table = np.ascontiguousarray(table.T)
-        return Chunk(lines, dict(zip(self.indices, table)), {}, texts, plain=True)
-
-    def _careful(self, texts: list[str], first: int) -> Chunk:
-        lines, records, problems = [], [], {}
-        numbers = {name: [] for name in self.indices}
-        for offset, text in enumerate(texts):
-            if not text.strip():
-                continue
-            position = len(records)
-            lines.append(first + offset)
-            records.append(text)
-            cells = self._cells(text)
-            if isinstance(cells, str):
-                problems[position] = ([], cells)
-                cells = []
-            for name, index in self.indices.items():
-                value, problem = parse_number(cells[index]) if index < len(cells) else \
-                    (None, None)
-                if problem is not None and position not in problems:
-                    problems[position] = ([name], problem)
-                numbers[name].append(0.0 if value is None else value)
-        arrays = {name: np.array(values, dtype=np.float64) for name, values in numbers.items()}
-        return Chunk(np.array(lines, dtype=np.int64), arrays, problems, records)
-
-    def _cells(self, text: str):
-        """The row's cells, or what is wrong with its shape."""
-        try:
-            cells = next(csv.reader([text], strict=True))
-        except csv.Error as exc:
-            return f"the row is not valid CSV ({exc}; a quoted cell cannot span lines)"
-        if len(cells) != len(self.columns):
-            return f"the row has {len(cells)} cells but the header has {len(self.columns)}"
-        return cells
-
-    # What is passed through, in each output format.
-    def kept_csv(self, record: str) -> str:
-        cells = self._cells(record)
-        if not isinstance(cells, str):
-            return record
-        cells = next(csv.reader([record]), [])[:len(self.columns)]
-        return ",".join(map(csv_cell, cells + [""] * (len(self.columns) - len(cells))))
-
-    def kept_json(self, record: str) -> str:
-        cells = self._cells(record)
-        if isinstance(cells, str):
-            return ""
-        items = []
-        for name, cell in zip(self.columns, cells):
-            value = parse_number(cell)[0] if name in self.indices else None
-            items.append(f"{json.dumps(name, ensure_ascii=False)}: " +
-                         (json.dumps(cell, ensure_ascii=False) if value is None else repr(value)))
-        return ", ".join(items)
-
-    def header_csv(self) -> str:
-        return self.header
-
-
-class JsonlReader:
-    """JSON Lines: one object per line; the first line's keys name the columns."""
-
-    def __init__(self, stream, first: str | None, line: int, name: str):
-        self.name = name
-        self.names: list[str] = []
-        self.clashes: set[str] = set()
-        self.stream, self.line, self.columns = stream, line, []
-        if first is None:  # an empty input: no rows, no columns
-            return
-        head, problem = _json_object(first)
-        if problem is not None:
-            raise UsageError(f"{name}, line {line}: {problem}",
-                             hint="JSON Lines has one object per line, e.g. "
-                                  '{"x": -2, "y": 5}; its keys are the variables')
-        self.columns = list(head)
-        self.stream = _prepend(first, stream)
-        self.line = line - 1
-
-    def use(self, names: list[str]) -> None:
-        self.names = names
-
-    def chunks(self, size: int):
-        while True:
-            texts = list(islice(self.stream, size))
-            if not texts:
-                return
-            first, self.line = self.line + 1, self.line + len(texts)
-            yield self._read(texts, first)
-
-    def _read(self, texts: list[str], first: int) -> Chunk:
-        lines, records, problems = [], [], {}
-        numbers = {name: [] for name in self.names}
-        for offset, text in enumerate(texts):
-            if not text.strip():
-                continue
-            position = len(records)
-            lines.append(first + offset)
-            row, problem = _json_object(text)
-            if problem is not None:
-                problems[position] = ([], problem)
-                row = {}
-            clash = self.clashes and (self.clashes.intersection(row) or
-                                      [key for key in row if _gradient_name(key, self.names)])
-            if clash and position not in problems:
-                problems[position] = ([], f"the object already has the key "
-                                      f"{sorted(clash)[0]!r}, which the output adds "
-                                      "(use --keep inputs or --keep none)")
-            records.append((text, row))
-            for name in self.names:
-                value, problem = json_number(row[name]) if name in row else \
-                    (None, "the key is missing")
-                if problem is not None and position not in problems:
-                    problems[position] = ([name], problem)
-                numbers[name].append(0.0 if value is None else value)
-        arrays = {name: np.array(values, dtype=np.float64) for name, values in numbers.items()}
-        return Chunk(np.array(lines, dtype=np.int64), arrays, problems, records)
-
-    def kept_json(self, record) -> str:
-        text, row = record
-        if not row:
-            return ""
-        return text.strip()[1:-1].strip()
-
-    def kept_csv(self, record) -> str:
-        row = record[1]
-        return ",".join(csv_cell(_csv_text(row[name])) if name in row else ""
-                        for name in self.columns)
-
-    def header_csv(self) -> str:
-        return ",".join(map(csv_cell, self.columns))
-
-
-def _gradient_name(column: str, inputs) -> bool:
-    """A column that would pass as a gradient in the output (grad_*) but is not a number
-    read for an input: kept, it would break the output rows' schema."""
-    return column.startswith("grad_") and column not in inputs
-
-
-def _json_object(text: str):
-    """A line as a JSON object, or what is wrong with it: (dict, None) or (None, problem).
-    (The error is kept as text: an exception kept in a local would be a reference cycle
-    through its traceback, and the CLI pauses the cycle collector.)"""
-    try:
-        value = jsonread.loads(text)
-    except jsonread.JsonProblem as exc:
-        return None, f"the line cannot be used: {exc.message}" + \
-            (f", column {exc.column}" if exc.column else "")
-    if not isinstance(value, dict):
-        return None, "the line is not a JSON object"
-    return value, None
-
-
-def _prepend(first: str, stream):
-    yield first
-    yield from stream
-
-
-def _csv_text(value) -> str:
-    """A JSON value in a CSV cell: numbers and text as themselves, the rest as JSON."""
-    if isinstance(value, str):
-        return value
-    if isinstance(value, float):
-        return repr(value)
-    if value is None:
-        return ""
-    return json.dumps(value, ensure_ascii=False)
-
-
-def csv_cell(text: str) -> str:
-    """A cell quoted as CSV needs it (RFC 4180)."""
-    if any(c in text for c in ',"\n\r') or text != text.strip():
-        return '"' + text.replace('"', '""') + '"'
-    return text
-
-
-# -- writing --------------------------------------------------------------------------
-
-class Writer:
-    """Rows out as CSV or JSON Lines: what is kept of the input, then the computed
-    columns, in the input's order. Numbers keep every digit (the shortest text that
-    reads back as the same float); JSON writes inf and nan as strings (RFC 8259 has no inf or nan)."""
-
-    SLICE = 8192  # rows formatted at a time: bounds the memory held by their text
-
-    def __init__(self, handle, fmt: str, reader, keep: bool, names: list[str]):
-        self.handle, self.fmt, self.reader, self.keep = handle, fmt, reader, keep
-        self.names = names
-        self.started = False
-        if fmt == "csv":
-            cells = ",".join(["%s"] * len(names))
-            self.template = ("%s," + cells if keep else cells) + "\n"
-        else:
-            keys = [json.dumps(name, ensure_ascii=False) for name in names]
-            self.template = "{%s" + ", ".join(f"{key}: %s" for key in keys) + "}\n"
-
-    def header(self) -> None:
-        if not self.started and self.fmt == "csv":
-            names = ",".join(map(csv_cell, self.names))
-            self.handle.write(f"{self.reader.header_csv()},{names}\n" if self.keep
-                              else names + "\n")
-        self.started = True
-
-    def write(self, records: list, plain: bool, columns: list, nulls=None) -> None:
-        """`records` as the reader gave them (`plain`: CSV lines to pass on as they are),
-        `columns` the float arrays to write, `nulls` the rows written without numbers."""
-        self.header()
-        for start in range(0, len(columns[0]) if columns else 0, self.SLICE):
-            stop = start + self.SLICE
-            cells = [self._cells(column[start:stop]) for column in columns]
-            if nulls is not None:
-                empty = "" if self.fmt == "csv" else "null"
-                for row in np.flatnonzero(nulls[start:stop]).tolist():
-                    for column in cells:
-                        column[row] = empty
-            if self.keep or self.fmt == "jsonl":
-                cells.insert(0, self._kept(records[start:stop], plain))
-            self.handle.write("".join([self.template % row for row in zip(*cells)]))
-
-    def _kept(self, records: list, plain: bool) -> list[str]:
-        if not self.keep:
-            return [""] * len(records)
-        if self.fmt == "csv":
-            return records if plain else [self.reader.kept_csv(r) for r in records]
-        kept = [self.reader.kept_json(record) for record in records]
-        return [text + ", " if text else "" for text in kept]
-
-    def _cells(self, column: np.ndarray) -> list[str]:
-        cells = list(map(repr, column.tolist()))
-        if self.fmt == "jsonl":
-            for row in np.flatnonzero(~np.isfinite(column)).tolist():
-                cells[row] = f'"{cells[row]}"'
-        return cells
-
-
 # -- the command: input file → output file ---------------------------------------------
 
 def chunk_size_for(graph: Graph) -> int:
@@ -764,15 +419,18 @@ def run_files(source: str, raw: dict, *, input_path: str = "-", output_path: str
     """`gradcalc batch`: read points, write values and gradients; returns the lines for
     standard error (warnings, and the rows skipped or left empty)."""
     from . import render
+    try:
+        from .batchfiles import JsonlReader, Writer, format_of, gradient_name, opened_input, \
+            opened_output, read_ahead  # polars and pyarrow: only for files
+    except ImportError as exc:
+        if exc.name not in ("polars", "pyarrow"):
+            raise
+        raise UsageError(f"gradcalc batch reads and writes files with polars and pyarrow, "
+                         f"and {exc.name} is not installed",
+                         hint='install them: pip install "gradcalc[batch]"') from None
 
-    with _opened_input(input_path) as (stream, name, progress):
-        first, line = _first_line(stream)
-        fmt = input_format or _format_of(input_path) or \
-            ("jsonl" if first is not None and first.lstrip().startswith("{") else "csv")
-        if first is None and fmt == "csv":
-            raise UsageError(f"{name} is empty: a CSV input starts with a header row "
-                             "of variable names", hint="e.g. x,y,z")
-        reader = (CsvReader if fmt == "csv" else JsonlReader)(stream, first, line, name)
+    with opened_input(input_path, input_format) as (reader, fmt, progress):
+        name = reader.name
         plan_ = plan(source, raw, reader.columns, wrt=wrt, ties=ties, place=name)
         engine = plan_.engine
         reader.use(plan_.varying)
@@ -783,46 +441,47 @@ def run_files(source: str, raw: dict, *, input_path: str = "-", output_path: str
         if clash:
             raise UsageError(f"{name} already has a column {clash[0]}, which the output adds",
                              hint="rename the column, or leave it out with --keep")
-        clash = [n for n in kept if _gradient_name(n, plan_.varying)]
+        clash = [n for n in kept if gradient_name(n, plan_.varying)]
         if clash:
             raise UsageError(f"{name} has a column {clash[0]}, but the output's grad_ columns "
                              "are gradients", hint="rename the column, or leave it out with "
                                                    "--keep inputs or --keep none")
         if isinstance(reader, JsonlReader) and keep == "all":
             reader.clashes = set(computed_names)
-        out_format = output_format or _format_of(output_path) or fmt
-        size = chunk_size or chunk_size_for(engine.graph)
+        out_format = output_format or format_of(output_path) or fmt
+        # Text keeps the inputs as they were written; JSON and Parquet have numbers.
+        numeric = inputs if out_format != "csv" else []
+        kept = [n for n in kept if n not in numeric]
+        size = chunk_size or min(reader.chunk, chunk_size_for(engine.graph))
         tally = Tally()
-        with _opened_output(output_path) as handle:
-            writer = Writer(handle, out_format, reader, keep == "all" and bool(reader.columns),
-                            inputs + computed_names)
-            for chunk in reader.chunks(size):
-                computed, nulls = _settle(engine, chunk, on_error, tally, name)
-                records, given = chunk.records, [chunk.numbers[n] for n in inputs]
+        with opened_output(output_path) as handle:
+            writer = Writer(handle, out_format, reader, kept, numeric + computed_names)
+            for chunk in read_ahead(reader.chunks(size)):
+                computed, nulls = _settle(engine, chunk, on_error, tally, name, reader.unit)
+                given = [chunk.numbers[n] for n in numeric]
                 if on_error == "skip" and computed.bad:
-                    kept_rows = computed.rows.tolist()
-                    records = [records[i] for i in kept_rows]
+                    chunk = chunk.take(computed.rows)
                     given = [column[computed.rows] for column in given]
                 columns = given + [computed.value] + [computed.gradients[n] for n in engine.wrt]
-                writer.write(records, chunk.plain, columns, nulls)
+                writer.write(chunk, columns, nulls)
                 progress(len(chunk))
-            writer.header()
+            writer.close()
     lines = render.warning_lines(engine.graph, plan_.warnings + tally.warnings())
     return lines + tally.bad_lines(on_error)
 
 
-def _settle(engine: Engine, chunk: Chunk, on_error: str, tally: Tally, name: str):
+def _settle(engine: Engine, chunk, on_error: str, tally: Tally, name: str, unit: str):
     """Compute a chunk and deal with its bad rows as --on-error says: (computed, nulls)."""
     computed = compute(engine, chunk.numbers, len(chunk), chunk.problems)
 
     def error(position: int) -> GradcalcError:
         point = {n: column[position] for n, column in chunk.numbers.items()}
-        return row_error(engine, computed.bad[position], f"{name}, line {chunk.lines[position]}",
-                         point)
+        return row_error(engine, computed.bad[position],
+                         f"{name}, {unit} {chunk.lines[position]}", point)
 
     for node, message, rows in computed.notes:
         if len(rows):
-            tally.note(node, message, len(rows), f"line {chunk.lines[rows[0]]}")
+            tally.note(node, message, len(rows), f"{unit} {chunk.lines[rows[0]]}")
     if not computed.bad:
         return computed, None
     positions = sorted(computed.bad)
@@ -847,124 +506,6 @@ def _spread(values: np.ndarray, rows: np.ndarray, size: int) -> np.ndarray:
     full = np.zeros(size)
     full[rows] = values
     return full
-
-
-_EXTENSIONS = {".csv": "csv", ".jsonl": "jsonl", ".ndjson": "jsonl", ".json": "jsonl"}
-
-
-def _format_of(path: str) -> str | None:
-    return None if path == "-" else _EXTENSIONS.get(os.path.splitext(path)[1].lower())
-
-
-def _first_line(stream):
-    """The first line with something on it, and its line number (None at the end)."""
-    for number, text in enumerate(stream, 1):
-        if text.strip():
-            return text.rstrip("\n"), number
-    return None, 0
-
-
-@contextmanager
-def _opened_input(path: str):
-    """The input as UTF-8 text (a byte-order mark is dropped), its name for messages, and
-    a progress callback: a Rich bar on standard error when that is a terminal."""
-    if path == "-":
-        binary, name = sys.stdin.buffer, "<stdin>"
-    else:
-        name = path
-        try:
-            binary = open(path, "rb")
-        except IsADirectoryError:
-            raise UsageError(f"{path} is a directory, not a file") from None
-        except OSError as exc:
-            raise UsageError(f"cannot read {path}: {exc.strerror}", hint="check the path") \
-                from None
-    stream = io.TextIOWrapper(binary, encoding="utf-8-sig", newline=None)
-    try:
-        with _progress(binary) as progress:
-            yield _bounded_lines(stream, name), name, progress
-    except UnicodeDecodeError:
-        raise UsageError(f"{name} is not UTF-8 text") from None
-    finally:
-        if path == "-":
-            stream.detach()
-        else:
-            stream.close()
-
-
-def _bounded_lines(stream, name: str):
-    """The lines of `stream`, each read no further than MAX_LINE characters: a longer
-    line (a file of one endless line, /dev/zero) stops the run before it fills memory."""
-    for number, text in enumerate(iter(partial(stream.readline, MAX_LINE + 1), ""), 1):
-        if len(text) > MAX_LINE:
-            raise LimitError(f"{name}, line {number}: the line is longer than "
-                             f"{MAX_LINE:,} characters",
-                             hint="a row holds the values of one point; is this the "
-                                  "right file?")
-        yield text
-
-
-@contextmanager
-def _progress(binary):
-    """A progress bar on standard error when it is a terminal; silent otherwise."""
-    if not sys.stderr.isatty():
-        yield lambda rows: None
-        return
-    from rich.console import Console
-    from rich.progress import (BarColumn, Progress, TaskProgressColumn, TextColumn,
-                               TimeElapsedColumn, TimeRemainingColumn)
-
-    try:
-        total = os.fstat(binary.fileno()).st_size or None
-        position = binary.tell
-    except (OSError, ValueError, io.UnsupportedOperation):
-        total = position = None
-    if total is None:  # a pipe: rows so far, no end known
-        columns = [TextColumn("{task.completed:,} rows"), TimeElapsedColumn()]
-    else:
-        columns = [BarColumn(), TaskProgressColumn(), TextColumn("{task.fields[rows]:,} rows"),
-                   TimeRemainingColumn()]
-    with Progress(*columns, console=Console(stderr=True), transient=True) as bar:
-        task = bar.add_task("batch", total=total, rows=0)
-        done = [0]
-
-        def advance(rows: int) -> None:
-            done[0] += rows
-            if total is None:
-                bar.update(task, completed=done[0])
-            else:
-                bar.update(task, completed=position(), rows=done[0])
-        yield advance
-
-
-@contextmanager
-def _opened_output(path: str):
-    """Standard output, or `path` as gradcalc.files.opened_output writes it: a file
-    appears (or is replaced) only when the run succeeds, a device or a FIFO is written
-    directly, a symbolic link is followed."""
-    if path == "-":
-        handle = io.TextIOWrapper(sys.stdout.buffer, encoding="utf-8", newline="")
-        try:
-            yield handle
-            handle.flush()
-        finally:
-            try:
-                handle.detach()
-            except (BrokenPipeError, ValueError):
-                pass
-        return
-    if os.path.isdir(path):
-        raise UsageError(f"{path} is a directory", hint="give a file name with -o")
-    with opened_output(path) as binary:
-        handle = io.TextIOWrapper(binary, encoding="utf-8", newline="")
-        try:
-            yield handle
-            handle.flush()
-        finally:
-            try:
-                handle.detach()  # the binary stream is opened_output's to close
-            except (OSError, ValueError):
-                pass  # a failed run: what is left unwritten does not matter
 
 
 # -- the Python API: columns in memory → arrays ----------------------------------------
@@ -1000,7 +541,7 @@ def run_arrays(source: str, data, constants: dict, *, wrt=None, ties: str = "spl
     if len(lengths) > 1:
         raise BindingError("the columns have different lengths: " + ", ".join(
             f"{name} has {len(column)}" for name, column in columns.items()))
-    size = lengths.pop() if lengths else (len(data[names[0]]) if names else 0)
+    size = lengths.pop() if lengths else _row_count(data, names)
     value = np.empty(size)
     gradients = {name: np.empty(size) for name in engine.wrt}
     done = np.zeros(size, dtype=bool)
@@ -1051,6 +592,12 @@ def run_arrays(source: str, data, constants: dict, *, wrt=None, ties: str = "spl
     result.problems = list(tally.bad_shown)
     result.warnings = plan_.warnings + tally.warnings()
     return result
+
+
+def _row_count(data, names: list[str]) -> int:
+    """The rows of a table none of whose columns is an input (`2*b` with b shared)."""
+    shape = getattr(data, "shape", None)
+    return shape[0] if shape else len(data[names[0]]) if names else 0
 
 
 def _column(data, name: str) -> np.ndarray:

@@ -198,15 +198,17 @@ precision_option = click.option(
     help="Significant digits in the table (JSON always has full precision).")
 
 
-def file_format_options(command):
-    """--input-format and --output-format, for the commands that read and write rows of
-    CSV or JSON Lines (batch, grade)."""
-    command = click.option("--output-format", type=click.Choice(["csv", "jsonl"]),
-                           help="[default: from -o FILE's extension, else the input's "
-                                "format]")(command)
-    return click.option("--input-format", type=click.Choice(["csv", "jsonl"]),
-                        help="[default: from the file's extension, else from its first "
-                             "line]")(command)
+def file_format_options(*formats):
+    """--input-format and --output-format, for the commands that read and write rows in
+    these formats (batch, grade)."""
+    def decorate(command):
+        command = click.option("--output-format", type=click.Choice(formats),
+                               help="[default: from -o FILE's extension, else the input's "
+                                    "format]")(command)
+        return click.option("--input-format", type=click.Choice(formats),
+                            help="[default: from the file's extension, else from its first "
+                                 "line]")(command)
+    return decorate
 
 
 def limit_options(nodes: bool = True, digits: bool = False):
@@ -619,7 +621,7 @@ def _check_second_order(expr, bindings, bindings_file, json_mode, step, tol, tie
               help="The class: CSV with a header row, or JSON Lines; one row per student.")
 @click.option("-o", "--output", "output_path", default="-", show_default=True,
               metavar="FILE|-", help="Where to write (a file appears only if grading succeeds).")
-@file_format_options
+@file_format_options("csv", "jsonl")
 @click.option("--carry-forward", is_flag=True,
               help="Credit a gradient that follows by the chain rule from the student's "
                    "own (wrong) answers upstream.")
@@ -665,7 +667,7 @@ def grade_command(expr, bindings, answers_path, output_path, input_format, outpu
               help="The points: CSV with a header row of names, or JSON Lines.")
 @click.option("-o", "--output", "output_path", default="-", show_default=True,
               metavar="FILE|-", help="Where to write (a file appears only if the run succeeds).")
-@file_format_options
+@file_format_options("csv", "jsonl", "parquet")
 @click.option("--wrt", metavar="x,y", help="Gradient columns for these inputs only.")
 @click.option("--keep", type=click.Choice(["all", "inputs", "none"]), default="all",
               show_default=True, help="Which input columns to copy to the output.")
@@ -678,7 +680,7 @@ def grade_command(expr, bindings, answers_path, output_path, input_format, outpu
 @ties_option
 def batch_command(expr, bindings, input_path, output_path, input_format, output_format, wrt,
                   keep, on_error, chunk_size, bindings_file, ties):
-    """Value and gradients of EXPR at every point (row) of a CSV or JSON Lines input.
+    """Value and gradients of EXPR at every point (row) of a CSV, JSON Lines or Parquet file.
 
     \b
     Example:
