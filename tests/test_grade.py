@@ -13,6 +13,9 @@ import random
 import pytest
 
 import gradcalc
+from gradcalc import bindings as binding_values
+from gradcalc import grading
+from gradcalc.errors import UsageError
 
 EXPR = "q = x*y + z; f = q * w"
 ANSWERS = ["value", "grad(q)", "grad(x)", "grad(y)", "grad(z)", "grad(w)"]
@@ -304,3 +307,21 @@ def test_an_existing_output_is_left_alone_on_bad_input(gradcalc_cli, tmp_path):
     out.write_text("before\n")
     assert gradcalc_cli("grade", "x*2", "--answers", str(path), "-o", str(out)).code == 2
     assert out.read_text() == "before\n"
+
+
+@pytest.mark.parametrize("reader,what", [
+    (lambda path: grading.read_class(path), "the class file"),
+    (lambda path: binding_values.read_json_object(path, "the bindings file", "{}"),
+     "the bindings file"),
+])
+def test_every_file_a_command_opens_fails_with_one_message(tmp_path, reader, what):
+    """The class file and the JSON files share gradcalc.files' message for a file that
+    cannot be opened: missing, a directory, or a name holding a NUL (Python's own
+    errors, which a traceback would show)."""
+    cases = [(str(tmp_path / "missing.csv"), "there is no such file"),
+             (str(tmp_path), "is a directory, not a file"),
+             ("class\0.csv", "cannot hold a NUL character")]
+    for path, fragment in cases:
+        with pytest.raises(UsageError) as raised:
+            reader(path)
+        assert what in str(raised.value) and fragment in str(raised.value)

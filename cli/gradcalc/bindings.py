@@ -16,6 +16,7 @@ from contextlib import contextmanager
 
 from . import jsonread
 from .errors import BindingError, GradcalcError, LimitError, UndefinedNameError, UsageError
+from .files import open_error
 from .limits import MAX_DATA_FILE
 from .lower import lower
 from .parse import parse_expression
@@ -119,11 +120,8 @@ def read_json_object(path: str, what: str, example: str, parse_float=None) -> di
     try:
         with open(path, "rb") as handle:
             data = handle.read(MAX_DATA_FILE + 1)
-    except IsADirectoryError:
-        raise UsageError(f"{what} {path} is a directory, not a file") from None
-    except OSError as exc:
-        raise UsageError(f"cannot read {what} {path}: {exc.strerror}",
-                         hint="check the path") from None
+    except (OSError, ValueError) as exc:
+        raise open_error(path, exc, f"give a JSON file such as {example}", what) from None
     if len(data) > MAX_DATA_FILE:
         raise LimitError(f"{what} {path} is longer than {MAX_DATA_FILE:,} bytes",
                          hint="give large data to `gradcalc batch` as rows, or in Python")

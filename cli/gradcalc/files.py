@@ -43,18 +43,21 @@ def read_source(expr: str, limits: Limits = DEFAULT) -> str:
     return expr
 
 
-def open_error(path: str, exc: Exception, directory_hint: str) -> UsageError:
+def open_error(path: str, exc: Exception, directory_hint: str, what: str = "") -> UsageError:
     """The one message for a file that `open` refused (`exc`): missing, a directory, not
-    permitted, or a name holding a NUL (a ValueError); `directory_hint` says what to give."""
+    permitted, or a name holding a NUL (a ValueError); `directory_hint` says what to give,
+    and `what` names the file's role ("the bindings file")."""
+    named = f"{what} {path}" if what else path
     if isinstance(exc, IsADirectoryError):
-        return UsageError(f"{path} is a directory, not a file", hint=directory_hint)
+        return UsageError(f"{named} is a directory, not a file", hint=directory_hint)
     if isinstance(exc, FileNotFoundError):
-        return UsageError(f"cannot read {path}: there is no such file",
+        return UsageError(f"cannot read {named}: there is no such file",
                           hint="check the path (it is relative to the current directory)")
     if isinstance(exc, OSError):
-        return UsageError(f"cannot read {path}: {exc.strerror or exc}",
+        return UsageError(f"cannot read {named}: {exc.strerror or exc}",
                           hint="check the path and its permissions")
-    return UsageError(f"cannot read {path!r}: a file name cannot hold a NUL character")
+    named = f"{what} {path!r}" if what else repr(path)
+    return UsageError(f"cannot read {named}: a file name cannot hold a NUL character")
 
 
 def _read_limited(stream, limits: Limits) -> bytes:

@@ -23,6 +23,7 @@ from .api import number_system, run_graph
 from .checking import (AnswerNoise, Judge, check_shape, computed_answer, given_answer, judged,
                        named_nodes, resolve)
 from .errors import BindingError, GradcalcError, UsageError
+from .files import open_error
 from .limits import DEFAULT, Limits, check_source
 from .lower import GATE, OP, lower
 from .parse import parse
@@ -353,13 +354,11 @@ def read_class(path: str, fmt: str | None = None):
     try:
         with open(path, encoding="utf-8-sig", newline="") as handle:
             text = handle.read()
-    except IsADirectoryError:
-        raise UsageError(f"the class file {path} is a directory, not a file") from None
-    except OSError as exc:
-        raise UsageError(f"cannot read the class file {path}: {exc.strerror}",
-                         hint="check the path") from None
     except UnicodeDecodeError:
         raise UsageError(f"the class file {path} is not UTF-8 text") from None
+    except (OSError, ValueError) as exc:
+        raise open_error(path, exc, "give the class's CSV or JSON Lines file",
+                         "the class file") from None
     if not text.strip():
         raise UsageError(f"the class file {path} is empty",
                          hint="a CSV starts with a header row: id,x,y,grad(x)")
