@@ -420,7 +420,8 @@ def _numbers(cells: pl.Series, name: str, problems: dict) -> np.ndarray:
     if len(odd):
         values = values.copy()  # writable
     for position in odd.tolist():
-        value, problem = parse_number(cells[position])
+        cell = cells[position]  # None: a null in a Parquet column of text
+        value, problem = parse_number("" if cell is None else cell)
         if problem is None:
             values[position] = value
         else:

@@ -1,0 +1,37 @@
+"""gradcalc batch on inputs a data scientist meets and the usual tests do not make: Parquet
+columns of text with nulls, integers past 2**53, files whose names do not say their format,
+inputs of no rows. Oracles: numpy on the same numbers, and the output of the same rows in
+the ordinary case."""
+import numpy as np
+import pyarrow as pa
+import pyarrow.parquet as pq
+from click.testing import CliRunner
+
+from gradcalc.cli import cli
+
+
+def _batch(*args):
+    return CliRunner().invoke(cli, ["batch", *args])
+
+
+def _csv_column(text: str, name: str) -> list[str]:
+    lines = text.splitlines()
+    where = lines[0].split(",").index(name)
+    return [line.split(",")[where] for line in lines[1:]]
+
+
+def test_a_parquet_column_of_text_with_a_null_is_a_missing_value(tmp_path):
+    cells = ["1.5", None, "abc", " 2 ", "1e3"]
+    pq.write_table(pa.table({"s": pa.array(cells, pa.string())}), tmp_path / "t.parquet")
+    ran = _batch("s*3", "-i", str(tmp_path / "t.parquet"), "--on-error", "null",
+                 "--output-format", "csv")
+    assert ran.exit_code == 0, ran.stderr
+    expected = [repr(float(c) * 3) if c not in (None, "abc") else "" for c in cells]
+    assert _csv_column(ran.stdout, "value") == expected
+    assert "row 2, column s: the value is missing" in ran.stderr
+    assert "row 3, column s: 'abc' is not a number" in ran.stderr
+    ran = _batch("s*3", "-i", str(tmp_path / "t.parquet"))
+    assert ran.exit_code == 2
+    assert ran.stderr.startswith(f"error: {tmp_path / 't.parquet'}, row 2, column s: "
+                                 "the value is missing")
+
