@@ -35,3 +35,13 @@ def test_a_parquet_column_of_text_with_a_null_is_a_missing_value(tmp_path):
     assert ran.stderr.startswith(f"error: {tmp_path / 't.parquet'}, row 2, column s: "
                                  "the value is missing")
 
+
+def test_integers_past_two_to_the_53_are_read_as_the_nearest_float(tmp_path):
+    signed = np.array([1, -(2**62) - 1, 2**63 - 1], dtype=np.int64)
+    unsigned = np.array([0, 2**53 + 1, 2**64 - 1], dtype=np.uint64)
+    pq.write_table(pa.table({"n": signed, "u": unsigned}), tmp_path / "big.parquet")
+    ran = _batch("n*2 + u", "-i", str(tmp_path / "big.parquet"), "--output-format", "csv")
+    assert ran.exit_code == 0, ran.stderr
+    expected = signed.astype(np.float64) * 2 + unsigned.astype(np.float64)
+    assert [float(v) for v in _csv_column(ran.stdout, "value")] == expected.tolist()
+    assert _csv_column(ran.stdout, "n") == [str(v) for v in signed.tolist()]  # as written

@@ -625,7 +625,8 @@ def _arrow_numbers(column, name: str, problems: dict) -> np.ndarray:
     """An Arrow column of numbers as float64; a null, NaN or infinity is a problem."""
     import pyarrow as pa
 
-    values = np.asarray(column.cast(pa.float64()).to_numpy(zero_copy_only=False),
+    # Unsafe: an integer past 2**53 rounds to the nearest float, as its digits in CSV do.
+    values = np.asarray(column.cast(pa.float64(), safe=False).to_numpy(zero_copy_only=False),
                         dtype=np.float64)
     odd = np.flatnonzero(~np.isfinite(values))
     if len(odd):
