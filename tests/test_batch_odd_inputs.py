@@ -45,3 +45,20 @@ def test_integers_past_two_to_the_53_are_read_as_the_nearest_float(tmp_path):
     expected = signed.astype(np.float64) * 2 + unsigned.astype(np.float64)
     assert [float(v) for v in _csv_column(ran.stdout, "value")] == expected.tolist()
     assert _csv_column(ran.stdout, "n") == [str(v) for v in signed.tolist()]  # as written
+
+
+def test_an_input_of_no_rows_gives_the_parquet_schema_one_row_gives(tmp_path):
+    table = pa.table({"x": [1.5], "n": pa.array([2], pa.int32()), "id": ["a"],
+                      "s": ["3"]})
+    csv_text = "x,n,id,s\n1.5,2,a,3\n"
+    for name, write in [("p.parquet", lambda t, path: pq.write_table(t, path)),
+                        ("p.csv", lambda t, path: path.write_text(
+                            csv_text if t.num_rows else csv_text.splitlines()[0] + "\n"))]:
+        schemas = []
+        for rows in (1, 0):
+            source, out = tmp_path / f"{rows}{name}", tmp_path / f"{rows}{name}.out.parquet"
+            write(table.slice(0, rows), source)
+            ran = _batch("x*n*s", "-i", str(source), "-o", str(out))
+            assert ran.exit_code == 0, ran.stderr
+            schemas.append(pq.read_schema(out).remove_metadata())
+        assert schemas[0] == schemas[1], name

@@ -772,6 +772,18 @@ def opened_output(path: str):
         yield binary
 
 
+def _kept_type(reader, name: str):
+    """A kept column's type in a Parquet output of no rows, as a row would have given it:
+    a Parquet input's own type; an input read from text, float64; other text, string."""
+    import pyarrow as pa
+
+    if isinstance(reader, ParquetReader):
+        kind = reader.file.schema_arrow.field(name).type
+        return pa.string() if kind == pa.large_string() else kind
+    numbers = reader.indices if isinstance(reader, CsvReader) else reader.names
+    return pa.float64() if name in numbers else pa.string()
+
+
 def _plain_strings(array):
     """polars hands text to Arrow as large_string; Parquet readers expect string."""
     import pyarrow as pa
@@ -861,7 +873,8 @@ class Writer:
                 import pyarrow as pa
                 import pyarrow.parquet as pq
 
-                schema = pa.schema([(name, pa.string()) for name in self.kept] +
+                schema = pa.schema([(name, _kept_type(self.reader, name))
+                                    for name in self.kept] +
                                    [(name, pa.float64()) for name in self.names])
                 self.parquet = pq.ParquetWriter(self.handle, schema)
             self._flush()
