@@ -62,3 +62,25 @@ def test_an_input_of_no_rows_gives_the_parquet_schema_one_row_gives(tmp_path):
             assert ran.exit_code == 0, ran.stderr
             schemas.append(pq.read_schema(out).remove_metadata())
         assert schemas[0] == schemas[1], name
+
+
+def test_parquet_is_known_by_its_first_bytes_on_standard_input_and_under_any_name(tmp_path):
+    pq.write_table(pa.table({"x": [1.0, -2.5], "y": [4.0, 0.5]}), tmp_path / "p.parquet")
+    data = (tmp_path / "p.parquet").read_bytes()
+    named = _batch("x*y", "-i", str(tmp_path / "p.parquet"), "--output-format", "csv")
+    assert named.exit_code == 0, named.stderr
+    assert _csv_column(named.stdout, "grad_x") == ["4.0", "0.5"]  # y, by hand
+    piped = CliRunner().invoke(cli, ["batch", "x*y", "--output-format", "csv"], input=data)
+    assert piped.exit_code == 0, piped.stderr
+    (tmp_path / "p.dat").write_bytes(data)
+    unnamed = _batch("x*y", "-i", str(tmp_path / "p.dat"), "--output-format", "csv")
+    assert unnamed.exit_code == 0, unnamed.stderr
+    assert piped.stdout == unnamed.stdout == named.stdout
+    (tmp_path / "p.csv").write_bytes(data)
+    misnamed = _batch("x*y", "-i", str(tmp_path / "p.csv"))
+    assert misnamed.exit_code == 2
+    assert misnamed.stderr == (f"error: {tmp_path / 'p.csv'} is a Parquet file, not CSV\n"
+                               "hint: give --input-format parquet\n")
+    fixed = _batch("x*y", "-i", str(tmp_path / "p.csv"), "--input-format", "parquet",
+                   "--output-format", "csv")
+    assert fixed.stdout == named.stdout

@@ -686,8 +686,9 @@ def read_ahead(chunks):
 
 @contextmanager
 def opened_input(path: str, input_format: str | None):
-    """A reader of the input (its format from --input-format, the extension, or else the
-    first line: `{` is JSON Lines), the format, and a progress callback."""
+    """A reader of the input (its format from --input-format, Parquet's magic bytes, the
+    extension, or else the first line: `{` is JSON Lines), the format, and a progress
+    callback."""
     if path == "-":
         binary, name = sys.stdin.buffer, "<stdin>"
     else:
@@ -701,6 +702,11 @@ def opened_input(path: str, input_format: str | None):
                 from None
     try:
         fmt = input_format or format_of(path)
+        if fmt != "parquet" and _starts_parquet(binary):
+            if fmt is not None:
+                raise UsageError(f"{name} is a Parquet file, not {fmt.upper()}",
+                                 hint="give --input-format parquet")
+            fmt = "parquet"
         if fmt == "parquet":
             reader = ParquetReader(binary if path != "-" else io.BytesIO(binary.read()), name)
             with progress_bar(reader.rows, None) as progress:
@@ -718,6 +724,19 @@ def opened_input(path: str, input_format: str | None):
     finally:
         if path != "-":
             binary.close()
+
+
+def _starts_parquet(binary) -> bool:
+    """Whether the stream begins with Parquet's magic bytes (looked at, not consumed):
+    a Parquet file named otherwise, or on standard input, is not read as text."""
+    if hasattr(binary, "peek"):
+        return binary.peek(4)[:4] == b"PAR1"
+    if binary.seekable():
+        start = binary.tell()
+        head = binary.read(4)
+        binary.seek(start)
+        return head == b"PAR1"
+    return False
 
 
 def _size_and_position(binary):
