@@ -84,3 +84,20 @@ def test_parquet_is_known_by_its_first_bytes_on_standard_input_and_under_any_nam
     fixed = _batch("x*y", "-i", str(tmp_path / "p.csv"), "--input-format", "parquet",
                    "--output-format", "csv")
     assert fixed.stdout == named.stdout
+
+
+def test_an_output_extension_batch_does_not_write_is_refused_not_filled_with_csv(tmp_path):
+    (tmp_path / "p.csv").write_text("x,y\n1,2\n-3,0.5\n")
+    source = str(tmp_path / "p.csv")
+    ran = _batch("x*y", "-i", source, "-o", str(tmp_path / "grads.npz"))
+    assert ran.exit_code == 2
+    assert ran.stderr == (f"error: cannot tell the format to write {tmp_path / 'grads.npz'} "
+                          "in from its extension .npz\nhint: name it .csv, .jsonl or .parquet, "
+                          "or give --output-format csv, jsonl or parquet\n")
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["p.csv"]
+    printed = _batch("x*y", "-i", source)
+    assert printed.stdout.splitlines()[1:] == ["1,2,2.0,2.0,1.0", "-3,0.5,-1.5,0.5,-3.0"]
+    ran = _batch("x*y", "-i", source, "-o", str(tmp_path / "grads.tsv"), "--output-format", "csv")
+    assert ran.exit_code == 0 and (tmp_path / "grads.tsv").read_text() == printed.stdout
+    ran = _batch("x*y", "-i", source, "-o", str(tmp_path / "grads"))  # no extension
+    assert ran.exit_code == 0 and (tmp_path / "grads").read_text() == printed.stdout

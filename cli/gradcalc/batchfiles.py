@@ -43,6 +43,18 @@ def format_of(path: str) -> str | None:
     return None if path == "-" else _EXTENSIONS.get(os.path.splitext(path)[1].lower())
 
 
+def output_format_of(path: str, given: str | None, input_format: str) -> str:
+    """The output's format: --output-format, else -o's extension, else the input's. An
+    extension batch does not write (`-o grads.npz`, `.tsv`) is an error: a file of the
+    input's format under that name would be read as something it is not."""
+    extension = "" if path == "-" else os.path.splitext(path)[1]
+    if given is None and extension and format_of(path) is None:
+        raise UsageError(f"cannot tell the format to write {path} in from its extension "
+                         f"{extension}", hint="name it .csv, .jsonl or .parquet, or give "
+                                              "--output-format csv, jsonl or parquet")
+    return given or format_of(path) or input_format
+
+
 # -- numbers in text ------------------------------------------------------------------
 
 _NUMBER = re.compile(r"[+-]?(?:\d+\.?\d*|\.\d+)(?:[eE][+-]?\d+)?\Z", re.ASCII)
