@@ -101,3 +101,10 @@ def test_an_output_extension_batch_does_not_write_is_refused_not_filled_with_csv
     assert ran.exit_code == 0 and (tmp_path / "grads.tsv").read_text() == printed.stdout
     ran = _batch("x*y", "-i", source, "-o", str(tmp_path / "grads"))  # no extension
     assert ran.exit_code == 0 and (tmp_path / "grads").read_text() == printed.stdout
+
+
+def test_a_row_of_one_cell_is_counted_in_the_singular(tmp_path):
+    (tmp_path / "p.csv").write_text("x,y\n1,2\n5\n")
+    ran = _batch("x*y", "-i", str(tmp_path / "p.csv"), "--on-error", "skip")
+    assert f"{tmp_path / 'p.csv'}, line 3: the row has 1 cell but the header has 2" in ran.stderr
+    assert ran.stdout == "x,y,value,grad_x,grad_y\n1,2,2.0,2.0,1.0\n"

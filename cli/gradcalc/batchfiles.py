@@ -366,7 +366,8 @@ class CsvReader:
         except csv.Error as exc:
             return f"the row is not valid CSV ({exc}; a quoted cell cannot span lines)"
         if len(cells) != len(self.columns):
-            return f"the row has {len(cells)} cells but the header has {len(self.columns)}"
+            return (f"the row has {len(cells)} cell{'s' * (len(cells) != 1)} but the header "
+                    f"has {len(self.columns)}")
         return cells
 
     # What is passed through, in each output format.
