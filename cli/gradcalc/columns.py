@@ -65,6 +65,9 @@ class _Table:
     def __getitem__(self, name: str):
         import numpy as np
 
+        if self.names.count(name) > 1:  # pandas would give a frame, pyarrow a KeyError
+            raise BindingError(f"the column {name} appears twice in the data",
+                               hint="rename one of them")
         column = self.data[self.labels[name]]
         try:
             if self.kind == "pandas":
