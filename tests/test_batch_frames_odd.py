@@ -23,3 +23,16 @@ def test_an_input_column_given_twice_is_named(make):
     # a column given twice that the expression does not use is no matter
     answer = gradcalc.batch("y*2", make())
     assert np.asarray(answer["value"]).tolist() == [6.0]
+
+
+def test_a_polars_lazy_frame_is_asked_to_be_collected():
+    pl = pytest.importorskip("polars")
+    x, y = np.array([1.5, -2.0, 3.0]), np.array([0.5, 4.0, -1.0])
+    lazy = pl.DataFrame({"x": x, "y": y}).lazy()
+    with pytest.raises(BindingError) as caught:
+        gradcalc.batch("x*y", lazy)
+    assert "LazyFrame" in caught.value.message
+    assert caught.value.hint == "collect it first: gradcalc.batch(EXPR, frame.collect())"
+    answer = gradcalc.batch("x*y", lazy.collect())  # the fix the hint gives
+    assert answer["value"].to_list() == (x * y).tolist()
+    assert answer["grad_x"].to_list() == y.tolist()

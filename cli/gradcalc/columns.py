@@ -39,6 +39,9 @@ def batch(source: str, points, /, *, wrt=None, ties: str = "split", on_error: st
     refuse_misspelled_options("batch", source, constants,
                               ("wrt", "ties", "on_error", "chunk_size"))
     kind = type(points).__module__.split(".")[0]
+    if kind == "polars" and type(points).__name__ == "LazyFrame":
+        raise BindingError("the points are a polars LazyFrame, a query that has not run yet",
+                           hint="collect it first: gradcalc.batch(EXPR, frame.collect())")
     table = _Table(points, kind) if kind in KINDS and hasattr(points, "shape") else points
     result = run_arrays(source, table, constants, wrt=wrt, ties=ties, on_error=on_error,
                         chunk_size=chunk_size)
