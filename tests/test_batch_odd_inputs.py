@@ -108,3 +108,22 @@ def test_a_row_of_one_cell_is_counted_in_the_singular(tmp_path):
     ran = _batch("x*y", "-i", str(tmp_path / "p.csv"), "--on-error", "skip")
     assert f"{tmp_path / 'p.csv'}, line 3: the row has 1 cell but the header has 2" in ran.stderr
     assert ran.stdout == "x,y,value,grad_x,grad_y\n1,2,2.0,2.0,1.0\n"
+
+
+def test_a_directory_of_parquet_parts_is_refused_with_what_to_do(tmp_path):
+    parts = tmp_path / "points"
+    parts.mkdir()
+    x = np.array([0.5, -1.0, 2.0, 3.0])
+    for i in range(2):
+        pq.write_table(pa.table({"x": x[2 * i:2 * i + 2]}), parts / f"part.{i}.parquet")
+    ran = _batch("x*x", "-i", str(parts))
+    assert ran.exit_code == 2
+    assert ran.stderr == (f"error: {parts} is a directory, not a file\nhint: batch reads one "
+                          "file: give each of its files in turn (a partitioned Parquet data "
+                          "set too)\n")
+    values = []
+    for i in range(2):  # as the hint says
+        ran = _batch("x*x", "-i", str(parts / f"part.{i}.parquet"), "--output-format", "csv")
+        assert ran.exit_code == 0, ran.stderr
+        values += [float(v) for v in _csv_column(ran.stdout, "value")]
+    assert values == (x * x).tolist()

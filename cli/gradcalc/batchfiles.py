@@ -709,7 +709,9 @@ def opened_input(path: str, input_format: str | None):
         try:
             binary = open(path, "rb")
         except IsADirectoryError:
-            raise UsageError(f"{path} is a directory, not a file") from None
+            raise UsageError(f"{path} is a directory, not a file",
+                             hint="batch reads one file: give each of its files in turn "
+                                  "(a partitioned Parquet data set too)") from None
         except OSError as exc:
             raise UsageError(f"cannot read {path}: {exc.strerror}", hint="check the path") \
                 from None
