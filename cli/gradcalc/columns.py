@@ -85,7 +85,10 @@ class _Table:
         """The result as the input's kind; `nulls`: the rows not computed are null."""
         library = sys.modules[self.kind]
         if self.kind == "pandas":
-            frame = library.DataFrame(dict(result), index=self.data.index[result.rows])
+            index = self.data.index
+            if len(result.bad_rows) and not nulls and not index.is_unique:
+                _warn_unaligned()
+            frame = library.DataFrame(dict(result), index=index[result.rows])
             frame.attrs["gradcalc"] = {"rows": result.rows, "bad_rows": result.bad_rows,
                                        "problems": result.problems,
                                        "warnings": result.warnings}
@@ -103,3 +106,15 @@ class _Table:
             return library.DataFrame(columns)
         return library.table({name: library.array(values, mask=missing)
                               for name, values in result.items()})
+
+
+def _warn_unaligned() -> None:
+    """Rows left out of a frame whose index repeats a label: aligned by label (assign,
+    join), a left-out row would take the answers of a kept row with its label."""
+    import warnings
+
+    warnings.warn('rows were left out (on_error="skip") of a DataFrame whose index repeats '
+                  'labels, so the answers cannot be lined up with the rows by label: '
+                  'DataFrame.assign would give a left-out row the answers of a kept row '
+                  'with the same label; use on_error="null", or reset_index() first',
+                  stacklevel=4)
