@@ -32,7 +32,9 @@ def batch(source: str, points, /, *, wrt=None, ties: str = "split", on_error: st
 
     A row outside a function's domain raises DomainError naming its position (from 0),
     unless on_error is "skip" (the row is left out) or "null" (no numbers for it); a
-    column that is not numbers, or columns of different lengths, raise BindingError.
+    column that is not numbers, a column given twice, columns of different lengths or a
+    polars LazyFrame raise BindingError. Rows skipped from a pandas frame whose index
+    repeats labels are a UserWarning: by label, they cannot be lined up with the answers.
     """
     from .batching import run_arrays  # numpy only when it is used
 
