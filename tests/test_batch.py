@@ -344,7 +344,7 @@ CATALOGUE = [
     # (format, points, expression, the line reported, the column part, the message part)
     ("csv", "x,y\n1,2\n3,abc\n", "x*y", 3, "column y", "'abc' is not a number"),
     ("csv", "x,y\n1,2\n3,\n", "x*y", 3, "column y", "the value is missing"),
-    ("csv", "x,y\n1,2\n3\n", "x*y", 3, "", "the row has 1 cells but the header has 2"),
+    ("csv", "x,y\n1,2\n3\n", "x*y", 3, "", "the row has 1 cell but the header has 2"),
     ("csv", 'x,y\n1,2\n"3,4\n', "x*y", 3, "", "the row is not valid CSV"),
     ("csv", "x,y\n1,2\n3,nan\n", "x*y", 3, "column y", "'nan' is not a number"),
     ("csv", "x,y\n1,2\n3,1e999\n", "x*y", 3, "column y", "too large for a float"),

@@ -126,7 +126,7 @@ def test_the_readme_dask_recipe_on_two_worker_processes(tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)
     recipe = dask_recipe()
     assert "LocalCluster(n_workers=2)" in recipe
-    namespace = {"__name__": "recipe"}
+    namespace = {"__name__": "__main__"}  # as `python recipe.py` runs it
     try:
         exec(compile(recipe, "README.md (Dask)", "exec"), namespace)  # noqa: S102 (our README)
     finally:

@@ -43,6 +43,18 @@ def format_of(path: str) -> str | None:
     return None if path == "-" else _EXTENSIONS.get(os.path.splitext(path)[1].lower())
 
 
+def output_format_of(path: str, given: str | None, input_format: str) -> str:
+    """The output's format: --output-format, else -o's extension, else the input's. An
+    extension batch does not write (`-o grads.npz`, `.tsv`) is an error: a file of the
+    input's format under that name would be read as something it is not."""
+    extension = "" if path == "-" else os.path.splitext(path)[1]
+    if given is None and extension and format_of(path) is None:
+        raise UsageError(f"cannot tell the format to write {path} in from its extension "
+                         f"{extension}", hint="name it .csv, .jsonl or .parquet, or give "
+                                              "--output-format csv, jsonl or parquet")
+    return given or format_of(path) or input_format
+
+
 # -- numbers in text ------------------------------------------------------------------
 
 _NUMBER = re.compile(r"[+-]?(?:\d+\.?\d*|\.\d+)(?:[eE][+-]?\d+)?\Z", re.ASCII)
@@ -354,7 +366,8 @@ class CsvReader:
         except csv.Error as exc:
             return f"the row is not valid CSV ({exc}; a quoted cell cannot span lines)"
         if len(cells) != len(self.columns):
-            return f"the row has {len(cells)} cells but the header has {len(self.columns)}"
+            return (f"the row has {len(cells)} cell{'s' * (len(cells) != 1)} but the header "
+                    f"has {len(self.columns)}")
         return cells
 
     # What is passed through, in each output format.
@@ -420,7 +433,8 @@ def _numbers(cells: pl.Series, name: str, problems: dict) -> np.ndarray:
     if len(odd):
         values = values.copy()  # writable
     for position in odd.tolist():
-        value, problem = parse_number(cells[position])
+        cell = cells[position]  # None: a null in a Parquet column of text
+        value, problem = parse_number("" if cell is None else cell)
         if problem is None:
             values[position] = value
         else:
@@ -624,7 +638,8 @@ def _arrow_numbers(column, name: str, problems: dict) -> np.ndarray:
     """An Arrow column of numbers as float64; a null, NaN or infinity is a problem."""
     import pyarrow as pa
 
-    values = np.asarray(column.cast(pa.float64()).to_numpy(zero_copy_only=False),
+    # Unsafe: an integer past 2**53 rounds to the nearest float, as its digits in CSV do.
+    values = np.asarray(column.cast(pa.float64(), safe=False).to_numpy(zero_copy_only=False),
                         dtype=np.float64)
     odd = np.flatnonzero(~np.isfinite(values))
     if len(odd):
@@ -684,8 +699,9 @@ def read_ahead(chunks):
 
 @contextmanager
 def opened_input(path: str, input_format: str | None):
-    """A reader of the input (its format from --input-format, the extension, or else the
-    first line: `{` is JSON Lines), the format, and a progress callback."""
+    """A reader of the input (its format from --input-format, Parquet's magic bytes, the
+    extension, or else the first line: `{` is JSON Lines), the format, and a progress
+    callback."""
     if path == "-":
         binary, name = sys.stdin.buffer, "<stdin>"
     else:
@@ -693,12 +709,19 @@ def opened_input(path: str, input_format: str | None):
         try:
             binary = open(path, "rb")
         except IsADirectoryError:
-            raise UsageError(f"{path} is a directory, not a file") from None
+            raise UsageError(f"{path} is a directory, not a file",
+                             hint="batch reads one file: give each of its files in turn "
+                                  "(a partitioned Parquet data set too)") from None
         except OSError as exc:
             raise UsageError(f"cannot read {path}: {exc.strerror}", hint="check the path") \
                 from None
     try:
         fmt = input_format or format_of(path)
+        if fmt != "parquet" and _starts_parquet(binary):
+            if fmt is not None:
+                raise UsageError(f"{name} is a Parquet file, not {fmt.upper()}",
+                                 hint="give --input-format parquet")
+            fmt = "parquet"
         if fmt == "parquet":
             reader = ParquetReader(binary if path != "-" else io.BytesIO(binary.read()), name)
             with progress_bar(reader.rows, None) as progress:
@@ -716,6 +739,19 @@ def opened_input(path: str, input_format: str | None):
     finally:
         if path != "-":
             binary.close()
+
+
+def _starts_parquet(binary) -> bool:
+    """Whether the stream begins with Parquet's magic bytes (looked at, not consumed):
+    a Parquet file named otherwise, or on standard input, is not read as text."""
+    if hasattr(binary, "peek"):
+        return binary.peek(4)[:4] == b"PAR1"
+    if binary.seekable():
+        start = binary.tell()
+        head = binary.read(4)
+        binary.seek(start)
+        return head == b"PAR1"
+    return False
 
 
 def _size_and_position(binary):
@@ -768,6 +804,18 @@ def opened_output(path: str):
         raise UsageError(f"{path} is a directory", hint="give a file name with -o")
     with files.opened_output(path) as binary:
         yield binary
+
+
+def _kept_type(reader, name: str):
+    """A kept column's type in a Parquet output of no rows, as a row would have given it:
+    a Parquet input's own type; an input read from text, float64; other text, string."""
+    import pyarrow as pa
+
+    if isinstance(reader, ParquetReader):
+        kind = reader.file.schema_arrow.field(name).type
+        return pa.string() if kind == pa.large_string() else kind
+    numbers = reader.indices if isinstance(reader, CsvReader) else reader.names
+    return pa.float64() if name in numbers else pa.string()
 
 
 def _plain_strings(array):
@@ -859,7 +907,8 @@ class Writer:
                 import pyarrow as pa
                 import pyarrow.parquet as pq
 
-                schema = pa.schema([(name, pa.string()) for name in self.kept] +
+                schema = pa.schema([(name, _kept_type(self.reader, name))
+                                    for name in self.kept] +
                                    [(name, pa.float64()) for name in self.names])
                 self.parquet = pq.ParquetWriter(self.handle, schema)
             self._flush()

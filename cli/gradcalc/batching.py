@@ -420,8 +420,8 @@ def run_files(source: str, raw: dict, *, input_path: str = "-", output_path: str
     standard error (warnings, and the rows skipped or left empty)."""
     from . import render
     try:
-        from .batchfiles import JsonlReader, Writer, format_of, gradient_name, opened_input, \
-            opened_output, read_ahead  # polars and pyarrow: only for files
+        from .batchfiles import JsonlReader, Writer, gradient_name, opened_input, \
+            opened_output, output_format_of, read_ahead  # polars and pyarrow: only for files
     except ImportError as exc:
         if exc.name not in ("polars", "pyarrow"):
             raise
@@ -448,7 +448,7 @@ def run_files(source: str, raw: dict, *, input_path: str = "-", output_path: str
                                                    "--keep inputs or --keep none")
         if isinstance(reader, JsonlReader) and keep == "all":
             reader.clashes = set(computed_names)
-        out_format = output_format or format_of(output_path) or fmt
+        out_format = output_format_of(output_path, output_format, fmt)
         # Text keeps the inputs as they were written; JSON and Parquet have numbers.
         numeric = inputs if out_format != "csv" else []
         kept = [n for n in kept if n not in numeric]

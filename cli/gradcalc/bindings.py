@@ -83,6 +83,10 @@ def read_file(path: str) -> dict:
         from .arrayfiles import read_npz  # numpy only for an archive of arrays
 
         return read_npz(path)
+    if path.lower().endswith(".npy"):  # one array, without a name to bind it to
+        raise UsageError(f"--bindings takes a JSON object or an .npz archive of named "
+                         f"arrays, and {path} holds one array without a name",
+                         hint=f"bind it by its name: NAME=@{path}")
     return read_json_object(path, "the bindings file", '{"x": -2, "t": "pi/4"}',
                             parse_float=_json_number)
 

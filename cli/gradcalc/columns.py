@@ -32,13 +32,18 @@ def batch(source: str, points, /, *, wrt=None, ties: str = "split", on_error: st
 
     A row outside a function's domain raises DomainError naming its position (from 0),
     unless on_error is "skip" (the row is left out) or "null" (no numbers for it); a
-    column that is not numbers, or columns of different lengths, raise BindingError.
+    column that is not numbers, a column given twice, columns of different lengths or a
+    polars LazyFrame raise BindingError. Rows skipped from a pandas frame whose index
+    repeats labels are a UserWarning: by label, they cannot be lined up with the answers.
     """
     from .batching import run_arrays  # numpy only when it is used
 
     refuse_misspelled_options("batch", source, constants,
                               ("wrt", "ties", "on_error", "chunk_size"))
     kind = type(points).__module__.split(".")[0]
+    if kind == "polars" and type(points).__name__ == "LazyFrame":
+        raise BindingError("the points are a polars LazyFrame, a query that has not run yet",
+                           hint="collect it first: gradcalc.batch(EXPR, frame.collect())")
     table = _Table(points, kind) if kind in KINDS and hasattr(points, "shape") else points
     result = run_arrays(source, table, constants, wrt=wrt, ties=ties, on_error=on_error,
                         chunk_size=chunk_size)
@@ -65,6 +70,9 @@ class _Table:
     def __getitem__(self, name: str):
         import numpy as np
 
+        if self.names.count(name) > 1:  # pandas would give a frame, pyarrow a KeyError
+            raise BindingError(f"the column {name} appears twice in the data",
+                               hint="rename one of them")
         column = self.data[self.labels[name]]
         try:
             if self.kind == "pandas":
@@ -79,7 +87,10 @@ class _Table:
         """The result as the input's kind; `nulls`: the rows not computed are null."""
         library = sys.modules[self.kind]
         if self.kind == "pandas":
-            frame = library.DataFrame(dict(result), index=self.data.index[result.rows])
+            index = self.data.index
+            if len(result.bad_rows) and not nulls and not index.is_unique:
+                _warn_unaligned()
+            frame = library.DataFrame(dict(result), index=index[result.rows])
             frame.attrs["gradcalc"] = {"rows": result.rows, "bad_rows": result.bad_rows,
                                        "problems": result.problems,
                                        "warnings": result.warnings}
@@ -97,3 +108,15 @@ class _Table:
             return library.DataFrame(columns)
         return library.table({name: library.array(values, mask=missing)
                               for name, values in result.items()})
+
+
+def _warn_unaligned() -> None:
+    """Rows left out of a frame whose index repeats a label: aligned by label (assign,
+    join), a left-out row would take the answers of a kept row with its label."""
+    import warnings
+
+    warnings.warn('rows were left out (on_error="skip") of a DataFrame whose index repeats '
+                  'labels, so the answers cannot be lined up with the rows by label: '
+                  'DataFrame.assign would give a left-out row the answers of a kept row '
+                  'with the same label; use on_error="null", or reset_index() first',
+                  stacklevel=4)
