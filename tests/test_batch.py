@@ -605,3 +605,22 @@ def test_progress_bar_only_on_a_terminal(tmp_path):
     assert run.wait(timeout=60) == 0
     os.close(main)
     assert b"rows" in seen and b"%" in seen, seen[-500:]
+
+
+def test_an_underflow_that_changes_a_row_is_warned_about_as_eval_warns_at_that_point():
+    """The oracle is gradcalc eval at each row's point (itself held to mpmath in
+    tests/test_edges.py): batch counts exactly the rows where eval warns of underflow."""
+    import gradcalc
+
+    source = "exp(v)*1e300*y + w"
+    points = {"v": [-800.0, 1.0, -800.0, -800.0, -750.0, -30.0],
+              "y": [2.0, 2.0, 1e-300, 0.0, 1.0, 5.0],
+              "w": [0.0, 1.0, 0.0, 1e-20, 1.0, 0.0]}
+    result = gradcalc.batch(source, points)
+    flagged = [any("underflowed" in m for _, m in gradcalc.evaluate(
+        source, **{name: column[k] for name, column in points.items()}).warnings)
+        for k in range(len(points["v"]))]
+    # row 5: f = 1 + 1.9e-26 is right, but ∂f/∂y = e^-750·1e300 ≈ 1.9e-26, computed 0
+    assert flagged == [True, False, True, True, True, False]
+    notes = [m for _, m in result.warnings if "underflowed" in m]
+    assert len(notes) == 1 and f"in {sum(flagged)} rows (first: row 0)" in notes[0]

@@ -23,13 +23,13 @@ from functools import reduce
 
 import numpy as np
 
-from . import chain
+from . import chain, underflow
 from .api import check_wrt, prepare, program_warnings
 from .arith import FloatArith
 from .arrays import ArrayArith
 from .errors import (BindingError, DomainError, GradcalcError, UndefinedNameError, UsageError,
                      escaped)
-from .lower import CONST, INPUT, Graph, lower
+from .lower import CONST, INPUT, OP, Graph, lower
 from .parse import parse
 from .run import forward
 
@@ -126,6 +126,7 @@ class Engine:
             if rows.size == 0:
                 return self._empty(failures, notes)
             grads = self._backward(values, rows, notes)
+            self._note_underflows(values, grads, rows, notes)
         value = np.broadcast_to(values[graph.output], rows.shape)
         gradients = {}
         for name in self.wrt:
@@ -217,6 +218,39 @@ class Engine:
                 reached[i] = passes if reached[i] is False else reached[i] | passes
             grads[node.id] = None  # used up: only the inputs' gradients are returned
         return grads
+
+    def _note_underflows(self, values: list, grads: list, rows: np.ndarray,
+                         notes: list) -> None:
+        """The points where a 0 from underflow changes the value or a gradient, found as
+        gradcalc.underflow finds them for eval: the pass again with the smallest float in
+        place of each such 0 (a rare detour: only when some op's 0 is an underflow)."""
+        nodes, xp = self.graph.nodes, self.xp
+        origins = {}
+        for node in nodes:
+            if node.kind == OP and node.op.nonzero:
+                mask = underflow.origin_mask(values[node.id], [values[i] for i in node.inputs])
+                if mask.any():
+                    origins[node.id] = np.broadcast_to(mask, rows.shape)
+        if not origins:
+            return
+        again = list(values)
+        for node in nodes[min(origins):]:
+            if node.kind == OP:
+                again[node.id] = node.op.forward(xp, *(again[i] for i in node.inputs))
+            if node.id in origins:
+                again[node.id] = underflow.smallest_where(
+                    np.broadcast_to(again[node.id], rows.shape), origins[node.id])
+        grads_again = self._backward(again, rows, [])
+        out = self.graph.output
+        hit = np.broadcast_to(underflow.moved(values[out], again[out]), rows.shape)
+        for name in self.wrt:
+            i = self.graph.inputs[name]
+            if grads[i] is not None and grads_again[i] is not None:
+                hit = hit | underflow.moved(grads[i], grads_again[i])
+        for i, mask in origins.items():
+            if (mask & hit).any():
+                notes.append((i, underflow.message(nodes[i].op.name, "the value or a gradient "
+                                                   "is not accurate"), rows[mask & hit]))
 
     def scalar_error(self, point: dict) -> GradcalcError:
         """The error `gradcalc eval` gives at one point (floats, the same op table)."""

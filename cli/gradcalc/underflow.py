@@ -55,13 +55,18 @@ def underflow_warnings(graph: Graph, run, xp, upstream) -> list:
             effects.append(f"∂f/∂{name} by {change:.3g}")
     if not effects:
         return []
-    return [(i, f"{graph.nodes[i].op.name} underflowed to 0 (its true size is below "
-                f"5e-324, the smallest float), and the answer depends on it: putting the "
-                f"smallest float in its place changes {_and(effects)}, so "
-                f"{'this is' if len(effects) == 1 else 'these are'} not accurate. Keep the "
-                "value in range: bring the large factor in first ((1e-200*1e300)*x), or "
-                "combine exponents before exponentiating (exp(a + log(c)) for exp(a)*c)")
+    return [(i, message(graph.nodes[i].op.name, f"putting the smallest float in its place "
+                        f"changes {_and(effects)}, so "
+                        f"{'this is' if len(effects) == 1 else 'these are'} not accurate"))
             for i in origins]
+
+
+def message(op_name: str, effect: str) -> str:
+    """The warning of an underflow at an `op_name` node that mattered, as `effect` says."""
+    return (f"{op_name} underflowed to 0 (its true size is below 5e-324, the smallest "
+            f"float), and the answer depends on it: {effect}. Keep the value in range: bring "
+            "the large factor in first ((1e-200*1e300)*x), or combine exponents before "
+            "exponentiating (exp(a + log(c)) for exp(a)*c)")
 
 
 def _and(items: list) -> str:
@@ -74,12 +79,18 @@ def _underflowed(xp, value, args):
     if xp.name == "float":
         return True if value == 0 and all(a != 0 and math.isfinite(a) for a in args) \
             else None
+    mask = origin_mask(value, args)
+    return mask if mask.any() else None
+
+
+def origin_mask(value, args):
+    """Where an array `value` is a 0 made from finite arguments that are not 0."""
     import numpy as np
 
     mask = np.asarray(value) == 0
     for a in args:
         mask = mask & (np.asarray(a) != 0) & np.isfinite(a)
-    return mask if mask.any() else None
+    return mask
 
 
 def _rerun(graph: Graph, values: list, xp, origins: dict, inner: dict) -> list:
@@ -103,6 +114,11 @@ def _rerun(graph: Graph, values: list, xp, origins: dict, inner: dict) -> list:
 def _smallest_in_place(xp, value, mask):
     if xp.name == "float":
         return math.copysign(SMALLEST, value)
+    return smallest_where(value, mask)
+
+
+def smallest_where(value, mask):
+    """An array `value` with its 0s at `mask` replaced by the smallest float of their sign."""
     import numpy as np
 
     return np.where(mask, np.copysign(SMALLEST, value), value)
@@ -116,7 +132,15 @@ def _change(xp, old, new) -> float | None:
         return change if change > max(ROUNDING * abs(old), NOTICEABLE) else None
     import numpy as np
 
+    beyond = moved(old, new)
     with np.errstate(all="ignore"):
-        change = np.abs(np.subtract(new, old))
-        beyond = change > np.maximum(ROUNDING * np.abs(old), NOTICEABLE)
-        return float(change[beyond].max()) if beyond.any() else None
+        return float(np.abs(np.subtract(new, old))[beyond].max()) if beyond.any() else None
+
+
+def moved(old, new):
+    """Where an array `new` differs from `old` by more than rounding and the subnormal
+    range."""
+    import numpy as np
+
+    with np.errstate(all="ignore"):
+        return np.abs(np.subtract(new, old)) > np.maximum(ROUNDING * np.abs(old), NOTICEABLE)
