@@ -406,3 +406,18 @@ def test_a_hessian_past_the_work_limit_is_refused_and_hvp_offered(gradcalc_cli, 
     product = gradcalc_cli("hessian", source, "--bindings", str(bindings), "--hvp", direction,
                            "--json").json()["hvp"]
     assert product == [2.0] * len(names)  # ∂²(Σx²)/∂x_i² = 2, the rest 0
+
+
+def test_a_gradient_that_is_not_a_number_has_no_second_derivative():
+    # ∂(x^y)/∂y = x^y·ln x is not real at x < 0: every entry involving y is nan (as SymPy's
+    # is not real), never the 0 a zero tangent times a nan slope would give; ∂²/∂x² is 6x
+    x, y = sympy.symbols("x y", real=True)
+    exact = sympy.hessian(x ** y, (x, y)).subs({x: -2, y: 3}).evalf(30)
+    _, second = _hessian("x^y", x=-2.0, y=3.0)
+    for i, row in enumerate(second.matrix):
+        for j, entry in enumerate(row):
+            if exact[i, j].is_real:
+                assert _close(entry, float(exact[i, j]))
+            else:
+                assert math.isnan(entry), (i, j, entry)
+    assert not exact[1, 0].is_real and not exact[1, 1].is_real

@@ -7,8 +7,10 @@ matrix (Pearlmutter's trick, as JAX's `jvp(grad(f))`). No finite differences.
 """
 from __future__ import annotations
 
+import math
+
 from .api import run_graph
-from .dual import Dual, DualArith, directional, refuse_arrays, tangent_of
+from .dual import Dual, DualArith, directional, refuse_arrays, tangent_of, value_of
 from .errors import LimitError, UsageError
 from .run import backward, forward
 
@@ -46,9 +48,17 @@ def hessian_vector_product(graph, values: dict, direction: dict, ties: str = "sp
     run = forward(graph, directional(values, direction), xp)
     seen = len(run.warnings)
     backward(graph, run, xp, Dual(1.0, 0.0))
-    product = [tangent_of(run.grads[i]) if run.grads[i] is not None else 0.0
-               for i in graph.inputs.values()]
+    product = [_change_of(run.grads[i]) for i in graph.inputs.values()]
     return product, run.warnings[seen:]
+
+
+def _change_of(gradient):
+    """The tangent part of an input's gradient: 0 where none flows, and nan where the
+    gradient itself is nan (∂f/∂y of x^y at x < 0), since a value that is not a number
+    has no derivative, though a tangent of 0 times its nan slope is kept as 0."""
+    if gradient is None:
+        return 0.0
+    return math.nan if value_of(gradient) != value_of(gradient) else tangent_of(gradient)
 
 
 # A Hessian is one backward pass in dual numbers per input (about 2 µs a node): past this
