@@ -421,3 +421,25 @@ def test_a_gradient_that_is_not_a_number_has_no_second_derivative():
             else:
                 assert math.isnan(entry), (i, j, entry)
     assert not exact[1, 0].is_real and not exact[1, 1].is_real
+
+
+def test_check_order_2_where_a_step_leaves_the_domain_is_unreliable(gradcalc_cli):
+    # log(x)*y at x = 1e-6: x - h is negative, so column x cannot be differenced (as
+    # --order 1 says, not a failure); column y can, and agrees with SymPy's Hessian
+    x, y = sympy.symbols("x y", positive=True)
+    exact = sympy.hessian(sympy.log(x) * y, (x, y)).subs({x: sympy.Rational(1, 10 ** 6),
+                                                        y: 2})
+    ran = gradcalc_cli("check", "log(x)*y", "x=1e-6", "y=2", "--order", "2", "--json")
+    document = ran.json()
+    assert ran.code == 0 and document["passed"] is True
+    index = {"x": 0, "y": 1}
+    for entry in document["entries"]:
+        assert _close(entry["hessian"], float(exact[index[entry["row"]],
+                                                    index[entry["column"]]]))
+        if entry["column"] == "x":
+            assert entry["verdict"] == "unreliable" and entry["numerical"] is None
+            assert entry["note"].startswith("at x − h = -9e-06: log is defined only")
+        else:
+            assert entry["verdict"] == "pass" and entry["note"] is None
+    text = gradcalc_cli("check", "log(x)*y", "x=1e-6", "y=2", "--order", "2")
+    assert "unreliable" in text.stdout and "note: at x − h = -9e-06" in text.stdout

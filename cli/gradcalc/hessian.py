@@ -196,7 +196,8 @@ def text_lines(second: SecondOrder, precision: int) -> list[str]:
 class SecondOrderCheck:
     """`check --order 2`: each Hessian entry beside central differences of the gradient,
     (∂f/∂x_i(x + h·e_j) − ∂f/∂x_i(x − h·e_j)) / 2h, as `entries` of (row, column,
-    hessian, numerical, relative error, passed)."""
+    hessian, numerical, relative error, verdict, note). A verdict is checking's "pass",
+    "fail" or "unreliable" (a step outside the domain: not a failure, as in --order 1)."""
 
     def __init__(self, second: SecondOrder, step: float, tolerance: float, entries: list):
         self.second = second
@@ -206,42 +207,63 @@ class SecondOrderCheck:
 
     @property
     def passed(self) -> bool:
-        return all(entry[-1] for entry in self.entries)
+        from .checking import FAIL
+
+        return all(entry[5] != FAIL for entry in self.entries)
 
     def to_dict(self, graph) -> dict:
+        from .checking import FAIL
         from .render import json_number, warning_rows
 
         return {"order": 2, "step": self.step, "tolerance": self.tolerance,
                 "passed": self.passed,
                 "entries": [{"row": row, "column": column, "hessian": json_number(exact),
-                             "numerical": json_number(numerical),
-                             "relative_error": json_number(error), "passed": passed}
-                            for row, column, exact, numerical, error, passed in self.entries],
+                             "numerical": _json_or_none(numerical),
+                             "relative_error": _json_or_none(error),
+                             "passed": verdict != FAIL, "verdict": verdict, "note": note}
+                            for row, column, exact, numerical, error, verdict, note
+                            in self.entries],
                 "warnings": warning_rows(graph, self.second.warnings)}
 
     def text_lines(self, precision: int) -> list[str]:
+        from .checking import FAIL, PASS
         from .render import format_number
 
         rows = [["entry", "Hessian", "numerical", "rel. error", "verdict"]]
-        for row, column, exact, numerical, error, passed in self.entries:
+        notes = []
+        for row, column, exact, numerical, error, verdict, note in self.entries:
             rows.append([f"∂²f/∂{row}²" if row == column else f"∂²f/∂{row}∂{column}",
-                         format_number(exact, precision), format_number(numerical, precision),
-                         f"{error:.1e}", "ok" if passed else "FAIL"])
+                         format_number(exact, precision),
+                         "—" if numerical is None else format_number(numerical, precision),
+                         "—" if error is None else f"{error:.1e}",
+                         {PASS: "ok", FAIL: "FAIL"}.get(verdict, verdict)])
+            if note is not None and note not in notes:
+                notes.append(note)
         widths = [max(len(r[k]) for r in rows) for k in range(len(rows[0]))]
         verdict = "every entry agrees" if self.passed else "some entries disagree"
+        if notes and self.passed:
+            verdict = "no entry disagrees"
+        unchecked = ["unreliable is not a failure: the difference cannot judge there (see "
+                     "the note); try another --step or point"] if notes else []
         return ([f"Hessian against central differences of the gradient (h = {self.step:g}):"]
                 + ["  " + "  ".join(cell.ljust(width) for cell, width in zip(r, widths)).rstrip()
                    for r in rows]
-                + [f"{verdict} (tolerance {self.tolerance:g})"])
+                + [f"  note: {note}" for note in notes]
+                + [f"{verdict} (tolerance {self.tolerance:g})"] + unchecked)
+
+
+def _json_or_none(number):
+    from .render import json_number
+
+    return None if number is None else json_number(number)
 
 
 def check_second_order(graph, values: dict, xp, step: float, tolerance: float):
     """The Hessian checked against central differences of the gradient (2 gradient runs
     per input). An entry passes within `tolerance` relative to the larger of the two, or
-    within the differences' own rounding error (about ε·|∇f|/h)."""
-    import math
-
-    from .checking import relative_error
+    within the differences' own rounding error (about ε·|∇f|/h). Where x_j ± h leaves the
+    domain (log at x = 1e-6), column j is unreliable, with a note naming the point."""
+    from .checking import FAIL, PASS, UNRELIABLE, relative_error
 
     second = second_order(graph, values, xp, command="check --order 2")
     names = second.inputs
@@ -249,15 +271,34 @@ def check_second_order(graph, values: dict, xp, step: float, tolerance: float):
     noise = 64 * 2.0 ** -52 * scale / step
     entries = []
     for j, column in enumerate(names):
-        below = run_graph(graph, {**values, column: values[column] - step}, xp=xp).gradients
-        above = run_graph(graph, {**values, column: values[column] + step}, xp=xp).gradients
+        gradients, note = _shifted_gradients(graph, values, xp, column, step)
         for i, row in enumerate(names):
             exact = second.matrix[i][j]
             if exact is None:
                 continue
+            if gradients is None:
+                entries.append((row, column, exact, None, None, UNRELIABLE, note))
+                continue
+            below, above = gradients
             numerical = (above[row] - below[row]) / (2 * step)
             error = relative_error(exact, numerical)
             passed = math.isfinite(exact) and math.isfinite(numerical) and \
                 abs(exact - numerical) <= max(noise, tolerance * max(abs(exact), abs(numerical)))
-            entries.append((row, column, exact, numerical, error, passed))
+            entries.append((row, column, exact, numerical, error, PASS if passed else FAIL,
+                            None))
     return SecondOrderCheck(second, step, tolerance, entries)
+
+
+def _shifted_gradients(graph, values: dict, xp, name: str, step: float):
+    """((gradients at name − h, at name + h), None), or (None, a note) where a step
+    leaves the domain."""
+    from .errors import DomainError
+
+    runs = []
+    for side, sign in (("−", -1), ("+", 1)):
+        shifted = values[name] + sign * step
+        try:
+            runs.append(run_graph(graph, {**values, name: shifted}, xp=xp).gradients)
+        except DomainError as exc:
+            return None, f"at {name} {side} h = {xp.show(shifted)}: {exc.message}"
+    return tuple(runs), None
