@@ -221,8 +221,12 @@ def test_domain_errors_are_the_gradients(gradcalc_cli):
 
 
 @pytest.mark.parametrize("args,message", [
-    (["x*y", "x=1", "y=2", "--hvp", "1"], "--hvp has 1 numbers"),
+    (["x*y", "x=1", "y=2", "--hvp", "1"], "--hvp has 1 number and the expression 2 inputs"),
     (["x*y", "x=1", "y=2", "--hvp", "1,a"], "'a' is not one"),
+    (["x*y", "x=1", "y=2", "--hvp", "[[1,2]]"], "one flat list of numbers"),
+    (["x*y", "x=1", "y=2", "--hvp", "[1,[2]]"], "one flat list of numbers"),
+    (["x*y", "x=1", "y=2", "--hvp", "[1,2"], "a bracket is unclosed"),
+    (["3", "--hvp", "1"], "drop --hvp"),
     (["x*y", "x=1", "y=2", "--hvp", "1,nan"], "finite numbers"),
     (["sum(x)", "x=[1,2]"], "x is bound to a vector of shape 2"),
 ])
@@ -443,3 +447,16 @@ def test_check_order_2_where_a_step_leaves_the_domain_is_unreliable(gradcalc_cli
             assert entry["verdict"] == "pass" and entry["note"] is None
     text = gradcalc_cli("check", "log(x)*y", "x=1e-6", "y=2", "--order", "2")
     assert "unreliable" in text.stdout and "note: at x − h = -9e-06" in text.stdout
+
+
+def test_the_hint_for_a_wrong_length_hvp_works(gradcalc_main):
+    # the suggested --hvp, run as given, is H·e_0: column x of SymPy's Hessian
+    ran = gradcalc_main("hessian", "x^2*y + y^3", "x=1", "y=2", "--hvp", "1,0,0", "--json")
+    assert ran.code == 2
+    hint = json.loads(ran.stdout)["error"]["hint"]
+    suggested = hint.split("e.g. --hvp ")[1]
+    again = gradcalc_main("hessian", "x^2*y + y^3", "x=1", "y=2", "--hvp", suggested, "--json")
+    x, y = sympy.symbols("x y")
+    exact = sympy.hessian(x ** 2 * y + y ** 3, (x, y)).subs({x: 1, y: 2})
+    assert again.code == 0
+    assert json.loads(again.stdout)["hvp"] == [float(exact[0, 0]), float(exact[1, 0])]

@@ -96,9 +96,13 @@ def second_order(graph, values: dict, xp, direction=None,
 
     if direction is not None:
         if len(direction) != len(names):
-            raise UsageError(f"--hvp has {len(direction)} numbers and the expression "
-                             f"{len(names)} inputs ({', '.join(names)})",
-                             hint="give one number per input, in this order")
+            example = ",".join(["1"] + ["0"] * (len(names) - 1))
+            listed = f" ({', '.join(names)})" if names else ""
+            raise UsageError(f"--hvp has {_count(len(direction), 'number')} and the "
+                             f"expression {_count(len(names), 'input')}{listed}",
+                             hint=f"give one number per input, in this order, e.g. --hvp "
+                                  f"{example}" if names else
+                             "drop --hvp: there is nothing to differentiate")
         product = _blank(column(dict(zip(names, direction))), names, constant)
         entries = [(names[i], None, v) for i, v in enumerate(product)]
         second = dict(direction=list(direction), product=product)
@@ -115,6 +119,10 @@ def second_order(graph, values: dict, xp, direction=None,
                 for node, message in result.warnings]
     warnings += _not_finite(graph, [e for e in entries if e[2] is not None], xp)
     return SecondOrder(names, result.value, result.gradients, warnings, **second)
+
+
+def _count(number: int, noun: str) -> str:
+    return f"{number} {noun}" + ("" if number == 1 else "s")
 
 
 def _blank(row: list, names: list, constant: set) -> list:
@@ -134,8 +142,17 @@ def _not_finite(graph, entries, xp) -> list:
 
 
 def parse_direction(text: str) -> list[float]:
-    """--hvp's vector: numbers separated by commas, optionally in brackets ("[1, 0]")."""
-    body = text.strip().removeprefix("[").removesuffix("]")
+    """--hvp's vector: numbers separated by commas, optionally in brackets ("[1, 0]").
+    Raises UsageError for anything else (a nested list, an unclosed bracket, text)."""
+    body = text.strip()
+    if body.startswith("[") or body.endswith("]"):
+        body = body.removeprefix("[").removesuffix("]")
+        if not (text.strip().startswith("[") and text.strip().endswith("]")) or \
+                "[" in body or "]" in body:
+            raise UsageError(f"--hvp takes one flat list of numbers, and {text.strip()} is "
+                             "not one (a bracket is unclosed, or the list is nested)",
+                             hint='give one number per input, e.g. --hvp "1,0" or '
+                                  '--hvp "[1,0]"')
     numbers = []
     for item in body.split(","):
         try:
