@@ -460,3 +460,11 @@ def test_the_hint_for_a_wrong_length_hvp_works(gradcalc_main):
     exact = sympy.hessian(x ** 2 * y + y ** 3, (x, y)).subs({x: 1, y: 2})
     assert again.code == 0
     assert json.loads(again.stdout)["hvp"] == [float(exact[0, 0]), float(exact[1, 0])]
+
+
+@pytest.mark.parametrize("command", ["hessian", "check"])
+def test_an_unknown_option_points_to_this_commands_help(gradcalc_main, command):
+    ran = gradcalc_main(command, "x*y", "x=1", "y=2", "--exact")
+    assert ran.code == 2
+    assert f"see `gradcalc {command} --help` for the options" in ran.stderr
+    assert gradcalc_main(command, "--help").code == 0
