@@ -468,3 +468,19 @@ def test_an_unknown_option_points_to_this_commands_help(gradcalc_main, command):
     assert ran.code == 2
     assert f"see `gradcalc {command} --help` for the options" in ran.stderr
     assert gradcalc_main(command, "--help").code == 0
+
+
+def test_the_row_of_a_nan_gradient_is_nan_and_warned_entry_by_entry(gradcalc_cli):
+    # x^2 + (-2)^y: ∂f/∂y = (-2)^y·ln(-2) is not real (SymPy's is not), so its row, its
+    # derivative along x or y, is nan; ∂/∂y of ∂f/∂x = 2x is SymPy's 0, and stays 0
+    x, y = sympy.symbols("x y", real=True)
+    f = x ** 2 + (-2) ** y
+    exact = sympy.hessian(f, (x, y)).subs({x: 1, y: 3}).evalf(30)
+    assert not sympy.diff(f, y).subs({x: 1, y: 3}).evalf(30).is_real
+    document = gradcalc_cli("hessian", "x^2 + (0-2)^y", "x=1", "y=3", "--json").json()
+    assert document["inputs"] == ["x", "y"] and document["gradients"]["y"] == "nan"
+    assert document["hessian"][0] == [float(exact[0, 0]), float(exact[0, 1])]
+    assert document["hessian"][1] == ["nan", "nan"]
+    messages = [w["message"] for w in document["warnings"]]
+    assert "∂²f/∂y∂x is nan: the second derivative is not finite here" in messages
+    assert "∂²f/∂y² is nan: the second derivative is not finite here" in messages

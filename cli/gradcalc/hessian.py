@@ -111,8 +111,11 @@ def second_order(graph, values: dict, xp, direction=None,
         matrix = [_blank([columns[j][i] for j in range(len(names))], names, constant)
                   if names[i] not in constant else [None] * len(names)
                   for i in range(len(names))]
+        # one entry per symmetric pair, and a lower one where only it is not finite (the
+        # row of a gradient that is nan: ∂/∂x of ∂f/∂y does not exist, ∂/∂y of ∂f/∂x may)
         entries = [(a, b, matrix[i][j]) for i, a in enumerate(names)
-                   for j, b in enumerate(names) if j >= i]
+                   for j, b in enumerate(names)
+                   if j >= i or matrix[j][i] is None or xp.isfinite(matrix[j][i])]
         second = dict(matrix=matrix)
     # the gradient's kink warnings say what the Hessian does there too
     warnings = [(node, message + KINK_NOTE if (node, message) in kinks else message)
