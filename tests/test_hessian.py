@@ -484,3 +484,21 @@ def test_the_row_of_a_nan_gradient_is_nan_and_warned_entry_by_entry(gradcalc_cli
     messages = [w["message"] for w in document["warnings"]]
     assert "∂²f/∂y∂x is nan: the second derivative is not finite here" in messages
     assert "∂²f/∂y² is nan: the second derivative is not finite here" in messages
+
+
+def test_check_order_2_where_the_step_is_lost_in_rounding_is_unreliable(gradcalc_cli):
+    # at x = 1e20, x ± 1e-5 is x: no difference is taken (it was 0, and passed); column y
+    # still agrees with SymPy's ∂²(x^3·y)/∂x∂y = 3x² (the step taken is (x+h) − (x−h))
+    document = gradcalc_cli("check", "x^3*y", "x=1e20", "y=1", "--order", "2",
+                            "--json").json()
+    x, y = sympy.symbols("x y")
+    exact = sympy.hessian(x ** 3 * y, (x, y)).subs({x: sympy.Integer(10) ** 20, y: 1})
+    for entry in document["entries"]:
+        i, j = "xy".index(entry["row"]), "xy".index(entry["column"])
+        assert _close(entry["hessian"], float(exact[i, j]))
+        if entry["column"] == "x":
+            assert entry["verdict"] == "unreliable" and entry["numerical"] is None
+            assert "below the resolution of x = 1e+20; raise --step" in entry["note"]
+        else:
+            assert entry["verdict"] == "pass"
+

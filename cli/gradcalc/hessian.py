@@ -282,7 +282,8 @@ def check_second_order(graph, values: dict, xp, step: float, tolerance: float):
     """The Hessian checked against central differences of the gradient (2 gradient runs
     per input). An entry passes within `tolerance` relative to the larger of the two, or
     within the differences' own rounding error (about ε·|∇f|/h). Where x_j ± h leaves the
-    domain (log at x = 1e-6), column j is unreliable, with a note naming the point."""
+    domain (log at x = 1e-6) or x_j ± h rounds to x_j, column j is unreliable, with a note
+    saying why."""
     from .checking import FAIL, PASS, UNRELIABLE, relative_error
 
     second = second_order(graph, values, xp, command="check --order 2")
@@ -291,7 +292,7 @@ def check_second_order(graph, values: dict, xp, step: float, tolerance: float):
     noise = 64 * 2.0 ** -52 * scale / step
     entries = []
     for j, column in enumerate(names):
-        gradients, note = _shifted_gradients(graph, values, xp, column, step)
+        gradients, note, taken = _shifted_gradients(graph, values, xp, column, step)
         for i, row in enumerate(names):
             exact = second.matrix[i][j]
             if exact is None:
@@ -300,7 +301,7 @@ def check_second_order(graph, values: dict, xp, step: float, tolerance: float):
                 entries.append((row, column, exact, None, None, UNRELIABLE, note))
                 continue
             below, above = gradients
-            numerical = (above[row] - below[row]) / (2 * step)
+            numerical = (above[row] - below[row]) / taken
             error = relative_error(exact, numerical)
             passed = math.isfinite(exact) and math.isfinite(numerical) and \
                 abs(exact - numerical) <= max(noise, tolerance * max(abs(exact), abs(numerical)))
@@ -310,15 +311,20 @@ def check_second_order(graph, values: dict, xp, step: float, tolerance: float):
 
 
 def _shifted_gradients(graph, values: dict, xp, name: str, step: float):
-    """((gradients at name − h, at name + h), None), or (None, a note) where a step
-    leaves the domain."""
+    """((gradients at name − h, at name + h), None, the step taken), or (None, a note,
+    None) where a step leaves the domain or is lost in rounding. The step taken is
+    (x + h) − (x − h) as floats, not exactly 2h (as --order 1 divides)."""
     from .errors import DomainError
 
+    x = values[name]
+    below, above = x - step, x + step
+    if below == x or above == x:
+        return None, (f"h = {step:g} is below the resolution of {name} = {xp.show(x)}; "
+                      "raise --step"), None
     runs = []
-    for side, sign in (("−", -1), ("+", 1)):
-        shifted = values[name] + sign * step
+    for side, shifted in (("−", below), ("+", above)):
         try:
             runs.append(run_graph(graph, {**values, name: shifted}, xp=xp).gradients)
         except DomainError as exc:
-            return None, f"at {name} {side} h = {xp.show(shifted)}: {exc.message}"
-    return tuple(runs), None
+            return None, f"at {name} {side} h = {xp.show(shifted)}: {exc.message}", None
+    return tuple(runs), None, float(above - below)
