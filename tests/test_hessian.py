@@ -502,3 +502,26 @@ def test_check_order_2_where_the_step_is_lost_in_rounding_is_unreliable(gradcalc
         else:
             assert entry["verdict"] == "pass"
 
+
+def test_check_order_2_judges_each_row_at_its_own_scale(gradcalc_cli, monkeypatch):
+    from gradcalc import dual
+
+    # a wrong tanh'' beside a term whose gradient is 1e20: the rounding allowance of row x
+    # is ε·|∂f/∂x|/h, not ε·1e20/h, so the wrong entry still fails
+    slope = dual.DualArith.tanh_slope
+
+    def wrong(out, a):
+        right = slope(out, a)
+        return Dual(right.value, 2 * right.tangent)
+
+    monkeypatch.setattr(dual.DualArith, "tanh_slope", staticmethod(wrong))
+    ran = gradcalc_cli("check", "tanh(x)*y + 1e20*z", "x=0.3", "y=2", "z=1", "--order", "2",
+                       "--json")
+    document = ran.json()
+    assert ran.code == 1
+    failed = [(e["row"], e["column"]) for e in document["entries"] if not e["passed"]]
+    assert failed == [("x", "x")]
+    x = sympy.Symbol("x")
+    right = float(sympy.diff(2 * sympy.tanh(x), x, 2).subs(x, sympy.Rational(3, 10)).evalf(30))
+    numerical = document["entries"][0]["numerical"]
+    assert abs(numerical - right) <= 1e-6 * abs(right)
