@@ -221,8 +221,12 @@ def test_domain_errors_are_the_gradients(gradcalc_cli):
 
 
 @pytest.mark.parametrize("args,message", [
-    (["x*y", "x=1", "y=2", "--hvp", "1"], "--hvp has 1 numbers"),
+    (["x*y", "x=1", "y=2", "--hvp", "1"], "--hvp has 1 number and the expression 2 inputs"),
     (["x*y", "x=1", "y=2", "--hvp", "1,a"], "'a' is not one"),
+    (["x*y", "x=1", "y=2", "--hvp", "[[1,2]]"], "one flat list of numbers"),
+    (["x*y", "x=1", "y=2", "--hvp", "[1,[2]]"], "one flat list of numbers"),
+    (["x*y", "x=1", "y=2", "--hvp", "[1,2"], "a bracket is unclosed"),
+    (["3", "--hvp", "1"], "drop --hvp"),
     (["x*y", "x=1", "y=2", "--hvp", "1,nan"], "finite numbers"),
     (["sum(x)", "x=[1,2]"], "x is bound to a vector of shape 2"),
 ])
@@ -406,3 +410,118 @@ def test_a_hessian_past_the_work_limit_is_refused_and_hvp_offered(gradcalc_cli, 
     product = gradcalc_cli("hessian", source, "--bindings", str(bindings), "--hvp", direction,
                            "--json").json()["hvp"]
     assert product == [2.0] * len(names)  # ∂²(Σx²)/∂x_i² = 2, the rest 0
+
+
+def test_a_gradient_that_is_not_a_number_has_no_second_derivative():
+    # ∂(x^y)/∂y = x^y·ln x is not real at x < 0: every entry involving y is nan (as SymPy's
+    # is not real), never the 0 a zero tangent times a nan slope would give; ∂²/∂x² is 6x
+    x, y = sympy.symbols("x y", real=True)
+    exact = sympy.hessian(x ** y, (x, y)).subs({x: -2, y: 3}).evalf(30)
+    _, second = _hessian("x^y", x=-2.0, y=3.0)
+    for i, row in enumerate(second.matrix):
+        for j, entry in enumerate(row):
+            if exact[i, j].is_real:
+                assert _close(entry, float(exact[i, j]))
+            else:
+                assert math.isnan(entry), (i, j, entry)
+    assert not exact[1, 0].is_real and not exact[1, 1].is_real
+
+
+def test_check_order_2_where_a_step_leaves_the_domain_is_unreliable(gradcalc_cli):
+    # log(x)*y at x = 1e-6: x - h is negative, so column x cannot be differenced (as
+    # --order 1 says, not a failure); column y can, and agrees with SymPy's Hessian
+    x, y = sympy.symbols("x y", positive=True)
+    exact = sympy.hessian(sympy.log(x) * y, (x, y)).subs({x: sympy.Rational(1, 10 ** 6),
+                                                        y: 2})
+    ran = gradcalc_cli("check", "log(x)*y", "x=1e-6", "y=2", "--order", "2", "--json")
+    document = ran.json()
+    assert ran.code == 0 and document["passed"] is True
+    index = {"x": 0, "y": 1}
+    for entry in document["entries"]:
+        assert _close(entry["hessian"], float(exact[index[entry["row"]],
+                                                    index[entry["column"]]]))
+        if entry["column"] == "x":
+            assert entry["verdict"] == "unreliable" and entry["numerical"] is None
+            assert entry["note"].startswith("at x − h = -9e-06: log is defined only")
+        else:
+            assert entry["verdict"] == "pass" and entry["note"] is None
+    text = gradcalc_cli("check", "log(x)*y", "x=1e-6", "y=2", "--order", "2")
+    assert "unreliable" in text.stdout and "note: at x − h = -9e-06" in text.stdout
+
+
+def test_the_hint_for_a_wrong_length_hvp_works(gradcalc_main):
+    # the suggested --hvp, run as given, is H·e_0: column x of SymPy's Hessian
+    ran = gradcalc_main("hessian", "x^2*y + y^3", "x=1", "y=2", "--hvp", "1,0,0", "--json")
+    assert ran.code == 2
+    hint = json.loads(ran.stdout)["error"]["hint"]
+    suggested = hint.split("e.g. --hvp ")[1]
+    again = gradcalc_main("hessian", "x^2*y + y^3", "x=1", "y=2", "--hvp", suggested, "--json")
+    x, y = sympy.symbols("x y")
+    exact = sympy.hessian(x ** 2 * y + y ** 3, (x, y)).subs({x: 1, y: 2})
+    assert again.code == 0
+    assert json.loads(again.stdout)["hvp"] == [float(exact[0, 0]), float(exact[1, 0])]
+
+
+@pytest.mark.parametrize("command", ["hessian", "check"])
+def test_an_unknown_option_points_to_this_commands_help(gradcalc_main, command):
+    ran = gradcalc_main(command, "x*y", "x=1", "y=2", "--exact")
+    assert ran.code == 2
+    assert f"see `gradcalc {command} --help` for the options" in ran.stderr
+    assert gradcalc_main(command, "--help").code == 0
+
+
+def test_the_row_of_a_nan_gradient_is_nan_and_warned_entry_by_entry(gradcalc_cli):
+    # x^2 + (-2)^y: ∂f/∂y = (-2)^y·ln(-2) is not real (SymPy's is not), so its row, its
+    # derivative along x or y, is nan; ∂/∂y of ∂f/∂x = 2x is SymPy's 0, and stays 0
+    x, y = sympy.symbols("x y", real=True)
+    f = x ** 2 + (-2) ** y
+    exact = sympy.hessian(f, (x, y)).subs({x: 1, y: 3}).evalf(30)
+    assert not sympy.diff(f, y).subs({x: 1, y: 3}).evalf(30).is_real
+    document = gradcalc_cli("hessian", "x^2 + (0-2)^y", "x=1", "y=3", "--json").json()
+    assert document["inputs"] == ["x", "y"] and document["gradients"]["y"] == "nan"
+    assert document["hessian"][0] == [float(exact[0, 0]), float(exact[0, 1])]
+    assert document["hessian"][1] == ["nan", "nan"]
+    messages = [w["message"] for w in document["warnings"]]
+    assert "∂²f/∂y∂x is nan: the second derivative is not finite here" in messages
+    assert "∂²f/∂y² is nan: the second derivative is not finite here" in messages
+
+
+def test_check_order_2_where_the_step_is_lost_in_rounding_is_unreliable(gradcalc_cli):
+    # at x = 1e20, x ± 1e-5 is x: no difference is taken (it was 0, and passed); column y
+    # still agrees with SymPy's ∂²(x^3·y)/∂x∂y = 3x² (the step taken is (x+h) − (x−h))
+    document = gradcalc_cli("check", "x^3*y", "x=1e20", "y=1", "--order", "2",
+                            "--json").json()
+    x, y = sympy.symbols("x y")
+    exact = sympy.hessian(x ** 3 * y, (x, y)).subs({x: sympy.Integer(10) ** 20, y: 1})
+    for entry in document["entries"]:
+        i, j = "xy".index(entry["row"]), "xy".index(entry["column"])
+        assert _close(entry["hessian"], float(exact[i, j]))
+        if entry["column"] == "x":
+            assert entry["verdict"] == "unreliable" and entry["numerical"] is None
+            assert "below the resolution of x = 1e+20; raise --step" in entry["note"]
+        else:
+            assert entry["verdict"] == "pass"
+
+
+def test_check_order_2_judges_each_row_at_its_own_scale(gradcalc_cli, monkeypatch):
+    from gradcalc import dual
+
+    # a wrong tanh'' beside a term whose gradient is 1e20: the rounding allowance of row x
+    # is ε·|∂f/∂x|/h, not ε·1e20/h, so the wrong entry still fails
+    slope = dual.DualArith.tanh_slope
+
+    def wrong(out, a):
+        right = slope(out, a)
+        return Dual(right.value, 2 * right.tangent)
+
+    monkeypatch.setattr(dual.DualArith, "tanh_slope", staticmethod(wrong))
+    ran = gradcalc_cli("check", "tanh(x)*y + 1e20*z", "x=0.3", "y=2", "z=1", "--order", "2",
+                       "--json")
+    document = ran.json()
+    assert ran.code == 1
+    failed = [(e["row"], e["column"]) for e in document["entries"] if not e["passed"]]
+    assert failed == [("x", "x")]
+    x = sympy.Symbol("x")
+    right = float(sympy.diff(2 * sympy.tanh(x), x, 2).subs(x, sympy.Rational(3, 10)).evalf(30))
+    numerical = document["entries"][0]["numerical"]
+    assert abs(numerical - right) <= 1e-6 * abs(right)

@@ -26,13 +26,21 @@ NAME = re.compile(r"[^\W\d]\w*\Z")
 LISTED = 20  # names of a --bindings file listed in a message, at most
 
 
+def _command_path() -> str:
+    """The command being run (`gradcalc hessian`), for a hint; `gradcalc eval` outside one."""
+    import click
+
+    context = click.get_current_context(silent=True)
+    return context.command_path if context is not None else "gradcalc eval"
+
+
 def split_assignment(arg: str) -> tuple[str, str]:
     """`x=-2` → ("x", "-2"), with a clear error for anything else."""
     name, equals, value = arg.partition("=")
     name = name.strip()
     if arg.startswith("-") and not equals:
         raise UsageError(f"no such option: {arg}", arg, (0, len(arg)),
-                         hint="see `gradcalc eval --help` for the options")
+                         hint=f"see `{_command_path()} --help` for the options")
     if not equals:
         raise _not_a_binding(arg)
     if not NAME.match(name):

@@ -7,8 +7,10 @@ matrix (Pearlmutter's trick, as JAX's `jvp(grad(f))`). No finite differences.
 """
 from __future__ import annotations
 
+import math
+
 from .api import run_graph
-from .dual import Dual, DualArith, directional, refuse_arrays, tangent_of
+from .dual import Dual, DualArith, directional, refuse_arrays, tangent_of, value_of
 from .errors import LimitError, UsageError
 from .run import backward, forward
 
@@ -46,9 +48,17 @@ def hessian_vector_product(graph, values: dict, direction: dict, ties: str = "sp
     run = forward(graph, directional(values, direction), xp)
     seen = len(run.warnings)
     backward(graph, run, xp, Dual(1.0, 0.0))
-    product = [tangent_of(run.grads[i]) if run.grads[i] is not None else 0.0
-               for i in graph.inputs.values()]
+    product = [_change_of(run.grads[i]) for i in graph.inputs.values()]
     return product, run.warnings[seen:]
+
+
+def _change_of(gradient):
+    """The tangent part of an input's gradient: 0 where none flows, and nan where the
+    gradient itself is nan (∂f/∂y of x^y at x < 0), since a value that is not a number
+    has no derivative, though a tangent of 0 times its nan slope is kept as 0."""
+    if gradient is None:
+        return 0.0
+    return math.nan if value_of(gradient) != value_of(gradient) else tangent_of(gradient)
 
 
 # A Hessian is one backward pass in dual numbers per input (about 2 µs a node): past this
@@ -86,9 +96,13 @@ def second_order(graph, values: dict, xp, direction=None,
 
     if direction is not None:
         if len(direction) != len(names):
-            raise UsageError(f"--hvp has {len(direction)} numbers and the expression "
-                             f"{len(names)} inputs ({', '.join(names)})",
-                             hint="give one number per input, in this order")
+            example = ",".join(["1"] + ["0"] * (len(names) - 1))
+            listed = f" ({', '.join(names)})" if names else ""
+            raise UsageError(f"--hvp has {_count(len(direction), 'number')} and the "
+                             f"expression {_count(len(names), 'input')}{listed}",
+                             hint=f"give one number per input, in this order, e.g. --hvp "
+                                  f"{example}" if names else
+                             "drop --hvp: there is nothing to differentiate")
         product = _blank(column(dict(zip(names, direction))), names, constant)
         entries = [(names[i], None, v) for i, v in enumerate(product)]
         second = dict(direction=list(direction), product=product)
@@ -97,14 +111,21 @@ def second_order(graph, values: dict, xp, direction=None,
         matrix = [_blank([columns[j][i] for j in range(len(names))], names, constant)
                   if names[i] not in constant else [None] * len(names)
                   for i in range(len(names))]
+        # one entry per symmetric pair, and a lower one where only it is not finite (the
+        # row of a gradient that is nan: ∂/∂x of ∂f/∂y does not exist, ∂/∂y of ∂f/∂x may)
         entries = [(a, b, matrix[i][j]) for i, a in enumerate(names)
-                   for j, b in enumerate(names) if j >= i]
+                   for j, b in enumerate(names)
+                   if j >= i or matrix[j][i] is None or xp.isfinite(matrix[j][i])]
         second = dict(matrix=matrix)
     # the gradient's kink warnings say what the Hessian does there too
     warnings = [(node, message + KINK_NOTE if (node, message) in kinks else message)
                 for node, message in result.warnings]
     warnings += _not_finite(graph, [e for e in entries if e[2] is not None], xp)
     return SecondOrder(names, result.value, result.gradients, warnings, **second)
+
+
+def _count(number: int, noun: str) -> str:
+    return f"{number} {noun}" + ("" if number == 1 else "s")
 
 
 def _blank(row: list, names: list, constant: set) -> list:
@@ -124,8 +145,17 @@ def _not_finite(graph, entries, xp) -> list:
 
 
 def parse_direction(text: str) -> list[float]:
-    """--hvp's vector: numbers separated by commas, optionally in brackets ("[1, 0]")."""
-    body = text.strip().removeprefix("[").removesuffix("]")
+    """--hvp's vector: numbers separated by commas, optionally in brackets ("[1, 0]").
+    Raises UsageError for anything else (a nested list, an unclosed bracket, text)."""
+    body = text.strip()
+    if body.startswith("[") or body.endswith("]"):
+        body = body.removeprefix("[").removesuffix("]")
+        if not (text.strip().startswith("[") and text.strip().endswith("]")) or \
+                "[" in body or "]" in body:
+            raise UsageError(f"--hvp takes one flat list of numbers, and {text.strip()} is "
+                             "not one (a bracket is unclosed, or the list is nested)",
+                             hint='give one number per input, e.g. --hvp "1,0" or '
+                                  '--hvp "[1,0]"')
     numbers = []
     for item in body.split(","):
         try:
@@ -186,7 +216,8 @@ def text_lines(second: SecondOrder, precision: int) -> list[str]:
 class SecondOrderCheck:
     """`check --order 2`: each Hessian entry beside central differences of the gradient,
     (∂f/∂x_i(x + h·e_j) − ∂f/∂x_i(x − h·e_j)) / 2h, as `entries` of (row, column,
-    hessian, numerical, relative error, passed)."""
+    hessian, numerical, relative error, verdict, note). A verdict is checking's "pass",
+    "fail" or "unreliable" (a step outside the domain: not a failure, as in --order 1)."""
 
     def __init__(self, second: SecondOrder, step: float, tolerance: float, entries: list):
         self.second = second
@@ -196,58 +227,105 @@ class SecondOrderCheck:
 
     @property
     def passed(self) -> bool:
-        return all(entry[-1] for entry in self.entries)
+        from .checking import FAIL
+
+        return all(entry[5] != FAIL for entry in self.entries)
 
     def to_dict(self, graph) -> dict:
+        from .checking import FAIL
         from .render import json_number, warning_rows
 
         return {"order": 2, "step": self.step, "tolerance": self.tolerance,
                 "passed": self.passed,
                 "entries": [{"row": row, "column": column, "hessian": json_number(exact),
-                             "numerical": json_number(numerical),
-                             "relative_error": json_number(error), "passed": passed}
-                            for row, column, exact, numerical, error, passed in self.entries],
+                             "numerical": _json_or_none(numerical),
+                             "relative_error": _json_or_none(error),
+                             "passed": verdict != FAIL, "verdict": verdict, "note": note}
+                            for row, column, exact, numerical, error, verdict, note
+                            in self.entries],
                 "warnings": warning_rows(graph, self.second.warnings)}
 
     def text_lines(self, precision: int) -> list[str]:
+        from .checking import FAIL, PASS
         from .render import format_number
 
         rows = [["entry", "Hessian", "numerical", "rel. error", "verdict"]]
-        for row, column, exact, numerical, error, passed in self.entries:
+        notes = []
+        for row, column, exact, numerical, error, verdict, note in self.entries:
             rows.append([f"∂²f/∂{row}²" if row == column else f"∂²f/∂{row}∂{column}",
-                         format_number(exact, precision), format_number(numerical, precision),
-                         f"{error:.1e}", "ok" if passed else "FAIL"])
+                         format_number(exact, precision),
+                         "—" if numerical is None else format_number(numerical, precision),
+                         "—" if error is None else f"{error:.1e}",
+                         {PASS: "ok", FAIL: "FAIL"}.get(verdict, verdict)])
+            if note is not None and note not in notes:
+                notes.append(note)
         widths = [max(len(r[k]) for r in rows) for k in range(len(rows[0]))]
         verdict = "every entry agrees" if self.passed else "some entries disagree"
+        if notes and self.passed:
+            verdict = "no entry disagrees"
+        unchecked = ["unreliable is not a failure: the difference cannot judge there (see "
+                     "the note); try another --step or point"] if notes else []
         return ([f"Hessian against central differences of the gradient (h = {self.step:g}):"]
                 + ["  " + "  ".join(cell.ljust(width) for cell, width in zip(r, widths)).rstrip()
                    for r in rows]
-                + [f"{verdict} (tolerance {self.tolerance:g})"])
+                + [f"  note: {note}" for note in notes]
+                + [f"{verdict} (tolerance {self.tolerance:g})"] + unchecked)
+
+
+def _json_or_none(number):
+    from .render import json_number
+
+    return None if number is None else json_number(number)
 
 
 def check_second_order(graph, values: dict, xp, step: float, tolerance: float):
     """The Hessian checked against central differences of the gradient (2 gradient runs
     per input). An entry passes within `tolerance` relative to the larger of the two, or
-    within the differences' own rounding error (about ε·|∇f|/h)."""
-    import math
-
-    from .checking import relative_error
+    within the differences' own rounding error (about ε·|∂f/∂x_i|/h for row i). Where x_j ± h leaves the
+    domain (log at x = 1e-6) or x_j ± h rounds to x_j, column j is unreliable, with a note
+    saying why."""
+    from .checking import FAIL, PASS, UNRELIABLE, relative_error
 
     second = second_order(graph, values, xp, command="check --order 2")
     names = second.inputs
-    scale = max([abs(g) for g in second.gradients.values() if g is not None] + [1.0])
-    noise = 64 * 2.0 ** -52 * scale / step
     entries = []
     for j, column in enumerate(names):
-        below = run_graph(graph, {**values, column: values[column] - step}, xp=xp).gradients
-        above = run_graph(graph, {**values, column: values[column] + step}, xp=xp).gradients
+        gradients, note, taken = _shifted_gradients(graph, values, xp, column, step)
         for i, row in enumerate(names):
             exact = second.matrix[i][j]
             if exact is None:
                 continue
-            numerical = (above[row] - below[row]) / (2 * step)
+            if gradients is None:
+                entries.append((row, column, exact, None, None, UNRELIABLE, note))
+                continue
+            below, above = gradients
+            numerical = (above[row] - below[row]) / taken
             error = relative_error(exact, numerical)
+            # the rounding in this row's gradient, not the largest gradient's (1e20·z
+            # beside tanh(x) would let any ∂²f/∂x² pass)
+            noise = 64 * 2.0 ** -52 * max(abs(below[row]), abs(above[row]), 1.0) / step
             passed = math.isfinite(exact) and math.isfinite(numerical) and \
                 abs(exact - numerical) <= max(noise, tolerance * max(abs(exact), abs(numerical)))
-            entries.append((row, column, exact, numerical, error, passed))
+            entries.append((row, column, exact, numerical, error, PASS if passed else FAIL,
+                            None))
     return SecondOrderCheck(second, step, tolerance, entries)
+
+
+def _shifted_gradients(graph, values: dict, xp, name: str, step: float):
+    """((gradients at name − h, at name + h), None, the step taken), or (None, a note,
+    None) where a step leaves the domain or is lost in rounding. The step taken is
+    (x + h) − (x − h) as floats, not exactly 2h (as --order 1 divides)."""
+    from .errors import DomainError
+
+    x = values[name]
+    below, above = x - step, x + step
+    if below == x or above == x:
+        return None, (f"h = {step:g} is below the resolution of {name} = {xp.show(x)}; "
+                      "raise --step"), None
+    runs = []
+    for side, shifted in (("−", below), ("+", above)):
+        try:
+            runs.append(run_graph(graph, {**values, name: shifted}, xp=xp).gradients)
+        except DomainError as exc:
+            return None, f"at {name} {side} h = {xp.show(shifted)}: {exc.message}", None
+    return tuple(runs), None, float(above - below)
