@@ -17,7 +17,7 @@ import gradcalc.errors
 from gradcalc.cli import cli
 
 NAMES = ("eval", "check", "error", "functions", "batch-row", "grade-row", "hessian",
-         "symbolic")
+         "symbolic", "check-order2")
 
 
 def schema(name: str) -> dict:
@@ -125,6 +125,19 @@ def test_check_documents_match_the_schema(gradcalc_cli, args):
     wrong = copy.deepcopy(document)
     wrong["gradient_check"][0]["verdict"] = "maybe"
     assert rejects(wrong, "check")
+
+
+@pytest.mark.parametrize("args", [["x^2*y", "x=1", "y=2"], ["log(x)*y", "x=1e-6", "y=2"],
+                                  ["relu(x)*y", "x=0", "y=2"]])
+def test_second_order_check_documents_match_their_schema(gradcalc_cli, args):
+    ran = gradcalc_cli("check", *args, "--order", "2", "--json")
+    assert ran.code in (0, 1), ran.stderr
+    document = ran.json()
+    validate(document, "check-order2")
+    wrong = copy.deepcopy(document)
+    wrong["entries"][0]["verdict"] = "maybe"
+    assert rejects(wrong, "check-order2")
+    assert rejects(document, "check")  # a document of its own, not --order 1's
 
 
 def test_check_array_rows_are_real_output(gradcalc_cli):
