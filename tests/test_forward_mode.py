@@ -69,3 +69,13 @@ def test_tangent_with_a_file_still_prints_its_column(gradcalc_cli, tmp_path):
                        str(tmp_path / "out.json"))
     assert ran.code == 0 and "∂node/∂x (forward)" in ran.stdout
     assert (tmp_path / "out.json").exists()
+
+
+def test_tangent_given_twice_is_one_error_whose_fix_runs(gradcalc_cli):
+    """Click keeps the last of a repeated option; forward mode follows one input, so a
+    second --tangent (the student asking for two columns) is refused, not dropped."""
+    ran = gradcalc_cli("eval", "x*y", "x=3", "y=2", "--tangent", "x", "--tangent", "y")
+    assert ran.code == 2 and "--tangent is given 2 times (x, y)" in ran.stderr
+    fixed = gradcalc_cli("eval", "x*y", "x=3", "y=2", "--tangent", "x", "--json")
+    assert fixed.code == 0
+    assert [row["tangent"] for row in fixed.json()["nodes"]] == [1.0, 0.0, 2.0]  # y·1 + x·0

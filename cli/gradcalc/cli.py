@@ -305,7 +305,8 @@ def evaluated(expr, bindings, bindings_file, ties, expand, upstream, strict, wrt
 @click.option("--symbolic", is_flag=True,
               help="Also give every value and gradient as a formula (needs SymPy: "
                    'pip install "gradcalc[symbolic]"); bindings are optional.')
-@click.option("--tangent", metavar="NAME",
+@click.option("--tangent", metavar="NAME", multiple=True, callback=lambda ctx, param, names:
+              _one_tangent(names),
               help="Forward mode: a column with every node's derivative with respect to "
                    "the input NAME, computed forwards.")
 @limit_options(digits=True)
@@ -476,6 +477,15 @@ def hessian_command(expr, bindings, json_mode, hvp, bindings_file, ties, precisi
         click.echo("\n".join(hessian.text_lines(second, precision)))
     for line in render.warning_lines(graph, second.warnings):
         click.echo(line, err=True)
+
+
+def _one_tangent(names: tuple) -> str | None:
+    """--tangent given once (a forward pass follows one input), or not at all."""
+    if len(names) > 1:
+        raise click.UsageError(f"--tangent is given {len(names)} times ({', '.join(names)}): "
+                               "a forward pass follows one input; run once per input, e.g. "
+                               f"--tangent {names[0]}")
+    return names[0] if names else None
 
 
 def _forward_tangents(graph, result, name: str, ties: str, exact: bool, fmt: str) -> list:
