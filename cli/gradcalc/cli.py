@@ -323,10 +323,10 @@ def eval_command(expr, bindings, json_mode, wrt, bindings_file, ties, expand, up
     """
     if symbolic:
         others = {"--exact": exact, "-o": output_path, "--wrt": wrt,
-                  "--upstream": upstream, f"--format {fmt}": fmt not in (None, "table"),
-                  "--tangent": tangent}
+                  "--upstream": upstream, "--tangent": tangent,
+                  "--steps with --format latex": steps and fmt == "latex"}
         _symbolic_eval(expr, bindings, bindings_file, json_mode, ties, strict, precision,
-                       limits, [name for name, given in others.items() if given], steps)
+                       limits, [name for name, given in others.items() if given], steps, fmt)
         return
     # A file, and no table asked for: the summary line alone is printed; and if the file
     # holds arrays, no gradient but those of --wrt is written or shown anywhere.
@@ -390,9 +390,10 @@ def eval_command(expr, bindings, json_mode, wrt, bindings_file, ties, expand, up
 
 
 def _symbolic_eval(expr, bindings, bindings_file, json_mode, ties, strict, precision, limits,
-                   refused, steps):
+                   refused, steps, fmt=None):
     """eval --symbolic: formulas per node (gates expanded), and with bindings the numbers
-    beside them; `steps`: the chain rule in formulas too (text only, as eval's)."""
+    beside them, as text, Markdown or LaTeX (`fmt`); `steps`: the chain rule in formulas
+    too (text and Markdown)."""
     from . import symbolic
     from .api import program_warnings
     from .limits import check_source
@@ -417,6 +418,9 @@ def _symbolic_eval(expr, bindings, bindings_file, json_mode, ties, strict, preci
             numbers = run_graph(graph, values, xp=xp, strict=strict)
     graph = formulas.graph
     warnings = numbers.warnings if numbers is not None else program_warnings(graph, {})
+
+    def show(value):
+        return render.format_number(value, precision)
     if json_mode:
         if numbers is None:
             document = symbolic.document(formulas, warnings)
@@ -426,9 +430,18 @@ def _symbolic_eval(expr, bindings, bindings_file, json_mode, ties, strict, preci
             for row, extra in zip(document["nodes"], symbolic.node_formulas(formulas)):
                 row.update(extra)
         click.echo(render.dumps(document))
+    elif fmt == "latex":
+        from . import latex
+
+        click.echo(latex.formula_table(formulas, numbers, precision))
+        click.echo(latex.formula_summary(formulas, numbers, precision))
+    elif fmt == "markdown":
+        click.echo("\n".join(symbolic.markdown_lines(formulas, numbers, show)))
+        if steps:
+            click.echo("\n**Chain rule, backwards**\n")
+            click.echo("\n".join(f"- `{line}`" for line in
+                                  render.steps(graph, formulas, show=symbolic.text)))
     else:
-        def show(value):
-            return render.format_number(value, precision)
         click.echo("\n".join(symbolic.text_lines(formulas, numbers, show)))
         if steps:
             click.echo("\nChain rule, backwards:")

@@ -14,6 +14,7 @@ from .lower import CONST, INPUT, Graph
 from .run import Pass
 
 PREAMBLE_TABLE = r"\usepackage{booktabs,amsmath}"
+PREAMBLE_FORMULAS = r"\usepackage{booktabs,amsmath,graphicx}"  # --symbolic's table
 PREAMBLE_TIKZ = r"\usepackage{tikz,xcolor}\usetikzlibrary{shapes.geometric,arrows.meta}"
 
 # Unicode in the table's text, as math-mode commands.
@@ -309,3 +310,62 @@ def _layered_layout(graph: Graph, picture_edges):
         routes.setdefault((edge.tail, edge.head), []).append(
             (f"({edge.tail}) -- ({edge.head})", middle))
     return positions, routes, None
+
+
+# -- formulas (--symbolic) ---------------------------------------------------------------
+
+def formula_table(result, numbers=None, precision: int = 6) -> str:
+    """`eval --symbolic --format latex`: the table's layout with each node's formulas
+    (a gradcalc.symbolic.Formulas), typeset by SymPy's LaTeX printer; with `numbers` (the
+    Result at the bindings, on the same graph), each formula `= its number`."""
+    graph = result.graph
+    out = render.output_name(graph)
+    run = numbers.run if numbers is not None else None
+    lines = [f"% {PREAMBLE_FORMULAS}", r"\sbox0{\begin{tabular}{rllll}", r"\toprule",
+             rf"\# & node & formula & local gradients & ${math(f'∂{out}/∂')}$node \\",
+             r"\midrule"]
+    for node in graph.nodes:
+        value, slopes, grad = (None, [None] * len(node.inputs), None) if run is None else \
+            (run.values[node.id], run.local[node.id] or [None] * len(node.inputs),
+             run.grads[node.id])
+        local = [f"{math('∂/∂' + render.symbol(graph, i))} = {_formula(formula, slope, precision)}"
+                 for i, formula, slope in zip(node.inputs, result.local[node.id] or [], slopes)
+                 if formula is not None]
+        cells = [str(node.id), rf"\texttt{{{_text(graph.label(node, 16))}}}",
+                 _in_formula(result.values[node.id], value, precision),
+                 _lines("\n".join(local), lambda line: f"${line}$"),
+                 _in_formula(result.grads[node.id], grad, precision)]
+        lines.append(" & ".join(cells) + r" \\")
+    # Formulas (a Piecewise's cases) do not break: a table wider than the page is shrunk
+    lines += [r"\bottomrule", r"\end{tabular}}",
+              r"\ifdim\wd0>\linewidth\resizebox{\linewidth}{!}{\usebox0}\else\usebox0\fi"]
+    return "\n".join(lines)
+
+
+def _formula(formula, number, precision: int) -> str:
+    """A formula in SymPy's LaTeX, `= number` beside it when a number is given."""
+    from .symbolic import latex_text
+
+    shown = latex_text(formula)
+    if number is None or getattr(formula, "is_Integer", False):  # not `1 = 1`
+        return shown
+    return f"{shown} = {math(render.format_number(number, precision))}"
+
+
+def _in_formula(formula, number, precision: int) -> str:
+    return "" if formula is None else f"${_formula(formula, number, precision)}$"
+
+
+def formula_summary(result, numbers=None, precision: int = 6) -> str:
+    """The output's formula and its gradient's per input as an align* environment,
+    `= number` beside each when `numbers` (the Result at the bindings) is given; then the
+    conventions that the formulas use (max's tie) as a sentence."""
+    out = render.output_name(result.graph)
+    rows = [f"{_symbol(out)} &= "
+            f"{_formula(result.value, numbers and numbers.value, precision)}"]
+    rows += [f"{_partial(out, name)} &= "
+             f"{_formula(grad, numbers and numbers.gradients[name], precision)}"
+             for name, grad in result.gradients.items()]
+    notes = [f"Note: {_text(note)} (SymPy writes Heaviside as $\\theta$)."
+             for note in result.notes]
+    return "\n".join([r"\begin{align*}", " \\\\\n".join(rows), r"\end{align*}", *notes])

@@ -67,6 +67,10 @@ if sympy is not None:
         def _eval_evalf(self, prec):
             return self._eval_rewrite_as_exp(*self.args)._eval_evalf(prec)
 
+        def _latex(self, printer, exp=None):
+            """σ(b + w x), as SymPy's LaTeX printer writes a function named sigma."""
+            return printer._print(sympy.Function("sigma")(*self.args), exp=exp)
+
     class softplus(sympy.Function):  # noqa: N801
         """log(1 + e^a), kept whole in formulas."""
 
@@ -395,4 +399,49 @@ def text_lines(result: Formulas, numbers=None, show=str) -> list[str]:
     for name, grad in result.gradients.items():
         lines.append(f"∂f/∂{name} = " + beside(grad, numbers and numbers.gradients[name]))
     lines += [f"note: {note}" for note in result.notes]
+    return lines
+
+
+def latex_text(formula) -> str:
+    """A formula in SymPy's LaTeX (`sympy.latex`): \\sigma{\\left(b + w x \\right)},
+    \\tanh, \\max\\left(w, z\\right), Heaviside as \\theta, Piecewise as cases."""
+    return r"\text{---}" if formula is None else sympy.latex(formula)
+
+
+def markdown_lines(result: Formulas, numbers=None, show=str) -> list[str]:
+    """`--format markdown`: the formulas as a GitHub-flavoured Markdown table, then f and
+    ∂f/∂input as a list, `= number` beside each when `numbers` (a Result) is given.
+
+    Formulas are code spans of SymPy's text, as the terminal and the JSON write them:
+    they render alike everywhere (`$...$` needs a renderer with math, and a formula's
+    `*` and `|` would be Markdown), and paste back into SymPy's `sympify`.
+    """
+    from . import render
+
+    graph = result.graph
+    run = numbers.run if numbers is not None else None
+    out = render.output_name(graph)
+
+    def beside(formula, number=None) -> str:
+        if formula is None:
+            return "—"
+        code = "`" + text(formula).replace("|", "\\|") + "`"
+        return code if run is None or formula.is_Integer else f"{code} = {show(number)}"
+
+    lines = [f"| # | node | formula | local gradients | ∂{out}/∂node |", "|---:|---|---|---|---|"]
+    for node in graph.nodes:
+        local = result.local[node.id] or []
+        slopes = run.local[node.id] if run is not None and run.local[node.id] else [None] * len(local)
+        cells = [str(node.id), graph.label(node, 24).replace("|", "\\|"),
+                 beside(result.values[node.id], run and run.values[node.id]),
+                 "<br>".join(f"∂/∂{render.symbol(graph, i)} = {beside(formula, slope)}"
+                             for i, formula, slope in zip(node.inputs, local, slopes)
+                             if formula is not None) or "—",
+                 beside(result.grads[node.id], run and run.grads[node.id])]
+        lines.append("| " + " | ".join(cells) + " |")
+    lines.append("")
+    lines.append(f"- {out} = " + beside(result.value, numbers and numbers.value))
+    lines += [f"- ∂{out}/∂{name} = " + beside(grad, numbers and numbers.gradients[name])
+              for name, grad in result.gradients.items()]
+    lines += [f"\nNote: {note}." for note in result.notes]
     return lines
