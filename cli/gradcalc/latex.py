@@ -177,13 +177,15 @@ def steps(graph: Graph, run: Pass, precision: int = 6) -> str:
 
 # -- TikZ -------------------------------------------------------------------------------
 
-def tikz(graph: Graph, run: Pass, precision: int = 3, warnings=()) -> str:
+def tikz(graph: Graph, run: Pass, precision: int = 3, warnings=(), formulas=None) -> str:
     """The graph's picture as a tikzpicture: Graphviz's layout (node positions, edge
-    curves and label places, in points) when `dot` is installed, else a layered one."""
+    curves and label places, in points) when `dot` is installed, else a layered one.
+    `formulas` (graph --symbolic): each node shows its value's and ∂f/∂node's, in
+    SymPy's LaTeX."""
     from . import picture
 
     picture_edges = picture.edges(graph, run)
-    layout = _graphviz_layout(picture.dot(graph, run, precision, warnings))
+    layout = _graphviz_layout(picture.dot(graph, run, precision, warnings, formulas))
     if layout is None:
         layout = _layered_layout(graph, picture_edges)
     positions, routes, title_place = layout
@@ -198,7 +200,8 @@ def tikz(graph: Graph, run: Pass, precision: int = 3, warnings=()) -> str:
     if title is not None and title_place is not None:
         lines.append(rf"\node at {_point(title_place)} {{\ttfamily\footnotesize {_text(title)}}};")
     for node in graph.nodes:
-        lines.append(_tikz_node(node, positions[f"n{node.id}"], node.id in warned))
+        extra = "" if formulas is None else _tikz_formulas(graph, node, formulas)
+        lines.append(_tikz_node(node, positions[f"n{node.id}"], node.id in warned, extra))
     for point in picture._branch_points(picture_edges):
         lines.append(rf"\node[circle, fill=black!75, inner sep=0pt, minimum size=3pt] "
                      rf"({point}) at {_point(positions[point])} {{}};")
@@ -221,11 +224,33 @@ def _point(xy) -> str:
     return f"({xy[0]:.1f},{xy[1]:.1f})"
 
 
-def _tikz_node(node, xy, warned: bool) -> str:
+def _tikz_formulas(graph: Graph, node, formulas) -> str:
+    """A node's formulas under its label (graph --symbolic): its value's (a gate's) in
+    green, ∂f/∂node's in red, in SymPy's LaTeX."""
+    from .symbolic import latex_text
+
+    if node.kind == CONST:
+        return ""
+    lines = []
+    if node.kind != INPUT:
+        lines.append(rf"\textcolor{{gcvalue}}{{${latex_text(formulas.values[node.id])}$}}")
+    grad = formulas.grads[node.id]
+    if grad is not None:
+        out = render.output_name(graph)
+        lines.append(rf"\textcolor{{gcgrad}}{{${_partial(out, render.symbol(graph, node.id))}"
+                     rf" = {latex_text(grad)}$}}")
+    return "".join(rf"\\{{\scriptsize {line}}}" for line in lines)
+
+
+def _tikz_node(node, xy, warned: bool, formulas: str = "") -> str:
+    """A node of the picture; `formulas`: lines (from _tikz_formulas) under its label."""
     where = f"(n{node.id}) at {_point(xy)}"
     colour = ", text=gcwarn" if warned else ""
     if node.kind == INPUT:
-        return rf"\node[inner sep=2pt{colour}] {where} {{${_symbol(node.name)}$}};"
+        label = f"${_symbol(node.name)}$"
+        if formulas:
+            label = rf"\begin{{tabular}}{{@{{}}c@{{}}}}{label}{formulas}\end{{tabular}}"
+        return rf"\node[inner sep=2pt{colour}] {where} {{{label}}};"
     if node.kind == CONST:
         text = node.name if node.name is not None else node.text
         return rf"\node[inner sep=2pt, text=gcmuted, font=\sffamily\footnotesize{colour}] " \
@@ -235,8 +260,10 @@ def _tikz_node(node, xy, warned: bool) -> str:
     border = ", draw=gcwarn, line width=1pt" if warned else ", draw"
     label = f"${math(symbol)}$" if len(symbol) <= 2 else _text(symbol)
     if node.name is not None:
-        label = rf"\begin{{tabular}}{{@{{}}c@{{}}}}{label}\\[-2pt]" \
-                rf"{{\scriptsize\color{{gcmuted}}{_text(node.name)}}}\end{{tabular}}"
+        label = rf"{label}\\[-2pt]{{\scriptsize\color{{gcmuted}}{_text(node.name)}}}"
+    if node.name is not None or formulas:
+        label = rf"\begin{{tabular}}{{@{{}}c@{{}}}}{label}{formulas}\end{{tabular}}"
+        shape = "ellipse" if formulas else shape
     # 36bp: the 0.5 in of the SVG's gates, so that Graphviz's curves meet their borders
     return rf"\node[{shape}{border}, inner sep=1.5pt, minimum size=36bp] {where} {{{label}}};"
 

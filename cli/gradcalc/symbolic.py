@@ -445,3 +445,32 @@ def markdown_lines(result: Formulas, numbers=None, show=str) -> list[str]:
               for name, grad in result.gradients.items()]
     lines += [f"\nNote: {note}." for note in result.notes]
     return lines
+
+
+PICTURE_WIDTH = 36  # characters per line of a formula on a picture's node
+
+
+def picture_text(formula) -> str:
+    """A formula for a picture: SymPy's text with · for * and ^ for ** (`sympify` reads
+    it with those two put back)."""
+    return text(formula).replace("**", "^").replace("*", "·")
+
+
+def picture_lines(formula) -> list[str]:
+    """picture_text broken into lines of about PICTURE_WIDTH characters, only at spaces
+    outside brackets (`sigmoid(b + w·x)` stays whole)."""
+    pieces, depth, start = [], 0, 0
+    written = picture_text(formula)
+    for k, char in enumerate(written):
+        depth += (char in "([") - (char in ")]")
+        if char == " " and depth == 0:
+            pieces.append(written[start:k])
+            start = k + 1
+    pieces.append(written[start:])
+    lines = [pieces[0]]
+    for piece in pieces[1:]:
+        if len(lines[-1]) + 1 + len(piece) > PICTURE_WIDTH:
+            lines.append(piece)
+        else:
+            lines[-1] += " " + piece
+    return lines
