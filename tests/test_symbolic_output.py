@@ -143,3 +143,15 @@ def test_graph_symbolic_refuses_upstream():
     done = subprocess.run(["gradcalc", "graph", "x*y", "x=1", "y=2", "--symbolic",
                            "--upstream", "2"], capture_output=True, text=True)
     assert done.returncode == 2 and "--upstream" in done.stderr
+
+
+def test_latex_chain_rule_ends_in_sympys_derivative():
+    tex = run("eval", "q = x + y; f = q * z - exp(x)", "--symbolic", "--format", "latex",
+              "--steps")
+    steps = tex.split(r"\begin{align*}")[-1]
+    expected = (X + Y) * Z - sympy.exp(X)
+    for name in "xyz":
+        line = re.search(rf"^\\frac{{\\partial f}}{{\\partial {name}}} &= .* = (.*?)"
+                         r"(?: && \\text\{.*\})?(?: \\\\)?$", steps, re.M)
+        assert sympy.simplify(_read_latex(line.group(1))
+                              - sympy.diff(expected, NAMES[name])) == 0, line.group(0)

@@ -323,8 +323,7 @@ def eval_command(expr, bindings, json_mode, wrt, bindings_file, ties, expand, up
     """
     if symbolic:
         others = {"--exact": exact, "-o": output_path, "--wrt": wrt,
-                  "--upstream": upstream, "--tangent": tangent,
-                  "--steps with --format latex": steps and fmt == "latex"}
+                  "--upstream": upstream, "--tangent": tangent}
         _symbolic_eval(expr, bindings, bindings_file, json_mode, ties, strict, precision,
                        limits, [name for name, given in others.items() if given], steps, fmt)
         return
@@ -393,7 +392,7 @@ def _symbolic_eval(expr, bindings, bindings_file, json_mode, ties, strict, preci
                    refused, steps, fmt=None):
     """eval --symbolic: formulas per node (gates expanded), and with bindings the numbers
     beside them, as text, Markdown or LaTeX (`fmt`); `steps`: the chain rule in formulas
-    too (text and Markdown)."""
+    too."""
     from . import symbolic
     from .api import program_warnings
     from .limits import check_source
@@ -435,6 +434,8 @@ def _symbolic_eval(expr, bindings, bindings_file, json_mode, ties, strict, preci
 
         click.echo(latex.formula_table(formulas, numbers, precision))
         click.echo(latex.formula_summary(formulas, numbers, precision))
+        if steps:
+            click.echo(latex.steps(graph, formulas, formulas=True))
     elif fmt == "markdown":
         click.echo("\n".join(symbolic.markdown_lines(formulas, numbers, show)))
         if steps:

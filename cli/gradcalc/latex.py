@@ -133,25 +133,34 @@ def _partial(out: str, name: str) -> str:
     return rf"\frac{{\partial {_symbol(out)}}}{{\partial {_symbol(name)}}}"
 
 
-def steps(graph: Graph, run: Pass, precision: int = 6) -> str:
+def steps(graph: Graph, run: Pass, precision: int = 6, formulas: bool = False) -> str:
     """The chain rule, backwards, as an align* environment: one line per node, aligned
     at its first `=`, in the lecture's form
 
         ∂f/∂q = ∂f/∂f · ∂f/∂q = 1 · (−4) = −4
+
+    `formulas`: `run` is a gradcalc.symbolic.Formulas, written in SymPy's LaTeX.
     """
     out = render.output_name(graph)
+    if formulas:
+        from .symbolic import latex_factor as number, latex_text
 
-    def number(value, first=False) -> str:
-        return math(render.factor(render.format_number(value, precision, run.exact), first))
+        def whole(value) -> str:
+            return latex_text(value)
+    else:
+        def number(value, first=False) -> str:
+            return math(render.factor(render.format_number(value, precision, run.exact),
+                                      first))
 
-    lines = [rf"{_partial(out, out)} &= "
-             f"{math(render.format_number(run.grads[graph.output], precision, run.exact))}"
+        def whole(value) -> str:
+            return math(" ".join(render.format_number(value, precision, run.exact).split()))
+
+    lines = [rf"{_partial(out, out)} &= {whole(run.grads[graph.output])}"
              r" && \text{(the upstream gradient)}"]
     arrays = render.matrix_steps(graph, run)
     for node, edges in render.chain_rule(graph, run):
         name = render.symbol(graph, node.id)
-        total = math(" ".join(render.format_number(run.grads[node.id], precision,
-                                                   run.exact).split()))
+        total = whole(run.grads[node.id])
         if arrays:
             symbolic = " + ".join(
                 math(render._edge_rule(graph, graph.nodes[c], p,

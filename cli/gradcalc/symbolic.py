@@ -474,3 +474,11 @@ def picture_lines(formula) -> list[str]:
         else:
             lines[-1] += " " + piece
     return lines
+
+
+def latex_factor(formula, first: bool = False) -> str:
+    """A formula's LaTeX as a factor in the chain rule's product: a sum, or a negative
+    past the first factor, in brackets (`z \\cdot \\left(x + y\\right)`)."""
+    shown = latex_text(formula)
+    bracketed = formula.is_Add or (not first and formula.could_extract_minus_sign())
+    return rf"\left({shown}\right)" if bracketed else shown
