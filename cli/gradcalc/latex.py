@@ -364,7 +364,8 @@ def formula_table(result, numbers=None, precision: int = 6) -> str:
         value, slopes, grad = (None, [None] * len(node.inputs), None) if run is None else \
             (run.values[node.id], run.local[node.id] or [None] * len(node.inputs),
              run.grads[node.id])
-        local = [f"{math('∂/∂' + render.symbol(graph, i))} = {_formula(formula, slope, precision)}"
+        local = [f"{math('∂/∂' + render.symbol(graph, i))} = "
+                 f"{_formula(formula, slope, precision)}"
                  for i, formula, slope in zip(node.inputs, result.local[node.id] or [], slopes)
                  if formula is not None]
         cells = [str(node.id), rf"\texttt{{{_text(graph.label(node, 16))}}}",

@@ -425,20 +425,21 @@ def markdown_lines(result: Formulas, numbers=None, show=str) -> list[str]:
     def beside(formula, number=None) -> str:
         if formula is None:
             return "—"
-        code = "`" + text(formula).replace("|", "\\|") + "`"
+        code = f"`{text(formula)}`"
         return code if run is None or formula.is_Integer else f"{code} = {show(number)}"
 
-    lines = [f"| # | node | formula | local gradients | ∂{out}/∂node |", "|---:|---|---|---|---|"]
+    lines = [f"| # | node | formula | local gradients | ∂{out}/∂node |",
+             "|---:|---|---|---|---|"]
     for node in graph.nodes:
         local = result.local[node.id] or []
-        slopes = run.local[node.id] if run is not None and run.local[node.id] else [None] * len(local)
-        cells = [str(node.id), graph.label(node, 24).replace("|", "\\|"),
+        slopes = (run.local[node.id] if run is not None else None) or [None] * len(local)
+        cells = [str(node.id), graph.label(node, 24),
                  beside(result.values[node.id], run and run.values[node.id]),
-                 "<br>".join(f"∂/∂{render.symbol(graph, i)} = {beside(formula, slope)}"
-                             for i, formula, slope in zip(node.inputs, local, slopes)
-                             if formula is not None) or "—",
+                 "\n".join(f"∂/∂{render.symbol(graph, i)} = {beside(formula, slope)}"
+                           for i, formula, slope in zip(node.inputs, local, slopes)
+                           if formula is not None) or "—",
                  beside(result.grads[node.id], run and run.grads[node.id])]
-        lines.append("| " + " | ".join(cells) + " |")
+        lines.append("| " + " | ".join(map(render._markdown_cell, cells)) + " |")
     lines.append("")
     lines.append(f"- {out} = " + beside(result.value, numbers and numbers.value))
     lines += [f"- ∂{out}/∂{name} = " + beside(grad, numbers and numbers.gradients[name])
