@@ -213,8 +213,17 @@ AWKWARD = [["my_w*x_1 + 2^-3", "my_w=1e-7", "x_1=3"],
            [" + ".join(f"x*{k}" for k in range(1, 25)), "x=2"]]  # past 40 rows: a "…" row
 
 
+# --symbolic: formulas in SymPy's LaTeX (σ, tanh, max, Heaviside's θ, Piecewise's cases)
+SYMBOLIC = [["eval", "sigmoid(w*x + b)", "w=2", "x=-1", "b=-3"],
+            ["eval", "max(z, w) * relu(x) + abs(y) + tanh(x)"],
+            ["eval", "q = x*y; where(q > 1, q, -q) + (x == y) + softplus(x)", "x=1", "y=2"],
+            ["graph", "max(z, w) * relu(x)"],
+            ["graph", "sigmoid(w*x + b)", "w=2", "x=-1", "b=-3"]]
+
+
 def document(pieces: list[str]) -> str:
-    return "\n".join([r"\documentclass{article}", latex.PREAMBLE_TABLE, latex.PREAMBLE_TIKZ,
+    return "\n".join([r"\documentclass{article}", latex.PREAMBLE_TABLE,
+                      latex.PREAMBLE_FORMULAS, latex.PREAMBLE_TIKZ,
                       r"\begin{document}", *pieces, r"\end{document}"])
 
 
@@ -228,6 +237,9 @@ def compiled(tmp_path_factory):
         pieces.append(latex_out("eval", expression, *rest, "--format", "latex", "--steps"))
         graph_args = [a for a in rest if a != "--exact"]
         pieces.append(latex_out("graph", expression, *graph_args, "--format", "tikz"))
+    for command, *args in SYMBOLIC:
+        pieces.append(latex_out(command, *args, "--symbolic", "--format",
+                                "latex" if command == "eval" else "tikz"))
     tex = document(pieces)
     engine = shutil.which("pdflatex")
     if engine is None:
@@ -245,8 +257,10 @@ def compiled(tmp_path_factory):
 def test_the_latex_compiles_to_pages(compiled):
     tex, pdf = compiled
     assert len(re.findall(r"^\\begin\{tabular\}\{r", tex, re.M)) == 7
-    assert tex.count(r"\begin{align*}") == tex.count(r"\end{align*}") == 7
-    assert tex.count(r"\begin{tikzpicture}") == tex.count(r"\end{tikzpicture}") == 7
+    assert len(re.findall(r"^\\sbox0\{\\begin\{tabular\}\{r", tex, re.M)) == 3  # --symbolic
+    assert tex.count(r"\begin{align*}") == tex.count(r"\end{align*}") == 7 + 3
+    assert tex.count(r"\begin{tikzpicture}") == tex.count(r"\end{tikzpicture}") == 7 + 2
+    assert r"\sigma{\left(b + w x \right)}" in tex and r"\begin{cases}" in tex
     assert r"\multicolumn{6}{l}{\ldots\ " in tex
     assert not re.search(r"[^\x00-\x7f]", tex), "pdfLaTeX without packages reads ASCII only"
     if pdf is None:

@@ -324,10 +324,9 @@ def eval_command(expr, bindings, json_mode, wrt, bindings_file, ties, expand, up
     """
     if symbolic:
         others = {"--exact": exact, "-o": output_path, "--wrt": wrt,
-                  "--upstream": upstream, f"--format {fmt}": fmt not in (None, "table"),
-                  "--tangent": tangent}
+                  "--upstream": upstream, "--tangent": tangent}
         _symbolic_eval(expr, bindings, bindings_file, json_mode, ties, strict, precision,
-                       limits, [name for name, given in others.items() if given], steps)
+                       limits, [name for name, given in others.items() if given], steps, fmt)
         return
     # A file, and no table asked for: the summary line alone is printed; and if the file
     # holds arrays, no gradient but those of --wrt is written or shown anywhere.
@@ -391,9 +390,10 @@ def eval_command(expr, bindings, json_mode, wrt, bindings_file, ties, expand, up
 
 
 def _symbolic_eval(expr, bindings, bindings_file, json_mode, ties, strict, precision, limits,
-                   refused, steps):
+                   refused, steps, fmt=None):
     """eval --symbolic: formulas per node (gates expanded), and with bindings the numbers
-    beside them; `steps`: the chain rule in formulas too (text only, as eval's)."""
+    beside them, as text, Markdown or LaTeX (`fmt`); `steps`: the chain rule in formulas
+    too."""
     from . import symbolic
     from .api import program_warnings
     from .limits import check_source
@@ -418,6 +418,9 @@ def _symbolic_eval(expr, bindings, bindings_file, json_mode, ties, strict, preci
             numbers = run_graph(graph, values, xp=xp, strict=strict)
     graph = formulas.graph
     warnings = numbers.warnings if numbers is not None else program_warnings(graph, {})
+
+    def show(value):
+        return render.format_number(value, precision)
     if json_mode:
         if numbers is None:
             document = symbolic.document(formulas, warnings)
@@ -427,9 +430,20 @@ def _symbolic_eval(expr, bindings, bindings_file, json_mode, ties, strict, preci
             for row, extra in zip(document["nodes"], symbolic.node_formulas(formulas)):
                 row.update(extra)
         click.echo(render.dumps(document))
+    elif fmt == "latex":
+        from . import latex
+
+        click.echo(latex.formula_table(formulas, numbers, precision))
+        click.echo(latex.formula_summary(formulas, numbers, precision))
+        if steps:
+            click.echo(latex.steps(graph, formulas, formulas=True))
+    elif fmt == "markdown":
+        click.echo("\n".join(symbolic.markdown_lines(formulas, numbers, show)))
+        if steps:
+            click.echo("\n**Chain rule, backwards**\n")
+            click.echo("\n".join(f"- `{line}`" for line in
+                                  render.steps(graph, formulas, show=symbolic.text)))
     else:
-        def show(value):
-            return render.format_number(value, precision)
         click.echo("\n".join(symbolic.text_lines(formulas, numbers, show)))
         if steps:
             click.echo("\nChain rule, backwards:")
@@ -741,17 +755,23 @@ def functions_command(json_mode):
               help="Significant digits of the numbers on the edges.")
 @click.option("--max-nodes", type=click.IntRange(1), default=GRAPH_MAX_NODES,
               show_default=True, help="Refuse to draw a larger graph.")
+@click.option("--symbolic", is_flag=True,
+              help="Show on every node its value's and ∂f/∂node's formula (needs SymPy: "
+                   'pip install "gradcalc[symbolic]"); bindings are optional.')
 @limit_options(nodes=False)
 def graph_command(expr, bindings, fmt, output_path, bindings_file, ties, expand, upstream,
-                  precision, max_nodes, strict, limits):
+                  precision, max_nodes, strict, symbolic, limits):
     """A picture of EXPR's graph: the value (green) above each edge, the gradient (red) below.
 
     \b
     Example (the lecture's circuit, drawn by Graphviz):
       gradcalc graph "(x+y)*z" x=-2 y=5 z=-4 -o circuit.png
+      gradcalc graph "(x+y)*z" --symbolic -o circuit.svg
     EXPR is the program in quotes, '-' (standard input) or @FILE (a file).
     """
     from . import picture
+
+    formulas = None
 
     if output_path == "-":
         output_path = None
@@ -763,15 +783,50 @@ def graph_command(expr, bindings, fmt, output_path, bindings_file, ties, expand,
         # No picture is drawn past --max-nodes; a graph that large is still computed.
         limits = Limits(limits.source, limits.depth, max(max_nodes, DEFAULT.nodes),
                         elements=limits.elements)
-        graph, result = evaluated(expr, bindings, bindings_file, ties, expand, upstream,
-                                  strict, limits=limits)
+        if symbolic:
+            graph, formulas, run, warnings = _graph_formulas(
+                expr, bindings, bindings_file, ties, upstream, strict, limits, max_nodes)
+        else:
+            graph, result = evaluated(expr, bindings, bindings_file, ties, expand, upstream,
+                                      strict, limits=limits)
+            run, warnings = result.run, result.warnings
         picture.check_size(graph, max_nodes)
         maker = picture.TEXT_FORMATS.get(fmt, picture.dot)
-        text = maker(graph, result.run, precision, result.warnings)
+        text = maker(graph, run, precision, warnings, formulas)
         data = text.encode("utf-8") if fmt in picture.TEXT_FORMATS else picture.draw(text, fmt)
         _write_picture(data, output_path)
-    for line in render.warning_lines(graph, result.warnings):
+    for line in render.warning_lines(graph, warnings):
         click.echo(line, err=True)
+
+
+def _graph_formulas(expr, bindings, bindings_file, ties, upstream, strict, limits, max_nodes):
+    """graph --symbolic: (graph with gates expanded, its Formulas, the pass at the bindings
+    or one with no numbers when none are given, warnings)."""
+    from . import symbolic
+    from .api import program_warnings
+    from .limits import check_source
+    from .lower import lower
+    from .parse import parse
+    from .picture import check_size
+    from .run import Pass
+
+    if upstream is not None:
+        raise UsageError("--symbolic does not combine with --upstream",
+                         hint="the formulas are of the output itself: drop --upstream")
+    symbolic.require_sympy()
+    source = read_source(expr, limits)
+    check_source(source, limits)
+    graph = lower(parse(source), expand=True, limits=limits)
+    check_size(graph, max_nodes)  # before SymPy works on a graph too big to draw
+    formulas = symbolic.formulas(graph, ties)
+    if not (bindings or bindings_file):
+        empty = [None] * len(formulas.graph.nodes)
+        return formulas.graph, formulas, Pass(empty), program_warnings(formulas.graph, {})
+    graph, result = evaluated(expr, bindings, bindings_file, ties, True, None, strict,
+                              limits=limits)
+    symbolic.refuse_arrays(graph, {name: result.run.values[i]
+                                   for name, i in graph.inputs.items()})
+    return graph, formulas, result.run, result.warnings
 
 
 def _write_picture(data: bytes, path: str | None) -> None:

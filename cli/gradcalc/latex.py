@@ -14,6 +14,7 @@ from .lower import CONST, INPUT, Graph
 from .run import Pass
 
 PREAMBLE_TABLE = r"\usepackage{booktabs,amsmath}"
+PREAMBLE_FORMULAS = r"\usepackage{booktabs,amsmath,graphicx}"  # --symbolic's table
 PREAMBLE_TIKZ = r"\usepackage{tikz,xcolor}\usetikzlibrary{shapes.geometric,arrows.meta}"
 
 # Unicode in the table's text, as math-mode commands.
@@ -132,25 +133,34 @@ def _partial(out: str, name: str) -> str:
     return rf"\frac{{\partial {_symbol(out)}}}{{\partial {_symbol(name)}}}"
 
 
-def steps(graph: Graph, run: Pass, precision: int = 6) -> str:
+def steps(graph: Graph, run: Pass, precision: int = 6, formulas: bool = False) -> str:
     """The chain rule, backwards, as an align* environment: one line per node, aligned
     at its first `=`, in the lecture's form
 
         ∂f/∂q = ∂f/∂f · ∂f/∂q = 1 · (−4) = −4
+
+    `formulas`: `run` is a gradcalc.symbolic.Formulas, written in SymPy's LaTeX.
     """
     out = render.output_name(graph)
+    if formulas:
+        from .symbolic import latex_factor as number, latex_text
 
-    def number(value, first=False) -> str:
-        return math(render.factor(render.format_number(value, precision, run.exact), first))
+        def whole(value) -> str:
+            return latex_text(value)
+    else:
+        def number(value, first=False) -> str:
+            return math(render.factor(render.format_number(value, precision, run.exact),
+                                      first))
 
-    lines = [rf"{_partial(out, out)} &= "
-             f"{math(render.format_number(run.grads[graph.output], precision, run.exact))}"
+        def whole(value) -> str:
+            return math(" ".join(render.format_number(value, precision, run.exact).split()))
+
+    lines = [rf"{_partial(out, out)} &= {whole(run.grads[graph.output])}"
              r" && \text{(the upstream gradient)}"]
     arrays = render.matrix_steps(graph, run)
     for node, edges in render.chain_rule(graph, run):
         name = render.symbol(graph, node.id)
-        total = math(" ".join(render.format_number(run.grads[node.id], precision,
-                                                   run.exact).split()))
+        total = whole(run.grads[node.id])
         if arrays:
             symbolic = " + ".join(
                 math(render._edge_rule(graph, graph.nodes[c], p,
@@ -176,13 +186,15 @@ def steps(graph: Graph, run: Pass, precision: int = 6) -> str:
 
 # -- TikZ -------------------------------------------------------------------------------
 
-def tikz(graph: Graph, run: Pass, precision: int = 3, warnings=()) -> str:
+def tikz(graph: Graph, run: Pass, precision: int = 3, warnings=(), formulas=None) -> str:
     """The graph's picture as a tikzpicture: Graphviz's layout (node positions, edge
-    curves and label places, in points) when `dot` is installed, else a layered one."""
+    curves and label places, in points) when `dot` is installed, else a layered one.
+    `formulas` (graph --symbolic): each node shows its value's and ∂f/∂node's, in
+    SymPy's LaTeX."""
     from . import picture
 
     picture_edges = picture.edges(graph, run)
-    layout = _graphviz_layout(picture.dot(graph, run, precision, warnings))
+    layout = _graphviz_layout(picture.dot(graph, run, precision, warnings, formulas))
     if layout is None:
         layout = _layered_layout(graph, picture_edges)
     positions, routes, title_place = layout
@@ -197,7 +209,8 @@ def tikz(graph: Graph, run: Pass, precision: int = 3, warnings=()) -> str:
     if title is not None and title_place is not None:
         lines.append(rf"\node at {_point(title_place)} {{\ttfamily\footnotesize {_text(title)}}};")
     for node in graph.nodes:
-        lines.append(_tikz_node(node, positions[f"n{node.id}"], node.id in warned))
+        extra = "" if formulas is None else _tikz_formulas(graph, node, formulas)
+        lines.append(_tikz_node(node, positions[f"n{node.id}"], node.id in warned, extra))
     for point in picture._branch_points(picture_edges):
         lines.append(rf"\node[circle, fill=black!75, inner sep=0pt, minimum size=3pt] "
                      rf"({point}) at {_point(positions[point])} {{}};")
@@ -220,11 +233,33 @@ def _point(xy) -> str:
     return f"({xy[0]:.1f},{xy[1]:.1f})"
 
 
-def _tikz_node(node, xy, warned: bool) -> str:
+def _tikz_formulas(graph: Graph, node, formulas) -> str:
+    """A node's formulas under its label (graph --symbolic): its value's (a gate's) in
+    green, ∂f/∂node's in red, in SymPy's LaTeX."""
+    from .symbolic import latex_text
+
+    if node.kind == CONST:
+        return ""
+    lines = []
+    if node.kind != INPUT:
+        lines.append(rf"\textcolor{{gcvalue}}{{${latex_text(formulas.values[node.id])}$}}")
+    grad = formulas.grads[node.id]
+    if grad is not None:
+        out = render.output_name(graph)
+        lines.append(rf"\textcolor{{gcgrad}}{{${_partial(out, render.symbol(graph, node.id))}"
+                     rf" = {latex_text(grad)}$}}")
+    return "".join(rf"\\{{\scriptsize {line}}}" for line in lines)
+
+
+def _tikz_node(node, xy, warned: bool, formulas: str = "") -> str:
+    """A node of the picture; `formulas`: lines (from _tikz_formulas) under its label."""
     where = f"(n{node.id}) at {_point(xy)}"
     colour = ", text=gcwarn" if warned else ""
     if node.kind == INPUT:
-        return rf"\node[inner sep=2pt{colour}] {where} {{${_symbol(node.name)}$}};"
+        label = f"${_symbol(node.name)}$"
+        if formulas:
+            label = rf"\begin{{tabular}}{{@{{}}c@{{}}}}{label}{formulas}\end{{tabular}}"
+        return rf"\node[inner sep=2pt{colour}] {where} {{{label}}};"
     if node.kind == CONST:
         text = node.name if node.name is not None else node.text
         return rf"\node[inner sep=2pt, text=gcmuted, font=\sffamily\footnotesize{colour}] " \
@@ -234,8 +269,10 @@ def _tikz_node(node, xy, warned: bool) -> str:
     border = ", draw=gcwarn, line width=1pt" if warned else ", draw"
     label = f"${math(symbol)}$" if len(symbol) <= 2 else _text(symbol)
     if node.name is not None:
-        label = rf"\begin{{tabular}}{{@{{}}c@{{}}}}{label}\\[-2pt]" \
-                rf"{{\scriptsize\color{{gcmuted}}{_text(node.name)}}}\end{{tabular}}"
+        label = rf"{label}\\[-2pt]{{\scriptsize\color{{gcmuted}}{_text(node.name)}}}"
+    if node.name is not None or formulas:
+        label = rf"\begin{{tabular}}{{@{{}}c@{{}}}}{label}{formulas}\end{{tabular}}"
+        shape = "ellipse" if formulas else shape
     # 36bp: the 0.5 in of the SVG's gates, so that Graphviz's curves meet their borders
     return rf"\node[{shape}{border}, inner sep=1.5pt, minimum size=36bp] {where} {{{label}}};"
 
@@ -309,3 +346,63 @@ def _layered_layout(graph: Graph, picture_edges):
         routes.setdefault((edge.tail, edge.head), []).append(
             (f"({edge.tail}) -- ({edge.head})", middle))
     return positions, routes, None
+
+
+# -- formulas (--symbolic) ---------------------------------------------------------------
+
+def formula_table(result, numbers=None, precision: int = 6) -> str:
+    """`eval --symbolic --format latex`: the table's layout with each node's formulas
+    (a gradcalc.symbolic.Formulas), typeset by SymPy's LaTeX printer; with `numbers` (the
+    Result at the bindings, on the same graph), each formula `= its number`."""
+    graph = result.graph
+    out = render.output_name(graph)
+    run = numbers.run if numbers is not None else None
+    lines = [f"% {PREAMBLE_FORMULAS}", r"\sbox0{\begin{tabular}{rllll}", r"\toprule",
+             rf"\# & node & formula & local gradients & ${math(f'∂{out}/∂')}$node \\",
+             r"\midrule"]
+    for node in graph.nodes:
+        value, slopes, grad = (None, [None] * len(node.inputs), None) if run is None else \
+            (run.values[node.id], run.local[node.id] or [None] * len(node.inputs),
+             run.grads[node.id])
+        local = [f"{math('∂/∂' + render.symbol(graph, i))} = "
+                 f"{_formula(formula, slope, precision)}"
+                 for i, formula, slope in zip(node.inputs, result.local[node.id] or [], slopes)
+                 if formula is not None]
+        cells = [str(node.id), rf"\texttt{{{_text(graph.label(node, 16))}}}",
+                 _in_formula(result.values[node.id], value, precision),
+                 _lines("\n".join(local), lambda line: f"${line}$"),
+                 _in_formula(result.grads[node.id], grad, precision)]
+        lines.append(" & ".join(cells) + r" \\")
+    # Formulas (a Piecewise's cases) do not break: a table wider than the page is shrunk
+    lines += [r"\bottomrule", r"\end{tabular}}",
+              r"\ifdim\wd0>\linewidth\resizebox{\linewidth}{!}{\usebox0}\else\usebox0\fi"]
+    return "\n".join(lines)
+
+
+def _formula(formula, number, precision: int) -> str:
+    """A formula in SymPy's LaTeX, `= number` beside it when a number is given."""
+    from .symbolic import latex_text
+
+    shown = latex_text(formula)
+    if number is None or getattr(formula, "is_Integer", False):  # not `1 = 1`
+        return shown
+    return f"{shown} = {math(render.format_number(number, precision))}"
+
+
+def _in_formula(formula, number, precision: int) -> str:
+    return "" if formula is None else f"${_formula(formula, number, precision)}$"
+
+
+def formula_summary(result, numbers=None, precision: int = 6) -> str:
+    """The output's formula and its gradient's per input as an align* environment,
+    `= number` beside each when `numbers` (the Result at the bindings) is given; then the
+    conventions that the formulas use (max's tie) as a sentence."""
+    out = render.output_name(result.graph)
+    rows = [f"{_symbol(out)} &= "
+            f"{_formula(result.value, numbers and numbers.value, precision)}"]
+    rows += [f"{_partial(out, name)} &= "
+             f"{_formula(grad, numbers and numbers.gradients[name], precision)}"
+             for name, grad in result.gradients.items()]
+    notes = [f"Note: {_text(note)} (SymPy writes Heaviside as $\\theta$)."
+             for note in result.notes]
+    return "\n".join([r"\begin{align*}", " \\\\\n".join(rows), r"\end{align*}", *notes])

@@ -17,7 +17,7 @@ from dataclasses import dataclass
 from . import chain
 from .errors import UsageError
 from .lower import CONST, INPUT, Graph
-from .render import format_number, output_name
+from .render import format_number, output_name, symbol
 from .run import Pass
 
 VALUE_COLOUR = "#1a7f37"
@@ -199,29 +199,59 @@ def _edge_attributes(edge: Edge, precision: int) -> str:
     return f" [label=<{value}<br/>{grad}>]"
 
 
-def _dot_node(graph: Graph, node, warnings: list[str]) -> str:
+def _dot_node(graph: Graph, node, warnings: list[str], formulas=None) -> str:
     """A node's DOT line. A node with warnings (a kink, an overflow) is drawn in orange,
-    its warnings in the tooltip that an SVG viewer shows on hover."""
+    its warnings in the tooltip that an SVG viewer shows on hover. With `formulas`
+    (gradcalc.symbolic.Formulas), under the node its value's formula (green) and
+    ∂output/∂node's (red)."""
     tooltip = "\n".join([graph.label(node)] + [f"warning: {m}" for m in warnings])
     if node.kind in (INPUT, CONST):
         text = node.name if node.name is not None else node.text
         style = "" if node.kind == INPUT else f', fontsize=11, fontcolor="{MUTED_COLOUR}"'
         if warnings:
             style += f', fontcolor="{WARN_COLOUR}"'
-        return f"n{node.id} [shape=plaintext, label=<{_html(text)}>{style}, " \
+        label = _html(text)
+        if formulas is not None and node.kind == INPUT:
+            label += _formula_lines(graph, node, formulas, value=False)
+        return f"n{node.id} [shape=plaintext, label=<{label}>{style}, " \
                f"tooltip={_quoted(tooltip)}]"
     symbol = node.op.symbol
-    shape = "circle" if len(symbol) <= 4 else "ellipse"
+    shape = "circle" if len(symbol) <= 4 and formulas is None else "ellipse"
     label = _html(symbol)
     if node.name is not None:  # a named intermediate (q = x + y) keeps its name
         label += f'<br/><font point-size="10" color="{MUTED_COLOUR}">{_html(node.name)}</font>'
+    if formulas is not None:
+        label += _formula_lines(graph, node, formulas)
     style = f', color="{WARN_COLOUR}", penwidth=2' if warnings else ""
     return f"n{node.id} [shape={shape}, label=<{label}>{style}, tooltip={_quoted(tooltip)}]"
 
 
-def dot(graph: Graph, run: Pass, precision: int = 3, warnings=()) -> str:
+def formula_texts(graph: Graph, node, formulas, value: bool = True) -> list[tuple[str, str]]:
+    """The formulas a picture shows on `node`, as (colour, line): its value's (unless
+    `value` is False: an input is its name) and `∂f/∂q = ...`, ∂output/∂node's."""
+    from .symbolic import picture_lines
+
+    texts = []
+    if value:
+        texts += [(VALUE_COLOUR, line) for line in picture_lines(formulas.values[node.id])]
+    grad = formulas.grads[node.id]
+    if grad is not None:
+        lines = picture_lines(grad)
+        name = symbol(graph, node.id).replace("*", "·")
+        lines[0] = f"∂{output_name(graph)}/∂{name} = {lines[0]}"
+        texts += [(GRAD_COLOUR, line) for line in lines]
+    return texts
+
+
+def _formula_lines(graph: Graph, node, formulas, value: bool = True) -> str:
+    return "".join(f'<br/><font point-size="10" color="{colour}">{_html(line)}</font>'
+                   for colour, line in formula_texts(graph, node, formulas, value))
+
+
+def dot(graph: Graph, run: Pass, precision: int = 3, warnings=(), formulas=None) -> str:
     """The picture as Graphviz DOT text (needs nothing to produce; `dot` draws it).
-    `warnings` are (node id or None, message): flagged nodes get an orange border."""
+    `warnings` are (node id or None, message): flagged nodes get an orange border.
+    `formulas` (gradcalc.symbolic.Formulas, graph --symbolic): each node shows its own."""
     font = "DejaVu Sans,Helvetica,Arial,sans-serif"
     lines = ["digraph gradcalc {",
              "  rankdir=LR; ordering=in; nodesep=0.5; ranksep=0.5;",
@@ -233,7 +263,7 @@ def dot(graph: Graph, run: Pass, precision: int = 3, warnings=()) -> str:
                      f"fontsize=12; label=<{_html(title)}>;")
     warned = _warned(warnings)
     for node in graph.nodes:
-        lines.append("  " + _dot_node(graph, node, warned.get(node.id, [])))
+        lines.append("  " + _dot_node(graph, node, warned.get(node.id, []), formulas))
     if graph.inputs:  # inputs in the first column, as in the lecture's figures
         lines.append("  {rank=source; " + " ".join(f"n{i};" for i in graph.inputs.values()) + "}")
     picture_edges = edges(graph, run)
@@ -257,10 +287,11 @@ def _mermaid_text(text: str) -> str:
     return "".join(codes.get(c, c) for c in text)
 
 
-def mermaid(graph: Graph, run: Pass, precision: int = 3, warnings=()) -> str:
+def mermaid(graph: Graph, run: Pass, precision: int = 3, warnings=(), formulas=None) -> str:
     """The picture as a Mermaid flowchart (for Markdown that renders Mermaid).
 
-    Mermaid draws an edge label in one colour, so the gradient's line is marked with ∂.
+    Mermaid draws an edge label in one colour, so the gradient's line is marked with ∂
+    (and with `formulas`, ∂output/∂node's formula on each node).
     """
     lines = []
     title = _title(graph)
@@ -269,8 +300,11 @@ def mermaid(graph: Graph, run: Pass, precision: int = 3, warnings=()) -> str:
     lines.append("flowchart LR")
     warned = _warned(warnings)
     for node in graph.nodes:
+        extra = "" if formulas is None or node.kind == CONST else "".join(
+            "<br/>" + _mermaid_text(line)
+            for _, line in formula_texts(graph, node, formulas, node.kind != INPUT))
         if node.kind == INPUT:
-            lines.append(f'  n{node.id}["{_mermaid_text(node.name)}"]:::input')
+            lines.append(f'  n{node.id}["{_mermaid_text(node.name)}{extra}"]:::input')
         elif node.kind == CONST:
             text = node.name if node.name is not None else node.text
             lines.append(f'  n{node.id}["{_mermaid_text(text)}"]:::const')
@@ -278,6 +312,7 @@ def mermaid(graph: Graph, run: Pass, precision: int = 3, warnings=()) -> str:
             label = _mermaid_text(node.op.symbol)
             if node.name is not None:
                 label += "<br/>" + _mermaid_text(node.name)
+            label += extra
             flag = ":::warned" if node.id in warned else ""
             lines.append(f'  n{node.id}(("{label}")){flag}')
     picture_edges = edges(graph, run)
@@ -300,11 +335,11 @@ def mermaid(graph: Graph, run: Pass, precision: int = 3, warnings=()) -> str:
     return "\n".join(lines) + "\n"
 
 
-def tikz(graph: Graph, run: Pass, precision: int = 3, warnings=()) -> str:
+def tikz(graph: Graph, run: Pass, precision: int = 3, warnings=(), formulas=None) -> str:
     """The picture as a TikZ picture for LaTeX (gradcalc.latex)."""
     from . import latex
 
-    return latex.tikz(graph, run, precision, warnings)
+    return latex.tikz(graph, run, precision, warnings, formulas)
 
 
 TEXT_FORMATS = {"dot": dot, "mermaid": mermaid, "tikz": tikz}  # the formats written as text

@@ -67,6 +67,10 @@ if sympy is not None:
         def _eval_evalf(self, prec):
             return self._eval_rewrite_as_exp(*self.args)._eval_evalf(prec)
 
+        def _latex(self, printer, exp=None):
+            """σ(b + w x), as SymPy's LaTeX printer writes a function named sigma."""
+            return printer._print(sympy.Function("sigma")(*self.args), exp=exp)
+
     class softplus(sympy.Function):  # noqa: N801
         """log(1 + e^a), kept whole in formulas."""
 
@@ -396,3 +400,86 @@ def text_lines(result: Formulas, numbers=None, show=str) -> list[str]:
         lines.append(f"∂f/∂{name} = " + beside(grad, numbers and numbers.gradients[name]))
     lines += [f"note: {note}" for note in result.notes]
     return lines
+
+
+def latex_text(formula) -> str:
+    """A formula in SymPy's LaTeX (`sympy.latex`): \\sigma{\\left(b + w x \\right)},
+    \\tanh, \\max\\left(w, z\\right), Heaviside as \\theta, Piecewise as cases."""
+    return r"\text{---}" if formula is None else sympy.latex(formula)
+
+
+def markdown_lines(result: Formulas, numbers=None, show=str) -> list[str]:
+    """`--format markdown`: the formulas as a GitHub-flavoured Markdown table, then f and
+    ∂f/∂input as a list, `= number` beside each when `numbers` (a Result) is given.
+
+    Formulas are code spans of SymPy's text, as the terminal and the JSON write them:
+    they render alike everywhere (`$...$` needs a renderer with math, and a formula's
+    `*` and `|` would be Markdown), and paste back into SymPy's `sympify`.
+    """
+    from . import render
+
+    graph = result.graph
+    run = numbers.run if numbers is not None else None
+    out = render.output_name(graph)
+
+    def beside(formula, number=None) -> str:
+        if formula is None:
+            return "—"
+        code = f"`{text(formula)}`"
+        return code if run is None or formula.is_Integer else f"{code} = {show(number)}"
+
+    lines = [f"| # | node | formula | local gradients | ∂{out}/∂node |",
+             "|---:|---|---|---|---|"]
+    for node in graph.nodes:
+        local = result.local[node.id] or []
+        slopes = (run.local[node.id] if run is not None else None) or [None] * len(local)
+        cells = [str(node.id), graph.label(node, 24),
+                 beside(result.values[node.id], run and run.values[node.id]),
+                 "\n".join(f"∂/∂{render.symbol(graph, i)} = {beside(formula, slope)}"
+                           for i, formula, slope in zip(node.inputs, local, slopes)
+                           if formula is not None) or "—",
+                 beside(result.grads[node.id], run and run.grads[node.id])]
+        lines.append("| " + " | ".join(map(render._markdown_cell, cells)) + " |")
+    lines.append("")
+    lines.append(f"- {out} = " + beside(result.value, numbers and numbers.value))
+    lines += [f"- ∂{out}/∂{name} = " + beside(grad, numbers and numbers.gradients[name])
+              for name, grad in result.gradients.items()]
+    lines += [f"\nNote: {note}." for note in result.notes]
+    return lines
+
+
+PICTURE_WIDTH = 36  # characters per line of a formula on a picture's node
+
+
+def picture_text(formula) -> str:
+    """A formula for a picture: SymPy's text with · for * and ^ for ** (`sympify` reads
+    it with those two put back)."""
+    return text(formula).replace("**", "^").replace("*", "·")
+
+
+def picture_lines(formula) -> list[str]:
+    """picture_text broken into lines of about PICTURE_WIDTH characters, only at spaces
+    outside brackets (`sigmoid(b + w·x)` stays whole)."""
+    pieces, depth, start = [], 0, 0
+    written = picture_text(formula)
+    for k, char in enumerate(written):
+        depth += (char in "([") - (char in ")]")
+        if char == " " and depth == 0:
+            pieces.append(written[start:k])
+            start = k + 1
+    pieces.append(written[start:])
+    lines = [pieces[0]]
+    for piece in pieces[1:]:
+        if len(lines[-1]) + 1 + len(piece) > PICTURE_WIDTH:
+            lines.append(piece)
+        else:
+            lines[-1] += " " + piece
+    return lines
+
+
+def latex_factor(formula, first: bool = False) -> str:
+    """A formula's LaTeX as a factor in the chain rule's product: a sum, or a negative
+    past the first factor, in brackets (`z \\cdot \\left(x + y\\right)`)."""
+    shown = latex_text(formula)
+    bracketed = formula.is_Add or (not first and formula.could_extract_minus_sign())
+    return rf"\left({shown}\right)" if bracketed else shown
