@@ -213,3 +213,14 @@ def test_a_wrong_rule_on_a_curved_function_still_fails(monkeypatch):
                         ops.FUNCTIONS["sin"].replace(local=lambda xp, out, a: (xp.sin(a),)))
     (row,) = gradcalc.check("sin(x*1e8)", {"x": 1}, tol=1e-4).gradients
     assert row.verdict == "fail" and "at --step 1e-" in row.note
+
+
+def test_an_error_scale_past_the_float_range_is_inf_without_a_numpy_warning():
+    """|x · ∂f/∂x| = 1e300 · 1e300 overflows: the rounding allowance is inf (the difference
+    is then unreliable, never a silent pass), and numpy's RuntimeWarning is not printed."""
+    import warnings
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        report = gradcalc.check("sum(sin(x)*y)", {"x": [1e300], "y": [1e300]})
+    assert report.passed
