@@ -278,10 +278,12 @@ def test_check_order_2_passes_on_smooth_expressions(gradcalc_cli):
         [("x", "x"), ("y", "x"), ("x", "y"), ("y", "y")]
 
 
-def test_check_order_2_catches_a_wrong_second_derivative(gradcalc_cli, monkeypatch):
+@pytest.fixture
+def wrong_tanh_second_derivative(monkeypatch):
+    """tanh's slope in dual numbers with its tangent doubled: the gradient stays right, the
+    Hessian does not."""
     from gradcalc import dual
 
-    # tanh's own slope off by a factor: the gradient is right, the Hessian is not
     slope = dual.DualArith.tanh_slope
 
     def wrong(out, a):
@@ -289,6 +291,10 @@ def test_check_order_2_catches_a_wrong_second_derivative(gradcalc_cli, monkeypat
         return Dual(right.value, 2 * right.tangent)
 
     monkeypatch.setattr(dual.DualArith, "tanh_slope", staticmethod(wrong))
+
+
+def test_check_order_2_catches_a_wrong_second_derivative(gradcalc_cli,
+                                                          wrong_tanh_second_derivative):
     ran = gradcalc_cli("check", "tanh(x) * y", "x=0.3", "y=2", "--order", "2", "--json")
     document = ran.json()
     assert ran.code == 1 and document["passed"] is False
@@ -503,18 +509,10 @@ def test_check_order_2_where_the_step_is_lost_in_rounding_is_unreliable(gradcalc
             assert entry["verdict"] == "pass"
 
 
-def test_check_order_2_judges_each_row_at_its_own_scale(gradcalc_cli, monkeypatch):
-    from gradcalc import dual
-
+def test_check_order_2_judges_each_row_at_its_own_scale(gradcalc_cli,
+                                                        wrong_tanh_second_derivative):
     # a wrong tanh'' beside a term whose gradient is 1e20: the rounding allowance of row x
     # is ε·|∂f/∂x|/h, not ε·1e20/h, so the wrong entry still fails
-    slope = dual.DualArith.tanh_slope
-
-    def wrong(out, a):
-        right = slope(out, a)
-        return Dual(right.value, 2 * right.tangent)
-
-    monkeypatch.setattr(dual.DualArith, "tanh_slope", staticmethod(wrong))
     ran = gradcalc_cli("check", "tanh(x)*y + 1e20*z", "x=0.3", "y=2", "z=1", "--order", "2",
                        "--json")
     document = ran.json()
