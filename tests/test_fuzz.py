@@ -378,7 +378,7 @@ SHAPES = {
     "gates": lambda n: "; ".join(["g1(t) = t*t"] + [f"g{k}(t) = g{k - 1}(t) + g{k - 1}(t)"
                                                      for k in range(2, n + 1)] + [f"g{n}(x)"]),
     "outer": lambda n: f"sum(transpose([[{','.join(['x'] * n)}]]) @ [[{','.join(['x'] * n)}]])",
-    "matrix": lambda n: f"sum(exp(M) * M + M / 2) + x",
+    "matrix": lambda n: "sum(exp(M) * M + M / 2) + x",
 }
 SIZES = {"list": (1, 30_000), "statements": (1, 20_000), "sum": (1, 20_000), "gates": (1, 22),
          "outer": (1, 3_500), "matrix": (1, 700)}

@@ -144,10 +144,6 @@ def _csv_text(value) -> str:
     return json.dumps(value, ensure_ascii=False)
 
 
-def _json_cell(text: str | None) -> str:
-    return "null" if text is None else json.dumps(text, ensure_ascii=False)
-
-
 # -- lines of a byte stream -----------------------------------------------------------
 
 class Lines:

@@ -15,8 +15,6 @@ import stat
 import sys
 from contextlib import contextmanager
 
-import click
-
 from .errors import UsageError
 from .limits import DEFAULT, Limits, exceeded
 
