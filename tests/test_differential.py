@@ -145,6 +145,8 @@ def whole(graph, point, name):
         return derivative(output, [point[name]], 0)
     except GradcalcError:
         return None  # leaves a domain on one side (x^y at y an integer, x < 0): no derivative
+    except OverflowError:
+        return None  # past even mpmath (exp(exp(exp(710))) has too many digits): no oracle
 
 
 def _overflowed(result, point, context):
