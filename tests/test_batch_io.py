@@ -170,3 +170,20 @@ def test_without_the_batch_extra_one_clear_message():
     assert done.stderr.splitlines() == [
         "error: gradcalc batch reads and writes files with polars and pyarrow, and polars is "
         "not installed", 'hint: install them: pip install "gradcalc[batch]"']
+
+
+def test_parquet_in_writes_csv_text_to_standard_output_unless_parquet_is_asked_for(tmp_path):
+    """Parquet bytes on a terminal or through `| head` help nobody: standard output gets
+    the CSV that --output-format csv gives, and --output-format parquet still writes a
+    Parquet stream that pyarrow reads back."""
+    pq.write_table(pa.table({"x": [-2.0, 1.0], "y": [5.0, 2.0], "z": [-4.0, 3.0],
+                             "w": [1.0, 3.0]}), tmp_path / "p.parquet")
+    plain = _batch(EXPR, "-i", str(tmp_path / "p.parquet"))
+    asked = _batch(EXPR, "-i", str(tmp_path / "p.parquet"), "--output-format", "csv")
+    assert plain.exit_code == 0 and plain.stdout == asked.stdout
+    assert plain.stdout.startswith("x,y,z,w,value,")
+    binary = CliRunner().invoke(cli, ["batch", EXPR, "-i", str(tmp_path / "p.parquet"),
+                                      "--output-format", "parquet"])
+    assert binary.exit_code == 0
+    table = pq.read_table(pa.BufferReader(binary.stdout_bytes))
+    assert table["value"].to_pylist() == [float(v) for v in _csv_numbers(plain.stdout)["value"]]

@@ -44,14 +44,18 @@ def format_of(path: str) -> str | None:
 
 
 def output_format_of(path: str, given: str | None, input_format: str) -> str:
-    """The output's format: --output-format, else -o's extension, else the input's. An
-    extension batch does not write (`-o grads.npz`, `.tsv`) is an error: a file of the
-    input's format under that name would be read as something it is not."""
+    """The output's format: --output-format, else -o's extension, else the input's, but
+    text on standard output for a Parquet input (binary to a terminal or a `| head` is
+    nobody's intent; --output-format parquet asks for it). An extension batch does not
+    write (`-o grads.npz`, `.tsv`) is an error: a file of the input's format under that
+    name would be read as something it is not."""
     extension = "" if path == "-" else os.path.splitext(path)[1]
     if given is None and extension and format_of(path) is None:
         raise UsageError(f"cannot tell the format to write {path} in from its extension "
                          f"{extension}", hint="name it .csv, .jsonl or .parquet, or give "
                                               "--output-format csv, jsonl or parquet")
+    if given is None and path == "-" and input_format == "parquet":
+        return "csv"
     return given or format_of(path) or input_format
 
 
