@@ -12,7 +12,8 @@ LOADS_OBJECTS = {"pickle", "cPickle", "_pickle", "marshal", "shelve", "dill", "c
                  "joblib", "runpy", "code", "codeop"}
 CALLS = {("os", "system"), ("os", "popen"), ("builtins", "eval"), ("builtins", "exec"),
          ("importlib", "import_module"), ("yaml", "load"), ("yaml", "unsafe_load"),
-         ("numpy", "load"), ("np", "load")}
+         ("numpy", "load"), ("np", "load"), ("sympy", "sympify"), ("sympy", "parse_expr"),
+         ("sympy", "S")}
 
 
 def problems(source: str, module: str = "<snippet>") -> list[str]:
@@ -34,7 +35,8 @@ def problems(source: str, module: str = "<snippet>") -> list[str]:
             if isinstance(func, ast.Name) and func.id in RUNS_CODE - own:
                 found.append(f"{where}: {func.id}(...)")
             if isinstance(func, ast.Attribute) and isinstance(func.value, ast.Name) and \
-                    (func.value.id, func.attr) in CALLS and not _refuses_pickles(node):
+                    (func.value.id, func.attr) in CALLS and not _refuses_pickles(node) \
+                    and not _refuses_text(node):
                 found.append(f"{where}: {func.value.id}.{func.attr}(...)")
             for keyword in node.keywords:
                 if keyword.arg == "shell" and not (isinstance(keyword.value, ast.Constant)
@@ -48,6 +50,14 @@ def _refuses_pickles(call: ast.Call) -> bool:
     arrays and --bindings .npz); any other value of allow_pickle, or none, is a finding."""
     return any(keyword.arg == "allow_pickle" and isinstance(keyword.value, ast.Constant)
                and keyword.value.value is False for keyword in call.keywords)
+
+
+def _refuses_text(call: ast.Call) -> bool:
+    """sympy.sympify(..., strict=True) converts numbers only; without it a string is run
+    through eval (the reason --symbolic's formulas never come from text)."""
+    return isinstance(call.func, ast.Attribute) and call.func.attr == "sympify" and any(
+        keyword.arg == "strict" and isinstance(keyword.value, ast.Constant)
+        and keyword.value.value is True for keyword in call.keywords)
 
 
 def package_sources():
@@ -75,6 +85,8 @@ def test_the_package_runs_no_text_as_code():
     "os.system(command)", "builtins.eval(text)", "importlib.import_module(name)",
     "yaml.load(stream)", "subprocess.run(command, shell=True)", "np.load(path)",
     "np.load(path, allow_pickle=True)", "numpy.load(path, allow_pickle=flag)",
+    "sympy.sympify(text)", "sympy.sympify(text, strict=flag)", "sympy.parse_expr(text)",
+    "sympy.S(text)",
 ])
 def test_the_scan_finds_each_way(snippet):
     assert problems(snippet), snippet
@@ -85,3 +97,4 @@ def test_the_packages_own_compile_is_allowed():
     assert problems("import re\nre.compile('x')") == []
     assert problems("subprocess.run([dot, '-Tsvg'], input=data)") == []
     assert problems("np.load(handle, allow_pickle=False)") == []
+    assert problems("sympy.sympify(number, strict=True)") == []

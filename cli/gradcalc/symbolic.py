@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import copy
 from contextlib import nullcontext
+from functools import partial
 
 from .arith import FloatArith
 from .errors import LimitError, UsageError
@@ -134,7 +135,8 @@ class SymbolicArith(FloatArith):
 
     @staticmethod
     def convert(value):
-        return sympy.sympify(value)
+        # strict: a number becomes SymPy's, text is refused (sympify would eval it)
+        return sympy.sympify(value, strict=True)
 
     @staticmethod
     def zero(like):
@@ -255,7 +257,7 @@ def formulas(graph, ties: str = "split", simplify: bool = True) -> Formulas:
     xp = SymbolicArith(ties)
     graph = _for_formulas(graph)
     run = backward(graph, forward(graph, symbols, xp), xp, sympy.Integer(1))
-    simple = _simplifier() if simplify else sympy.sympify
+    simple = _simplifier() if simplify else partial(sympy.sympify, strict=True)
     values = [simple(v) for v in run.values]
     local = [None if slopes is None else [None if s is None else simple(s) for s in slopes]
              for slopes in run.local]
@@ -312,7 +314,7 @@ def _simplifier():
 
     def simple(formula):
         if not isinstance(formula, sympy.Basic):
-            return sympy.sympify(formula)
+            return sympy.sympify(formula, strict=True)  # a plain number: never text
         if formula not in seen:
             seen[formula] = _simplest(formula)
         return seen[formula]
